@@ -1,0 +1,1 @@
+"""Sync daemons that keep third-party platforms and the commerce API in step."""

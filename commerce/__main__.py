@@ -1,0 +1,3 @@
+from commerce.cli import main
+
+main()

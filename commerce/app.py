@@ -1,0 +1,111 @@
+"""The Litestar application: routes, dependencies, auth, the exception map and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.logging import LoggingConfig
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy import text
+
+from commerce import __version__
+from commerce.auth.guards import ApiKeyMiddleware
+from commerce.auth.routes import ApiKeyController
+from commerce.auth.service import KeyResolver
+from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.db import make_engine, make_sessionmaker, provide_db
+from commerce.errors import exception_handlers
+from commerce.settings import Settings
+from commerce.stores.routes import StoreController
+
+log = logging.getLogger("commerce")
+
+DESCRIPTION = """
+One catalog, price and promotion database, per-store inventory, carts and orders for every channel.
+
+**Authentication**: send `Authorization: Bearer <api key>`. Roles: `admin`, `storefront`, `pos`,
+`associate`, `ads`; `pos` and `associate` keys act on their own store only.
+
+**Errors** are RFC 9457 `application/problem+json` with a stable machine `code`.
+
+**Money** is always `{"amount": <integer minor units>, "currency": "USD"}`.
+
+**Lists** take `limit` (default 50, max 500) and `cursor`, and answer `{"items": [...], "next_cursor": ...}`.
+"""
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    database: str
+    version: str
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set: run `commerce serve`, which starts an embedded PostgreSQL.")
+    database_url = settings.database_url
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    @get("/health", tags=["Service"], summary="Liveness and database check", exclude_from_auth=True)
+    async def health_check(state: State) -> Health:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return Health(status="ok", database="ok", version=__version__)
+
+    return Litestar(
+        route_handlers=[
+            health_check,
+            ApiKeyController,
+            StoreController,
+            ProductController,
+            VariantController,
+            ImportController,
+        ],
+        dependencies={"db": Provide(provide_db)},
+        middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],
+        exception_handlers=exception_handlers,
+        lifespan=[database],
+        cors_config=CORSConfig(
+            allow_origins=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["ETag"],
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Commerce API",
+            version=__version__,
+            description=DESCRIPTION,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer", description="An API key")}
+            ),
+            security=[{"ApiKey": []}],
+        ),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="debug",
+        ),
+        debug=False,
+    )

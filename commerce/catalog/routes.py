@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post, put
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, RawBody
+
+from commerce.auth.guards import allow
+from commerce.catalog import service
+from commerce.catalog.schemas import ImportReport, ProductId, ProductIn, ProductOut, VariantOut
+from commerce.db import Db
+from commerce.errors import problem_responses
+from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+
+ProductIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+class ProductController(Controller):
+    path = "/v1/products"
+    tags = ["Catalog"]
+
+    @put(
+        "/{product_id:str}",
+        guards=[allow("admin")],
+        summary="Create or replace a product and its variants",
+        description="Variants left out of the list are removed (409 `variant_in_use` if one still has stock or "
+        "orders). Prices are integer minor units; every channel sells at this price unless a promotion applies.",
+        responses=problem_responses(401, 403, 409, 422),
+    )
+    async def upsert_product(
+        self, db: Db, product_id: ProductIdPath, data: JSONBody[ProductIn]
+    ) -> Response[ProductOut]:
+        product, created = await service.upsert_product(db, product_id, data)
+        return Response(product, status_code=201 if created else 200)
+
+    @get("/{product_id:str}", summary="One product with its variants", responses=problem_responses(401, 404))
+    async def get_product(self, db: Db, product_id: FromPath[str]) -> ProductOut:
+        return await service.get_product(db, product_id)
+
+    @get(
+        "/",
+        summary="Search and list products",
+        description="`q` matches words of the title, brand, category and description, or an exact SKU or barcode.",
+        responses=problem_responses(401, 422),
+    )
+    async def list_products(
+        self,
+        db: Db,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="Text, SKU or barcode")] = None,
+        category: Annotated[str | None, QueryParameter(max_length=120)] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[ProductOut]:
+        key = decode_cursor(cursor, 1)
+        rows = await service.list_products(db, q=q, category=category, limit=limit, after=key[0] if key else None)
+        items = [service.product_out(p, vs) for p, vs in rows]
+        return Page(items=items, next_cursor=encode_cursor(items[-1].product_id) if len(items) == limit else None)
+
+
+class VariantController(Controller):
+    path = "/v1/variants"
+    tags = ["Catalog"]
+
+    @get("/{sku:str}", summary="One variant by SKU", responses=problem_responses(401, 404))
+    async def get_variant(self, db: Db, sku: FromPath[str]) -> VariantOut:
+        return await service.get_variant(db, sku)
+
+    @get("/", summary="Find variants by barcode", responses=problem_responses(401, 422))
+    async def find_variants(
+        self, db: Db, barcode: Annotated[str, QueryParameter(min_length=1, max_length=64)]
+    ) -> Page[VariantOut]:
+        return Page(items=await service.find_variants_by_barcode(db, barcode), next_cursor=None)
+
+
+class ImportController(Controller):
+    path = "/v1/imports"
+    tags = ["Catalog"]
+
+    @post(
+        "/products",
+        guards=[allow("admin")],
+        summary="Import products from NDJSON",
+        description="One product per line: `{product_id, ...the PUT body}`. Each line is applied on its own; a bad "
+        "line is reported with its number and never stops or half-writes the others.",
+        request_max_body_size=256 * 1024 * 1024,
+        status_code=200,
+        responses=problem_responses(401, 403),
+    )
+    async def import_products(
+        self,
+        db: Db,
+        body: RawBody,
+    ) -> ImportReport:
+        return await service.import_products(db, body.splitlines())
+
+
+__all__ = ["ImportController", "ProductController", "ProductId", "VariantController"]

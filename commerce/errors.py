@@ -1,0 +1,200 @@
+"""Domain errors and the one map that turns every failure into an RFC 9457 problem response."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger("commerce.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem. `code` is stable: clients branch on it, not on `title` or `detail`."""
+
+    type: str = "about:blank"
+    status: int
+    title: str
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+    lines: list[dict[str, Any]] | None = None
+
+
+class DomainError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class BadRequest(DomainError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidState(DomainError):
+    status, code, title = 409, "invalid_state", "Invalid state"
+
+
+class PreconditionFailed(DomainError):
+    status, code, title = 412, "version_conflict", "Version conflict"
+
+
+class Unprocessable(DomainError):
+    status, code, title = 422, "validation_failed", "Validation failed"
+
+
+class InsufficientStock(DomainError):
+    status, code, title = 409, "insufficient_stock", "Insufficient stock"
+
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        skus = ", ".join(f"{line['sku']}@{line['store']}" for line in lines)
+        super().__init__(f"Not enough stock for: {skus}. Reduce these lines or choose another store.", lines=lines)
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Problem]:
+    return Response(
+        Problem(status=status, title=title, detail=detail, code=code, **extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors = exc.extra if isinstance(exc.extra, list) else None
+    detail = "; ".join(
+        f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}"
+        for e in (errors or [])
+        if isinstance(e, dict)
+    ) or str(exc.detail)
+    return problem(422, "validation_failed", "Validation failed", detail, errors=errors)
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    429: ("too_many_requests", "Too many requests"),
+}
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    code, title = _HTTP_CODES.get(exc.status_code, ("error", "Error"))
+    detail = str(exc.detail)
+    if exc.status_code == 400 and ("json" in detail.lower() or "decode" in detail.lower()):
+        code, title = "malformed_json", "Malformed JSON"
+    return problem(exc.status_code, code, title, detail)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal server error",
+        "The server failed to handle this request; nothing was changed. Retry later.",
+    )
+
+
+def _not_authorized(_: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Problem]:
+    return problem(401, "unauthorized", "Unauthorized", str(exc.detail))
+
+
+def _permission(_: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Problem]:
+    return problem(403, "forbidden", "Forbidden", str(exc.detail))
+
+
+def _route_not_found(_: Request[Any, Any, Any], exc: NotFoundException) -> Response[Problem]:
+    return problem(404, "not_found", "Not found", str(exc.detail))
+
+
+exception_handlers: ExceptionHandlersMap = {
+    DomainError: _domain,
+    ValidationException: _validation,
+    NotAuthorizedException: _not_authorized,
+    PermissionDeniedException: _permission,
+    NotFoundException: _route_not_found,
+    HTTPException: _http,
+    Exception: _unexpected,
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem responses a route can return."""
+    descriptions = {
+        400: "Malformed request (bad JSON, missing required header)",
+        401: "Missing or unknown API key",
+        403: "The key's role or store may not do this",
+        404: "No such resource",
+        409: "Conflict with the current state (see `code`)",
+        412: "Stale `If-Match` version",
+        422: "Validation failed (see `code` and `errors`)",
+    }
+    return {
+        s: ResponseSpec(
+            data_container=Problem, description=descriptions.get(s, "Problem"), media_type=PROBLEM_MEDIA_TYPE
+        )
+        for s in statuses
+    }
+
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "InsufficientStock",
+    "InvalidState",
+    "NotFound",
+    "PreconditionFailed",
+    "Problem",
+    "Unauthorized",
+    "Unprocessable",
+    "exception_handlers",
+    "problem_responses",
+]

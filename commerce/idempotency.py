@@ -1,0 +1,112 @@
+"""`Idempotency-Key` for POSTs that create or move stock or money.
+
+The same key (scoped to the API key that sent it) with the same body replays the first
+response byte for byte; with another body it is 422 `idempotency_conflict`; while the first
+request still runs it is 409 `request_in_flight`. The key is claimed with a transaction-scoped
+advisory lock and the response is stored in the same transaction as the change it reports, so
+a crash or rollback leaves no half-claimed key behind. Only successful responses are stored: a
+request that failed changed nothing, so retrying it simply runs it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.params import HeaderParameter
+from sqlalchemy import DateTime, Integer, LargeBinary, String, func, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commerce.auth.schemas import Principal
+from commerce.db import Base
+from commerce.errors import BadRequest, Conflict, Unprocessable
+
+T = TypeVar("T")
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        required=False,
+        description="Any unique string (a UUID is ideal). Retrying with the same key and body returns the first "
+        "response instead of acting twice.",
+    ),
+]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """Hash of what was asked; JSON bodies are canonicalised so key order and spacing do not matter."""
+    try:
+        canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted") if body.strip() else b""
+    except msgspec.DecodeError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+async def idempotent(
+    db: AsyncSession,
+    request: Request[Principal, Any, Any],
+    key: str | None,
+    run: Callable[[], Awaitable[T]],
+    *,
+    status_code: int = 201,
+    required: bool = False,
+) -> Response[Any]:
+    """Run `run` at most once per (caller, key) and return its response, replaying it on retries."""
+    if key is None:
+        if required:
+            raise BadRequest(
+                "This request needs an `Idempotency-Key` header (for example a UUID) so a retry cannot act twice.",
+                code="idempotency_key_required",
+            )
+        return Response(await run(), status_code=status_code)
+
+    principal = request.user.key_id
+    fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
+    locked = await db.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7))"), {"scope": f"{principal}:{key}"}
+    )
+    if not locked:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            code="request_in_flight",
+        )
+    stored = await db.get(IdempotencyRecord, (principal, key))
+    if stored is not None:
+        if stored.request_hash != fingerprint:
+            raise Unprocessable(
+                "This Idempotency-Key was already used with a different request; use a new key.",
+                code="idempotency_conflict",
+            )
+        return Response(
+            stored.body,
+            status_code=stored.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    result = await run()
+    body = msgspec.json.encode(result)
+    db.add(
+        IdempotencyRecord(principal=principal, key=key, request_hash=fingerprint, status_code=status_code, body=body)
+    )
+    await db.flush()
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -1,0 +1,58 @@
+"""Configuration: read once from the environment into one frozen struct."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("commerce", appauthor=False))
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the service reads from its environment.
+
+    `database_url` empty means: the CLI starts an embedded PostgreSQL and fills it in.
+    """
+
+    database_url: str | None = None
+    admin_token: str | None = None
+    # Promotions: a percent discount above this needs an override with a reason.
+    discount_ceiling_percent: int = 50
+    # Availability at or below this (and above zero) shows as low stock / limited availability.
+    low_stock_threshold: int = 5
+    # How long a pickup order is held after it could first be ready.
+    pickup_hold_minutes: int = 2 * 24 * 60
+    # Seconds an API key lookup is cached in-process (revocation takes effect within this).
+    auth_cache_seconds: float = 30.0
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
+    background_workers: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name)
+            return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
+
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            admin_token=env.get("COMMERCE_ADMIN_TOKEN") or None,
+            discount_ceiling_percent=int(env.get("COMMERCE_DISCOUNT_CEILING_PERCENT", "50")),
+            low_stock_threshold=int(env.get("COMMERCE_LOW_STOCK_THRESHOLD", "5")),
+            pickup_hold_minutes=int(env.get("COMMERCE_PICKUP_HOLD_MINUTES", str(2 * 24 * 60))),
+            auth_cache_seconds=float(env.get("COMMERCE_AUTH_CACHE_SECONDS", "30")),
+            db_pool_size=int(env.get("COMMERCE_DB_POOL_SIZE", "10")),
+            db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),
+            background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
+            log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
+        )
