@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog.schemas import ProductIn, VariantIn
 from commerce.catalog.service import upsert_product
+from commerce.inventory.rules import StockLine
+from commerce.inventory.service import set_on_hand_many
 from commerce.money import Money
 from commerce.stores.schemas import StoreIn
 from commerce.stores.service import upsert_store
@@ -123,16 +125,10 @@ async def load_demo(db: AsyncSession) -> str:
 async def stock_demo(db: AsyncSession, skus: list[str]) -> int:
     """Stock levels for the demo (deterministic)."""
     rng = random.Random(42)
-    levels = 0
-    try:
-        from commerce.inventory.service import set_demo_levels
-    except ImportError:  # inventory not installed in this build
-        return 0
-    rows = []
-    for code, _, kind, *_ in STORES:
-        for sku in skus:
-            on_hand = rng.choice([0, 0, 1, 2, 3, 5, 8, 12, 20]) if kind == "store" else rng.randint(20, 200)
-            rows.append((code, sku, on_hand))
-            levels += 1
-    await set_demo_levels(db, rows)
-    return levels
+    rows = [
+        StockLine(code, sku, rng.choice([0, 0, 1, 2, 3, 5, 8, 12, 20]) if kind == "store" else rng.randint(20, 200))
+        for code, _, kind, *_ in STORES
+        for sku in skus
+    ]
+    await set_on_hand_many(db, rows, reason="correction", source="demo", reference="demo")
+    return len(rows)

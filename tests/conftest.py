@@ -182,3 +182,10 @@ class Api:
 @pytest.fixture
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+async def db_session(app: Litestar) -> AsyncIterator[Any]:
+    """A session in a transaction that is committed at the end of the test (like a request)."""
+    async with app.state.sessionmaker() as session, session.begin():
+        yield session

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commerce.db import Base
+
+
+class InventoryLevel(Base):
+    """Stock of one SKU at one location. `available = on_hand - reserved - safety_stock`, shown >= 0."""
+
+    __tablename__ = "inventory_levels"
+
+    store_code: Mapped[str] = mapped_column(ForeignKey("stores.code"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("variants.sku"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, server_default="0")
+    reserved: Mapped[int] = mapped_column(Integer, server_default="0")
+    safety_stock: Mapped[int] = mapped_column(Integer, server_default="0")
+    counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LedgerEntry(Base):
+    """One change to a level: how on_hand and reserved moved, why, who did it, and the result."""
+
+    __tablename__ = "inventory_ledger"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    store_code: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(Integer)
+    reserved_delta: Mapped[int] = mapped_column(Integer, server_default="0")
+    reason: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(100))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    on_hand_after: Mapped[int] = mapped_column(Integer)
+    reserved_after: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Reservation(Base):
+    """Units held at a location for `reference` (an order line) until consumed, released or expired."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    store_code: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

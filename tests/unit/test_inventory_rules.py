@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from commerce.errors import Unprocessable
+from commerce.inventory.rules import StockLine, available, check_adjustment, in_lock_order, stock_status
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "reserved", "safety", "expected"),
+    [(10, 3, 2, 5), (3, 3, 0, 0), (2, 3, 0, 0), (-4, 0, 0, 0), (5, 0, 5, 0), (6, 0, 5, 1)],
+)
+def test_available_is_on_hand_less_reserved_and_safety_never_negative(
+    on_hand: int, reserved: int, safety: int, expected: int
+) -> None:
+    assert available(on_hand, reserved, safety) == expected
+
+
+def test_stock_status_thresholds() -> None:
+    assert stock_status(0, 5) == "out_of_stock"
+    assert stock_status(5, 5) == "low_stock"
+    assert stock_status(1, 5) == "low_stock"
+    assert stock_status(6, 5) == "in_stock"
+
+
+def test_lock_order_merges_duplicates_and_sorts_by_store_then_sku() -> None:
+    lines = [StockLine("B", "x", 1), StockLine("A", "z", 2), StockLine("A", "y", 1), StockLine("B", "x", 4)]
+    assert in_lock_order(lines) == [StockLine("A", "y", 1), StockLine("A", "z", 2), StockLine("B", "x", 5)]
+
+
+@pytest.mark.parametrize(
+    ("reason", "delta"),
+    [("receipt", -1), ("transfer_in", -2), ("damage", 1), ("shrink", 3), ("transfer_out", 1), ("correction", 0)],
+)
+def test_adjustment_sign_must_match_reason(reason: str, delta: int) -> None:
+    with pytest.raises(Unprocessable):
+        check_adjustment(reason, delta)
+
+
+@pytest.mark.parametrize(("reason", "delta"), [("receipt", 5), ("damage", -1), ("correction", -3), ("correction", 3)])
+def test_adjustment_signs_that_make_sense_pass(reason: str, delta: int) -> None:
+    check_adjustment(reason, delta)
