@@ -20,7 +20,7 @@ from commerce.db import EmbeddedPostgres, make_engine, make_sessionmaker, migrat
 from commerce.settings import Settings, default_data_dir
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 data_dir_option = click.option(
     "--data-dir",
