@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -24,7 +26,8 @@ from commerce.auth.routes import ApiKeyController
 from commerce.auth.service import KeyResolver
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.db import make_engine, make_sessionmaker, provide_db
-from commerce.errors import exception_handlers
+from commerce.errors import Unprocessable, exception_handlers
+from commerce.openapi import finish_openapi
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -48,6 +51,18 @@ class Health(msgspec.Struct, frozen=True):
     status: str
     database: str
     version: str
+
+
+# A JSON \u0000 escape not itself escaped (odd run of backslashes), or a %00 in the query string.
+_NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
+    """PostgreSQL text cannot hold NUL; refuse it at the door with a 422 instead of failing deep inside."""
+    if b"%00" in request.scope.get("query_string", b""):
+        raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
+    if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
+        raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -74,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await conn.execute(text("SELECT 1"))
         return Health(status="ok", database="ok", version=__version__)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health_check,
             ApiKeyController,
@@ -84,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportController,
         ],
         dependencies={"db": Provide(provide_db)},
+        before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],
         exception_handlers=exception_handlers,
         lifespan=[database],
@@ -109,3 +125,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    finish_openapi(app)
+    return app

@@ -164,6 +164,11 @@ exception_handlers: ExceptionHandlersMap = {
 }
 
 
+def created_response(data: Any, what: str = "Created") -> dict[int, ResponseSpec]:
+    """OpenAPI entry for the 201 an upsert returns when it created the resource."""
+    return {201: ResponseSpec(data_container=data, description=what)}
+
+
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem responses a route can return."""
     descriptions = {
@@ -195,6 +200,7 @@ __all__ = [
     "Problem",
     "Unauthorized",
     "Unprocessable",
+    "created_response",
     "exception_handlers",
     "problem_responses",
 ]

@@ -36,6 +36,8 @@ def allow(*roles: str) -> Guard:
     allowed = frozenset(roles) | {"admin"}
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope.get("method") == "OPTIONS":
+            return  # CORS preflight and OPTIONS carry no key and change nothing
         principal: Principal = connection.user
         if principal.role not in allowed:
             raise Forbidden(f"A {principal.role} key may not call this endpoint.")

@@ -9,7 +9,7 @@ from commerce.auth.guards import allow
 from commerce.catalog import service
 from commerce.catalog.schemas import ImportReport, ProductId, ProductIn, ProductOut, VariantOut
 from commerce.db import Db
-from commerce.errors import problem_responses
+from commerce.errors import created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 
 ProductIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -25,7 +25,7 @@ class ProductController(Controller):
         summary="Create or replace a product and its variants",
         description="Variants left out of the list are removed (409 `variant_in_use` if one still has stock or "
         "orders). Prices are integer minor units; every channel sells at this price unless a promotion applies.",
-        responses=problem_responses(401, 403, 409, 422),
+        responses={**created_response(ProductOut), **problem_responses(401, 403, 409, 422)},
     )
     async def upsert_product(
         self, db: Db, product_id: ProductIdPath, data: JSONBody[ProductIn]

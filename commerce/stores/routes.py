@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow
 from commerce.db import Db
-from commerce.errors import Unprocessable, problem_responses
+from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from commerce.stores import rules, service
-from commerce.stores.schemas import NearbyStore, StoreIn, StoreKind, StoreOut
+from commerce.stores.schemas import StoreIn, StoreKind, StoreListItem, StoreOut
 
 StoreCodePath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
@@ -23,7 +24,8 @@ class StoreController(Controller):
         "/{code:str}",
         guards=[allow("admin")],
         summary="Create or update a store or warehouse",
-        responses=problem_responses(401, 403, 422),
+        description="201 when the store was created, 200 when it was updated.",
+        responses={**created_response(StoreOut), **problem_responses(401, 403, 422)},
     )
     async def upsert_store(self, db: Db, code: StoreCodePath, data: JSONBody[StoreIn]) -> Response[StoreOut]:
         store, created = await service.upsert_store(db, code, data)
@@ -53,14 +55,14 @@ class StoreController(Controller):
         min_available: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Page[NearbyStore] | Page[StoreOut]:
+    ) -> Page[StoreListItem]:
         if near is None:
             if sku is not None:
                 raise Unprocessable("`sku` filters stores near a point: give `near` and `radius_km` too.")
             key = decode_cursor(cursor, 1)
             stores = await service.list_stores(db, kind, limit, key[0] if key else None)
             next_cursor = encode_cursor(stores[-1].code) if len(stores) == limit else None
-            return Page(items=stores, next_cursor=next_cursor)
+            return Page(items=[StoreListItem(**msgspec.structs.asdict(s)) for s in stores], next_cursor=next_cursor)
         lat, lon = rules.parse_point(near)
         key = decode_cursor(cursor, 2)
         found = await service.nearby_stores(

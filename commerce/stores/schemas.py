@@ -32,7 +32,9 @@ class StoreOut(msgspec.Struct, frozen=True, kw_only=True):
     pickup_lead_minutes: int
 
 
-class NearbyStore(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class StoreListItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A store in a listing; `distance_km` is present when the listing is around a point."""
+
     code: str
     name: str
     kind: StoreKind
@@ -42,5 +44,7 @@ class NearbyStore(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     timezone: str
     pickup_enabled: bool
     pickup_lead_minutes: int
-    distance_km: Annotated[float, msgspec.Meta(description="Geodesic (WGS-84) distance from `near`")]
+    distance_km: Annotated[
+        float | None, msgspec.Meta(description="Geodesic (WGS-84) distance from `near` (only with `near`)")
+    ] = None
     available: Annotated[int | None, msgspec.Meta(description="Units of `sku` available here (only with `sku`)")] = None

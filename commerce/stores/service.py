@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.errors import NotFound, Unprocessable
 from commerce.stores import rules
 from commerce.stores.models import Store
-from commerce.stores.schemas import NearbyStore, StoreIn, StoreKind, StoreOut
+from commerce.stores.schemas import StoreIn, StoreKind, StoreListItem, StoreOut
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -105,7 +105,7 @@ async def nearby_stores(
     min_available: int = 1,
     limit: int = 50,
     after: tuple[float, str] | None = None,
-) -> list[tuple[NearbyStore, float]]:
+) -> list[tuple[StoreListItem, float]]:
     """Stores within `radius_km`, nearest first, each with its geodesic distance.
 
     With `sku`, only stores where at least `min_available` units of it are available.
@@ -154,7 +154,7 @@ async def nearby_stores(
             continue
         found.append(
             (
-                NearbyStore(
+                StoreListItem(
                     code=r.code,
                     name=r.name,
                     kind=r.kind,

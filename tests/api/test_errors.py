@@ -44,3 +44,14 @@ async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
     assert "/v1/stores/{code}" in doc["paths"]
     assert doc["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert (await client.get("/schema")).status_code == 200
+
+
+async def test_nul_characters_are_422_not_500(client: httpx.AsyncClient) -> None:
+    r = await client.put("/v1/stores/S1", json={**STORE, "name": "bad\u0000name"}, headers=ADMIN)
+    assert r.status_code == 422
+    assert r.json()["code"] == "validation_failed"
+    r = await client.get("/v1/products", params={"q": "a\u0000b"}, headers=ADMIN)
+    assert r.status_code == 422
+    # A literal backslash-u0000 text is fine.
+    r = await client.put("/v1/stores/S1", json={**STORE, "name": "back\\u0000slash"}, headers=ADMIN)
+    assert r.status_code == 201

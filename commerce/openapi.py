@@ -1,0 +1,74 @@
+"""Finishing touches on the generated OpenAPI document, so it states what the server really does.
+
+- Every error response is `application/problem+json` with the Problem schema.
+- Every operation that needs a key documents 401; every one with parameters or a body, 422;
+  every one with a body, 400 (malformed JSON).
+- Request structs that reject unknown fields say so (`additionalProperties: false`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
+
+from commerce.errors import PROBLEM_MEDIA_TYPE
+
+_DESCRIPTIONS = {
+    "400": "Malformed request (bad JSON, a missing required header)",
+    "401": "Missing or unknown API key",
+    "422": "Validation failed: see `code` and `errors`",
+}
+_PUBLIC = ("/health", "/schema")
+
+
+def _strict_struct_names() -> set[str]:
+    names: set[str] = set()
+    stack: list[type[Any]] = [msgspec.Struct]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        config = getattr(cls, "__struct_config__", None)
+        if config is not None and config.forbid_unknown_fields:
+            names.add(cls.__name__)
+    return names
+
+
+def _operations(doc: OpenAPI) -> list[tuple[str, Operation]]:
+    found = []
+    for path, item in (doc.paths or {}).items():
+        for method in ("get", "put", "post", "patch", "delete"):
+            op = getattr(item, method, None)
+            if op is not None:
+                found.append((path, op))
+    return found
+
+
+def finish_openapi(app: Litestar) -> None:
+    doc = app.openapi_schema
+    problem_ref = Reference(ref="#/components/schemas/Problem")
+    if doc.components and doc.components.schemas is not None and "Problem" not in doc.components.schemas:
+        # Registered by any route that documents a problem response; make sure it exists.
+        doc.components.schemas["Problem"] = Schema(type=None)  # pragma: no cover
+    strict = _strict_struct_names()
+    if doc.components and doc.components.schemas:
+        for name, schema in doc.components.schemas.items():
+            if isinstance(schema, Schema) and (name in strict or name.rsplit("_", 1)[-1] in strict):
+                schema.additional_properties = False
+    for path, op in _operations(doc):
+        responses = op.responses if op.responses is not None else {}
+        needed: list[str] = []
+        if not path.startswith(_PUBLIC):
+            needed.append("401")
+        if op.parameters or op.request_body:
+            needed.append("422")
+        if op.request_body:
+            needed.append("400")
+        for status in needed:
+            responses.setdefault(status, OpenAPIResponse(description=_DESCRIPTIONS[status]))
+        for status, response in responses.items():
+            if isinstance(response, OpenAPIResponse) and int(status) >= 400:
+                response.content = {PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=problem_ref)}
+        op.responses = responses
