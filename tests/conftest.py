@@ -108,14 +108,24 @@ async def db_conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
+_DATABASE_FIXTURES = {"client", "app", "db_conn", "api", "db_session", "database_url", "settings"}
+
+
 @pytest.fixture(autouse=True)
-async def clean_tables(db_conn: asyncpg.Connection) -> None:
-    tables = await db_conn.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-    )
-    if tables:
-        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-        await db_conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+async def clean_tables(request: pytest.FixtureRequest) -> None:
+    """Empty every table before a test that touches the database (pure unit tests need none)."""
+    if not _DATABASE_FIXTURES.intersection(request.fixturenames):
+        return
+    conn = await asyncpg.connect(_asyncpg_dsn(request.getfixturevalue("database_url")))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
