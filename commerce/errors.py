@@ -17,6 +17,8 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 log = logging.getLogger("commerce.errors")
 
@@ -141,6 +143,27 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
     )
 
 
+def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
+    """Lost connections and timeouts are the client's cue to retry; a constraint race is a conflict."""
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem(
+            503,
+            "service_unavailable",
+            "Service unavailable",
+            "The database connection was lost; nothing was changed. Retry (with the same Idempotency-Key).",
+        )
+    return _unexpected(request, exc)
+
+
+def _pool_timeout(request: Request[Any, Any, Any], exc: SQLAlchemyTimeoutError) -> Response[Problem]:
+    log.warning("no database connection free for %s %s", request.method, request.url.path)
+    return problem(503, "service_unavailable", "Service unavailable", "The service is overloaded; retry shortly.")
+
+
 def _not_authorized(_: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Problem]:
     return problem(401, "unauthorized", "Unauthorized", str(exc.detail))
 
@@ -160,6 +183,8 @@ exception_handlers: ExceptionHandlersMap = {
     PermissionDeniedException: _permission,
     NotFoundException: _route_not_found,
     HTTPException: _http,
+    DBAPIError: _database,
+    SQLAlchemyTimeoutError: _pool_timeout,
     Exception: _unexpected,
 }
 
