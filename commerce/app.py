@@ -28,6 +28,8 @@ from commerce.catalog.routes import ImportController, ProductController, Variant
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.openapi import finish_openapi
+from commerce.orders.routes import OrderController
+from commerce.orders.sweeper import expiry_sweeper
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -97,12 +99,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProductController,
             VariantController,
             ImportController,
+            OrderController,
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],
         exception_handlers=exception_handlers,
-        lifespan=[database],
+        lifespan=[database, expiry_sweeper],
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],

@@ -242,4 +242,23 @@ def demo(data_dir: Path) -> None:
         load_demo_data(url)
 
 
+@main.command()
+@data_dir_option
+def expire(data_dir: Path) -> None:
+    """Expire pickup orders past their hold now, releasing their stock (the service also does this itself)."""
+    from commerce.orders.sweeper import sweep_once
+
+    async def run(url: str) -> int:
+        engine = make_engine(url, null_pool=True)
+        try:
+            return await sweep_once(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    with database(data_dir) as url:
+        migrate(url)
+        expired = asyncio.run(run(url))
+    console.print(f"Expired {expired} pickup order(s).")
+
+
 __all__ = ["Settings", "main"]

@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     low_stock_threshold: int = 5
     # How long a pickup order is held after it could first be ready.
     pickup_hold_minutes: int = 2 * 24 * 60
+    # How often the in-service sweeper looks for pickup orders past their hold.
+    expiry_sweep_seconds: float = 30.0
     # Seconds an API key lookup is cached in-process (revocation takes effect within this).
     auth_cache_seconds: float = 30.0
     db_pool_size: int = 10
@@ -50,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             discount_ceiling_percent=int(env.get("COMMERCE_DISCOUNT_CEILING_PERCENT", "50")),
             low_stock_threshold=int(env.get("COMMERCE_LOW_STOCK_THRESHOLD", "5")),
             pickup_hold_minutes=int(env.get("COMMERCE_PICKUP_HOLD_MINUTES", str(2 * 24 * 60))),
+            expiry_sweep_seconds=float(env.get("COMMERCE_EXPIRY_SWEEP_SECONDS", "30")),
             auth_cache_seconds=float(env.get("COMMERCE_AUTH_CACHE_SECONDS", "30")),
             db_pool_size=int(env.get("COMMERCE_DB_POOL_SIZE", "10")),
             db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),

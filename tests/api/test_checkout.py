@@ -1,0 +1,236 @@
+"""Checkout and the pickup lifecycle through the HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from commerce.inventory.rules import StockLine
+from commerce.inventory.service import set_on_hand_many
+from commerce.orders.sweeper import sweep_once
+from tests.conftest import ADMIN, Api
+
+
+async def stock(app, rows: list[tuple[str, str, int]]) -> None:
+    async with app.state.sessionmaker() as db, db.begin():
+        await set_on_hand_many(db, [StockLine(*r) for r in rows], reason="receipt", source="test")
+
+
+async def level(db_conn, store: str, sku: str) -> tuple[int, int]:
+    row = await db_conn.fetchrow(
+        "SELECT on_hand, reserved FROM inventory_levels WHERE store_code=$1 AND sku=$2", store, sku
+    )
+    return (row["on_hand"], row["reserved"])
+
+
+async def cart_with(client: httpx.AsyncClient, headers: dict[str, str], *lines: dict[str, object]) -> str:
+    r = await client.post("/v1/carts", json={"channel": "web"}, headers=headers)
+    assert r.status_code == 201, r.text
+    cart_id = str(r.json()["id"])
+    for line in lines:
+        r = await client.post(f"/v1/carts/{cart_id}/lines", json=line, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    return cart_id
+
+
+def pickup(sku: str, qty: int, store: str = "LOOP") -> dict[str, object]:
+    return {"sku": sku, "quantity": qty, "fulfillment": {"type": "pickup", "store": store}}
+
+
+def ship(sku: str, qty: int) -> dict[str, object]:
+    return {"sku": sku, "quantity": qty, "fulfillment": {"type": "ship"}}
+
+
+async def checkout(
+    client: httpx.AsyncClient, cart_id: str, headers: dict[str, str], body: dict | None = None, key: str | None = None
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/carts/{cart_id}/checkout",
+        json=body or {},
+        headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
+    )
+
+
+@pytest.fixture
+async def shop(api: Api, app) -> dict[str, dict[str, str]]:
+    await api.store("LOOP", 41.8827, -87.6278, pickup=True, pickup_lead_minutes=30)
+    await api.store("LP", 41.9214, -87.6513, pickup=True)
+    await api.store("WH-N", 42.0039, -87.9703, kind="warehouse", pickup=False)
+    await api.store("WH-S", 41.50, -87.70, kind="warehouse", pickup=False)
+    await api.product("jacket", ["JKT-M", "JKT-L"], price=8900)
+    await stock(app, [("LOOP", "JKT-M", 5), ("LOOP", "JKT-L", 1), ("LP", "JKT-M", 2)])
+    return {
+        "storefront": await api.key("storefront"),
+        "loop": await api.key("associate", "LOOP"),
+        "lp": await api.key("associate", "LP"),
+        "pos": await api.key("pos", "LOOP"),
+    }
+
+
+async def test_pickup_path_from_cart_to_collected(client: httpx.AsyncClient, shop, db_conn) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 2))
+    r = await checkout(client, cart_id, web, {"email": "ann@example.com"})
+    assert r.status_code == 201, r.text
+    order = r.json()
+    assert order["status"] == "placed"
+    assert order["pickup"]["store"] == "LOOP"
+    hold = datetime.fromisoformat(order["pickup"]["hold_until"])
+    created = datetime.fromisoformat(order["created_at"])
+    assert timedelta(minutes=30 + 2 * 24 * 60 - 1) < hold - created < timedelta(minutes=30 + 2 * 24 * 60 + 1)
+    assert order["totals"]["total"] == {"amount": 17800, "currency": "USD"}
+    assert [(line["sku"], line["quantity"], line["location"]) for line in order["lines"]] == [("JKT-M", 2, "LOOP")]
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 2)
+
+    # The cart is closed.
+    r = await client.post(f"/v1/carts/{cart_id}/lines", json=pickup("JKT-M", 1), headers=web)
+    assert r.status_code == 409
+
+    # The associate sees it on the pick list, readies it, hands it over.
+    r = await client.get("/v1/stores/LOOP/orders", params={"status": "placed"}, headers=shop["loop"])
+    assert [o["id"] for o in r.json()["items"]] == [order["id"]]
+    assert (await client.post(f"/v1/orders/{order['id']}/collect", headers=shop["loop"])).status_code == 409
+    r = await client.post(f"/v1/orders/{order['id']}/ready", headers=shop["loop"])
+    assert r.status_code == 200
+    assert r.json()["status"] == "ready_for_pickup"
+    r = await client.post(f"/v1/orders/{order['id']}/collect", headers=shop["loop"])
+    assert r.status_code == 200
+    assert r.json()["status"] == "collected"
+    assert await level(db_conn, "LOOP", "JKT-M") == (3, 0)
+    r = await client.post(f"/v1/orders/{order['id']}/cancel", headers=web)
+    assert r.status_code == 409
+    assert r.json()["code"] == "invalid_state"
+    types = [t for (t,) in await db_conn.fetch("SELECT type FROM events WHERE type LIKE 'order.%' ORDER BY id")]
+    assert types == ["order.placed", "order.ready_for_pickup", "order.collected"]
+
+
+async def test_another_stores_associate_and_pos_keys_cannot_act(client: httpx.AsyncClient, shop) -> None:
+    cart_id = await cart_with(client, shop["storefront"], pickup("JKT-M", 1))
+    order_id = (await checkout(client, cart_id, shop["storefront"])).json()["id"]
+    assert (await client.post(f"/v1/orders/{order_id}/ready", headers=shop["lp"])).status_code == 403
+    assert (await client.get(f"/v1/orders/{order_id}", headers=shop["lp"])).status_code == 403
+    assert (await client.post(f"/v1/orders/{order_id}/ready", headers=shop["pos"])).status_code == 403
+    assert (await client.get("/v1/stores/LOOP/orders", headers=shop["lp"])).status_code == 403
+    assert (await client.get(f"/v1/orders/{order_id}", headers=shop["loop"])).status_code == 200
+
+
+async def test_short_lines_are_all_reported_and_nothing_is_left_behind(
+    client: httpx.AsyncClient, shop, db_conn
+) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 2), pickup("JKT-L", 3), ship("JKT-L", 1))
+    ledger_before = await db_conn.fetchval("SELECT count(*) FROM inventory_ledger")
+    events_before = await db_conn.fetchval("SELECT count(*) FROM events")
+    r = await checkout(client, cart_id, web)
+    assert r.status_code == 409
+    body = r.json()
+    assert body["code"] == "insufficient_stock"
+    assert {(line["sku"], line["requested"]) for line in body["lines"]} >= {("JKT-L", 1)}
+    r = await client.post(f"/v1/carts/{cart_id}/lines", json=ship("JKT-L", 1), headers=web)  # the cart is still open
+    assert r.status_code in (200, 201)
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM reservations") == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM inventory_ledger") == ledger_before
+    assert await db_conn.fetchval("SELECT count(*) FROM events") == events_before
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
+
+
+async def test_pickup_short_lines_listed_together(client: httpx.AsyncClient, shop) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 9), pickup("JKT-L", 3))
+    r = await checkout(client, cart_id, web)
+    assert r.status_code == 409
+    assert sorted((line["sku"], line["requested"], line["available"]) for line in r.json()["lines"]) == [
+        ("JKT-L", 3, 1),
+        ("JKT-M", 9, 5),
+    ]
+
+
+async def test_retry_with_the_same_key_returns_the_same_order(client: httpx.AsyncClient, shop, db_conn) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1))
+    first = await checkout(client, cart_id, web, {"email": "a@example.com"}, key="k-1")
+    again = await checkout(client, cart_id, web, {"email": "a@example.com"}, key="k-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = await checkout(client, cart_id, web, {"email": "b@example.com"}, key="k-1")
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_conflict"
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 1)
+    r = await client.post(f"/v1/carts/{cart_id}/checkout", json={}, headers=web)
+    assert r.status_code == 400
+    assert r.json()["code"] == "idempotency_key_required"
+    # A new key on a closed cart cannot order twice.
+    assert (await checkout(client, cart_id, web, key="k-2")).status_code == 409
+
+
+async def test_cancel_releases_every_reservation(client: httpx.AsyncClient, shop, db_conn, app) -> None:
+    await stock(app, [("WH-N", "JKT-L", 10)])
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 2), ship("JKT-L", 4))
+    order = (await checkout(client, cart_id, web)).json()
+    assert await level(db_conn, "WH-N", "JKT-L") == (10, 4)
+    r = await client.post(f"/v1/orders/{order['id']}/cancel", headers=web)
+    assert r.status_code == 200
+    assert r.json()["status"] == "cancelled"
+    assert await level(db_conn, "WH-N", "JKT-L") == (10, 0)
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
+
+
+async def test_ship_lines_go_to_a_warehouse_nearest_the_destination(
+    client: httpx.AsyncClient, shop, db_conn, app
+) -> None:
+    await stock(app, [("WH-N", "JKT-M", 10), ("WH-S", "JKT-M", 3)])
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, ship("JKT-M", 2))
+    south = {"ship_to": {"latitude": 41.40, "longitude": -87.70}}
+    order = (await checkout(client, cart_id, web, south)).json()
+    assert order["lines"][0]["location"] == "WH-S"
+    assert order["pickup"] is None
+    # Without a destination: the warehouse with most available.
+    cart_id = await cart_with(client, web, ship("JKT-M", 1))
+    assert (await checkout(client, cart_id, web)).json()["lines"][0]["location"] == "WH-N"
+    # More than any warehouse has: a store that has it all.
+    await stock(app, [("LP", "JKT-M", 30)])
+    cart_id = await cart_with(client, web, ship("JKT-M", 20))
+    order = (await checkout(client, cart_id, web)).json()
+    assert order["lines"][0]["location"] == "LP"
+    r = await client.post(f"/v1/orders/{order['id']}/ship", headers=ADMIN)
+    assert r.status_code == 200
+    assert r.json()["status"] == "shipped"
+    assert await level(db_conn, "LP", "JKT-M") == (10, 0)
+
+
+async def test_uncollected_pickup_orders_expire_by_themselves(client: httpx.AsyncClient, shop, db_conn, app) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 3))
+    order = (await checkout(client, cart_id, web)).json()
+    hold = datetime.fromisoformat(order["pickup"]["hold_until"])
+    assert await sweep_once(app.state.sessionmaker, now=hold - timedelta(minutes=1)) == 0
+    assert await sweep_once(app.state.sessionmaker, now=hold + timedelta(seconds=1)) == 1
+    got = (await client.get(f"/v1/orders/{order['id']}", headers=web)).json()
+    assert got["status"] == "expired"
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
+    assert await db_conn.fetchval("SELECT count(*) FROM events WHERE type = 'order.expired'") == 1
+    assert await sweep_once(app.state.sessionmaker, now=hold + timedelta(days=1)) == 0
+
+
+async def test_pickup_at_several_stores_is_refused(client: httpx.AsyncClient, shop) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1), pickup("JKT-M", 1, store="LP"))
+    r = await checkout(client, cart_id, web)
+    assert r.status_code == 422
+    assert r.json()["code"] == "multiple_pickup_stores"
+
+
+async def test_empty_cart_is_422(client: httpx.AsyncClient, shop) -> None:
+    cart_id = await cart_with(client, shop["storefront"])
+    r = await checkout(client, cart_id, shop["storefront"])
+    assert r.status_code == 422
+    assert r.json()["code"] == "empty_cart"
+    r = await checkout(client, "no-such-cart", shop["storefront"])
+    assert r.status_code == 404

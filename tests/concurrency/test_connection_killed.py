@@ -1,0 +1,61 @@
+"""A checkout whose database connection dies mid-transaction leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+
+from tests.api.test_checkout import cart_with, pickup, stock
+from tests.conftest import Api, _asyncpg_dsn
+
+
+async def test_killed_connection_mid_checkout_leaves_no_partial_order(
+    client: httpx.AsyncClient, api: Api, app, db_conn, database_url: str
+) -> None:
+    await api.store("LOOP", pickup=True)
+    await api.product("p", ["SKU-A", "SKU-B"], price=1000)
+    await stock(app, [("LOOP", "SKU-A", 5), ("LOOP", "SKU-B", 5)])
+    web = await api.key("storefront")
+    cart_id = await cart_with(client, web, pickup("SKU-A", 1), pickup("SKU-B", 1))
+    ledger_before = await db_conn.fetchval("SELECT count(*) FROM inventory_ledger")
+
+    # Hold SKU-B's level so the checkout blocks inside its transaction, after it has begun writing.
+    blocker = await asyncpg.connect(_asyncpg_dsn(database_url))
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT 1 FROM inventory_levels WHERE sku = 'SKU-B' FOR UPDATE")
+    try:
+        task = asyncio.create_task(
+            client.post(f"/v1/carts/{cart_id}/checkout", json={}, headers={**web, "Idempotency-Key": str(uuid.uuid4())})
+        )
+        victim = None
+        for _ in range(200):
+            victim = await db_conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce' AND wait_event_type = 'Lock'"
+            )
+            if victim:
+                break
+            await asyncio.sleep(0.05)
+        assert victim, "checkout never reached the locked row"
+        assert await db_conn.fetchval("SELECT pg_terminate_backend($1)", victim)
+    finally:
+        await tx.rollback()
+        await blocker.close()
+    r = await task
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "service_unavailable"
+
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM reservations") == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM inventory_ledger") == ledger_before
+    assert await db_conn.fetchval("SELECT sum(reserved) FROM inventory_levels") == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM events WHERE type = 'order.placed'") == 0
+
+    # The service keeps serving: the same cart checks out on the next try.
+    r = await client.post(
+        f"/v1/carts/{cart_id}/checkout", json={}, headers={**web, "Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert r.status_code == 201, r.text
