@@ -49,6 +49,9 @@ async def customer_cart(db: AsyncSession, customer_id: uuid.UUID, *, channel: st
     """The customer's one active cart, created if none. Two devices asking at once get the same cart:
     the partial unique index lets one INSERT win, the other does nothing and reads the winner's row."""
     await customers.require_customer(db, customer_id)
+    existing = await db.scalar(select(Cart.id).where(Cart.customer_id == customer_id, Cart.status == "active"))
+    if existing is not None:
+        return existing
     await db.execute(
         insert(Cart)
         .values(id=new_cart_id(), channel=channel, customer_id=customer_id, currency=currency)

@@ -66,6 +66,14 @@ async def test_lines_add_up_merge_and_price(client: httpx.AsyncClient, shop: dic
     )
     assert r.status_code == 200, r.text
     assert [(line["id"], line["quantity"]) for line in r.json()["lines"]] == [(ship_line["id"], 4)]
+    r = await client.patch(
+        f"/v1/carts/{cart['id']}/lines/{ship_line['id']}",
+        json={"fulfillment": {"type": "pickup", "store": "NOPICK"}},
+        headers=shop,
+    )
+    assert r.status_code == 422 and r.json()["code"] == "pickup_unavailable"
+    r = await client.patch(f"/v1/carts/{cart['id']}/lines/{ship_line['id']}", json={"unit_price": 1}, headers=shop)
+    assert r.status_code == 422
     r = await client.patch(f"/v1/carts/{cart['id']}/lines/{ship_line['id']}", json={"quantity": 2}, headers=shop)
     assert r.json()["lines"][0]["quantity"] == 2
     r = await client.patch(f"/v1/carts/{cart['id']}/lines/{ship_line['id']}", json={"quantity": 0}, headers=shop)
@@ -239,6 +247,10 @@ async def test_merge_moves_lines_and_codes_and_closes_the_anonymous_cart(
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"
     r = await client.post(url, json={"cart_id": "no-such-cart"}, headers=shop)
     assert r.status_code == 404
+    someone_else = (await client.post("/v1/customers", json={"loyalty_id": "L-10"}, headers=shop)).json()
+    theirs = (await client.get(f"/v1/customers/{someone_else['id']}/cart", headers=shop)).json()
+    r = await client.post(url, json={"cart_id": theirs["id"]}, headers=shop)
+    assert r.status_code == 409 and r.json()["code"] == "invalid_state"
 
 
 async def test_concurrent_edits_with_if_match_one_wins_one_412(client: httpx.AsyncClient, shop: dict[str, str]) -> None:
@@ -270,3 +282,40 @@ async def test_carts_are_for_storefront_associate_and_admin_keys(
     pos = await api.key("pos", "S1")
     assert (await client.get(f"/v1/carts/{cart['id']}", headers=pos)).status_code == 403
     assert (await client.get("/v1/carts/not-a-real-cart-id", headers=shop)).status_code == 404
+
+
+async def test_pricing_a_cart_takes_the_same_queries_for_2_or_30_lines(
+    client: httpx.AsyncClient, api: Api, app: Any, admin
+) -> None:
+    from sqlalchemy import event
+
+    await api.store("S1")
+    await api.store("WH", kind="warehouse")
+    skus = [f"SKU-{i:02d}" for i in range(30)]
+    await api.product("many", skus, price=1_000, category="misc")
+    await stock(app, [("WH", sku, 10) for sku in skus[::2]] + [("S1", sku, 10) for sku in skus])
+    await client.put("/v1/promotions/misc", json={"title": "M", "kind": "percent_off", "value": 10}, headers=admin)
+    small, large = await new_cart(client, admin), await new_cart(client, admin)
+    for i, sku in enumerate(skus):
+        fulfillment = {"type": "pickup", "store": "S1"} if i % 3 == 0 else SHIP
+        await add(client, admin, large["id"], sku=sku, quantity=1, fulfillment=fulfillment)
+        if i < 2:
+            await add(client, admin, small["id"], sku=sku, quantity=1, fulfillment=fulfillment)
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        got_small = (await client.get(f"/v1/carts/{small['id']}", headers=admin)).json()
+        small_queries = len(statements)
+        statements.clear()
+        got_large = (await client.get(f"/v1/carts/{large['id']}", headers=admin)).json()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(got_small["lines"]) == 2 and len(got_large["lines"]) == 30
+    assert got_large["discount_total"] == money(3_000)
+    assert len(statements) == small_queries <= 6
