@@ -3,7 +3,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,7 +47,11 @@ class CartLine(Base):
     """One SKU in a cart with how it is fulfilled: shipped (no pickup store) or picked up at a store."""
 
     __tablename__ = "cart_lines"
-    __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 999", name="quantity"),)
+    __table_args__ = (
+        CheckConstraint("quantity BETWEEN 1 AND 999", name="quantity"),
+        # One line per SKU and fulfillment; shipping (NULL store) counts as one fulfillment too.
+        UniqueConstraint("cart_id", "sku", "pickup_store", postgresql_nulls_not_distinct=True),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"))
