@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow
@@ -25,7 +26,9 @@ IfMatch = Annotated[
         description="The `ETag` of your last read; a stale one is 412 `version_conflict` and changes nothing.",
     ),
 ]
-ETAG_HEADER = {"ETag": "Current cart version, send back as `If-Match`"}
+ETAG = [
+    ResponseHeader(name="ETag", description="The cart's version; send it back as `If-Match`", documentation_only=True)
+]
 CART_DESCRIPTION = (
     "Priced live on every read: catalog price, at most one promotion per line (promotions/rules), and "
     "availability per line (pickup: at its store; ship: the location that would ship it)."
@@ -46,6 +49,7 @@ class CartController(Controller):
     path = "/v1/carts"
     tags = ["Carts"]
     guards = [allow("storefront", "associate")]
+    response_headers = ETAG
 
     @post(
         "/",
@@ -162,6 +166,7 @@ class CustomerCartController(Controller):
     path = "/v1/customers/{customer_id:uuid}/cart"
     tags = ["Carts"]
     guards = [allow("storefront", "associate")]
+    response_headers = ETAG
 
     @get(
         "/",
