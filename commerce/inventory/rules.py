@@ -53,3 +53,28 @@ def check_adjustment(reason: str, delta: int) -> None:
         raise Unprocessable(f"A {reason} adds stock: `delta` must be positive.", code="validation_failed")
     if reason in OUTBOUND_REASONS and delta > 0:
         raise Unprocessable(f"A {reason} removes stock: `delta` must be negative.", code="validation_failed")
+
+
+class LocationStock(NamedTuple):
+    store: str
+    kind: str
+    available: int
+
+
+def ship_source(levels: Iterable[LocationStock]) -> LocationStock | None:
+    """The one location a ship line would be sent from: the warehouse with the most available units;
+    if no warehouse has any, the store with the most. Ties go to the smaller store code."""
+    best_warehouse: LocationStock | None = None
+    best_store: LocationStock | None = None
+    for level in levels:
+        if level.available <= 0:
+            continue
+        if level.kind == "warehouse":
+            if best_warehouse is None or (-level.available, level.store) < (
+                -best_warehouse.available,
+                best_warehouse.store,
+            ):
+                best_warehouse = level
+        elif best_store is None or (-level.available, level.store) < (-best_store.available, best_store.store):
+            best_store = level
+    return best_warehouse or best_store

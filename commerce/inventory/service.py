@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import InsufficientStock
-from commerce.inventory.rules import StockLine, available, in_lock_order
+from commerce.inventory.rules import LocationStock, StockLine, available, in_lock_order, ship_source
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
@@ -85,6 +85,23 @@ async def availability_of(db: AsyncSession, pairs: Sequence[tuple[str, str]]) ->
     )
     found = {(r.store_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows}
     return {p: found.get(p, 0) for p in pairs}
+
+
+async def ship_availability(db: AsyncSession, skus: Sequence[str]) -> dict[str, LocationStock | None]:
+    """For each SKU, the one location that would ship it (see rules.ship_source), in one query; None when
+    no location has any available. Carts show it; checkout routes ship lines the same way."""
+    rows = await db.execute(
+        text(
+            "SELECT il.sku, il.store_code, s.kind, il.on_hand - il.reserved - il.safety_stock AS available"
+            " FROM inventory_levels il JOIN stores s ON s.code = il.store_code"
+            " WHERE il.sku = ANY(CAST(:skus AS varchar[])) AND il.on_hand - il.reserved - il.safety_stock > 0"
+        ),
+        {"skus": sorted(set(skus))},
+    )
+    by_sku: dict[str, list[LocationStock]] = {}
+    for r in rows:
+        by_sku.setdefault(r.sku, []).append(LocationStock(r.store_code, r.kind, r.available))
+    return {sku: ship_source(by_sku.get(sku, [])) for sku in skus}
 
 
 async def reserve_lines(
