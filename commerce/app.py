@@ -24,12 +24,15 @@ from commerce import __version__
 from commerce.auth.guards import ApiKeyMiddleware
 from commerce.auth.routes import ApiKeyController
 from commerce.auth.service import KeyResolver
+from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.openapi import finish_openapi
 from commerce.orders.routes import OrderController
 from commerce.orders.sweeper import expiry_sweeper
+from commerce.promotions.routes import PromotionController
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -100,6 +103,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VariantController,
             ImportController,
             OrderController,
+            PromotionController,
+            CustomerController,
+            CartController,
+            CustomerCartController,
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,

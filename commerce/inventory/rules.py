@@ -53,3 +53,28 @@ def check_adjustment(reason: str, delta: int) -> None:
         raise Unprocessable(f"A {reason} adds stock: `delta` must be positive.", code="validation_failed")
     if reason in OUTBOUND_REASONS and delta > 0:
         raise Unprocessable(f"A {reason} removes stock: `delta` must be negative.", code="validation_failed")
+
+
+class LocationStock(NamedTuple):
+    store: str
+    kind: str  # "warehouse" or "store"
+    available: int
+    distance_km: float | None = None  # from the ship-to point, when one is known
+
+
+def ship_source(levels: Iterable[LocationStock], quantity: int = 1) -> LocationStock | None:
+    """The one location a ship line of `quantity` units leaves from (a line is never split).
+
+    Among locations that can ship the whole line: a warehouse before a store, then the nearest to
+    the destination when it is known, then the one with most available, then the smaller code.
+    When none can ship it all, the location with most available is returned as the best on offer: a cart shows it, and checkout reports the line short. None when nothing is
+    available anywhere.
+    """
+    stocked = [level for level in levels if level.available > 0]
+    able = [level for level in stocked if level.available >= quantity]
+    if able:
+        return min(
+            able,
+            key=lambda c: (c.kind != "warehouse", c.distance_km or 0.0, -c.available, c.store),
+        )
+    return min(stocked, key=lambda c: (-c.available, c.kind != "warehouse", c.store), default=None)

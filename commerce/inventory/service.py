@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import InsufficientStock
-from commerce.inventory.rules import StockLine, available, in_lock_order
+from commerce.inventory.rules import LocationStock, StockLine, available, in_lock_order
+from commerce.stores.rules import haversine_km
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
@@ -85,6 +86,27 @@ async def availability_of(db: AsyncSession, pairs: Sequence[tuple[str, str]]) ->
     )
     found = {(r.store_code, r.sku): available(r.on_hand, r.reserved, r.safety_stock) for r in rows}
     return {p: found.get(p, 0) for p in pairs}
+
+
+async def ship_candidates(
+    db: AsyncSession, skus: Sequence[str], ship_to: tuple[float, float] | None = None
+) -> dict[str, list[LocationStock]]:
+    """Every location with some of each SKU available, in one query, with its distance from `ship_to`
+    when given; rules.ship_source picks the one a line leaves from (carts show it, checkout uses it)."""
+    rows = await db.execute(
+        text(
+            "SELECT il.sku, il.store_code, s.kind, il.on_hand - il.reserved - il.safety_stock AS available,"
+            " s.latitude, s.longitude"
+            " FROM inventory_levels il JOIN stores s ON s.code = il.store_code"
+            " WHERE il.sku = ANY(CAST(:skus AS varchar[])) AND il.on_hand - il.reserved - il.safety_stock > 0"
+        ),
+        {"skus": sorted(set(skus))},
+    )
+    found: dict[str, list[LocationStock]] = {sku: [] for sku in skus}
+    for r in rows:
+        distance = haversine_km(ship_to[0], ship_to[1], r.latitude, r.longitude) if ship_to else None
+        found[r.sku].append(LocationStock(r.store_code, r.kind, r.available, distance))
+    return found
 
 
 async def reserve_lines(

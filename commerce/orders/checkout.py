@@ -1,9 +1,9 @@
 """Checkout: a priced cart becomes an order with every line reserved, in one transaction, or nothing.
 
 Pickup lines are held at their store until `hold_until` (the store's pickup lead time plus the
-configured hold). Ship lines are routed by `rules.choose_ship_location`: a warehouse before a store,
-the nearest to `ship_to` when given, otherwise the one with most available; the whole line leaves
-from one location. Any short line is 409 `insufficient_stock` listing every short line, and the
+configured hold). Ship lines are routed by `inventory.rules.ship_source`, the same rule carts use to
+show availability: a warehouse before a store, the nearest to `ship_to` when given, otherwise the
+one with most available; the whole line leaves from one location. Any short line is 409 `insufficient_stock` listing every short line, and the
 transaction rolls back: no order, no reservation, no ledger entry, the cart still open.
 """
 
@@ -22,63 +22,39 @@ from commerce.carts.pricing import priced_cart
 from commerce.carts.schemas import CartLineOut, Pickup
 from commerce.errors import InsufficientStock, InvalidState, NotFound, Unprocessable
 from commerce.events import service as events
-from commerce.inventory.rules import StockLine
-from commerce.inventory.service import reserve_lines
-from commerce.orders import rules
+from commerce.inventory.rules import StockLine, ship_source
+from commerce.inventory.service import availability_of, reserve_lines, ship_candidates
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import event_data, get_order, pickup_reference, ship_reference
 from commerce.settings import Settings
-from commerce.stores import rules as geo
 
 log = logging.getLogger("commerce.checkout")
-
-
-async def _ship_candidates(db: AsyncSession, skus: list[str]) -> dict[str, list[tuple[str, str, int, float, float]]]:
-    rows = await db.execute(
-        text(
-            "SELECT il.sku, il.store_code, s.kind, il.on_hand - il.reserved - il.safety_stock AS available,"
-            " s.latitude, s.longitude"
-            " FROM inventory_levels il JOIN stores s ON s.code = il.store_code"
-            " WHERE il.sku = ANY(CAST(:skus AS varchar[])) AND il.on_hand - il.reserved - il.safety_stock > 0"
-        ),
-        {"skus": skus},
-    )
-    found: dict[str, list[tuple[str, str, int, float, float]]] = {}
-    for r in rows:
-        found.setdefault(r.sku, []).append((r.store_code, r.kind, r.available, r.latitude, r.longitude))
-    return found
 
 
 async def route_ship_lines(
     db: AsyncSession, lines: list[CartLineOut], ship_to: tuple[float, float] | None
 ) -> tuple[dict[int, str], list[dict[str, object]]]:
-    """Choose where each ship line leaves from. Returns ({line id: location}, short lines)."""
+    """Choose where each ship line leaves from (inventory.rules.ship_source). Returns
+    ({cart line id: location}, short lines)."""
     if not lines:
         return {}, []
-    candidates = await _ship_candidates(db, sorted({line.sku for line in lines}))
+    candidates = await ship_candidates(db, [line.sku for line in lines], ship_to)
     chosen: dict[int, str] = {}
     short: list[dict[str, object]] = []
     for line in lines:
-        options = [
-            rules.Candidate(
-                store, kind, available, geo.haversine_km(ship_to[0], ship_to[1], lat, lon) if ship_to else None
-            )
-            for store, kind, available, lat, lon in candidates.get(line.sku, [])
-        ]
-        pick = rules.choose_ship_location(line.quantity, options)
-        if pick is None:
-            best = max(options, key=lambda c: c.available, default=None)
+        pick = ship_source(candidates[line.sku], line.quantity)
+        if pick is not None and pick.available >= line.quantity:
+            chosen[line.id] = pick.store
+        else:
             short.append(
                 {
                     "sku": line.sku,
-                    "store": best.store if best else None,
+                    "store": pick.store if pick else None,
                     "requested": line.quantity,
-                    "available": best.available if best else 0,
+                    "available": pick.available if pick else 0,
                 }
             )
-        else:
-            chosen[line.id] = pick.store
     return chosen, short
 
 
@@ -121,6 +97,17 @@ async def checkout(
 
     ship_to = (data.ship_to.latitude, data.ship_to.longitude) if data.ship_to else None
     ship_from, short = await route_ship_lines(db, ship_lines, ship_to)
+    if short and pickup_store is not None:
+        # Report the pickup lines that are short too, so the shopper can fix the whole cart at once.
+        wanted: dict[str, int] = {}
+        for line in pickup_lines:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        have = await availability_of(db, [(pickup_store, sku) for sku in wanted])
+        short += [
+            {"sku": sku, "store": pickup_store, "requested": qty, "available": have[(pickup_store, sku)]}
+            for sku, qty in sorted(wanted.items())
+            if have[(pickup_store, sku)] < qty
+        ]
     if short:
         raise InsufficientStock(short)
 
@@ -159,14 +146,11 @@ async def checkout(
             hold_until=hold_until,
         )
     )
-    titles = dict(
-        (
-            await db.execute(
-                text("SELECT sku, title FROM variants WHERE sku = ANY(CAST(:skus AS varchar[]))"),
-                {"skus": [line.sku for line in priced.lines]},
-            )
-        ).all()
+    titled = await db.execute(
+        text("SELECT sku, title FROM variants WHERE sku = ANY(CAST(:skus AS varchar[]))"),
+        {"skus": [line.sku for line in priced.lines]},
     )
+    titles: dict[str, str | None] = {row.sku: row.title for row in titled}
     await db.execute(
         insert(OrderLine),
         [

@@ -1,4 +1,4 @@
-"""Order lifecycle and ship routing, without I/O.
+"""Order lifecycle, without I/O.
 
 Pickup orders: placed -> ready_for_pickup -> collected; placed or ready_for_pickup -> cancelled;
 placed or ready_for_pickup -> expired (not collected by hold_until). Ship-only orders:
@@ -8,8 +8,7 @@ it stays in the pickup lifecycle (it records shipped_at).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from commerce.errors import InvalidState
 
@@ -53,25 +52,3 @@ def _past(action: Action) -> str:
         "expire": "expired",
         "ship": "shipped",
     }[action]
-
-
-class Candidate(NamedTuple):
-    store: str
-    kind: str  # "warehouse" or "store"
-    available: int
-    distance_km: float | None  # from the ship-to point, when the checkout gave one
-
-
-def choose_ship_location(quantity: int, candidates: Sequence[Candidate]) -> Candidate | None:
-    """Where a ship line is reserved: a warehouse before a store; among those that can ship the
-    whole line, the nearest to the ship-to point when known, else the one with most available;
-    ties by code. None when no single location has enough."""
-    able = [c for c in candidates if c.available >= quantity]
-    if not able:
-        return None
-
-    def key(c: Candidate) -> tuple[int, float, int, str]:
-        distance = c.distance_km if c.distance_km is not None else 0.0
-        return (0 if c.kind == "warehouse" else 1, distance, -c.available, c.store)
-
-    return min(able, key=key)

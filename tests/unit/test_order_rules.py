@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from commerce.errors import InvalidState
-from commerce.orders.rules import Candidate, choose_ship_location, next_status
+from commerce.orders.rules import next_status
 
 PICKUP = {"has_pickup": True, "has_ship": False, "shipped": False}
 SHIP = {"has_pickup": False, "has_ship": True, "shipped": False}
@@ -63,28 +63,3 @@ def test_mixed_order_ships_without_leaving_the_pickup_lifecycle() -> None:
 def test_pickup_only_order_cannot_ship() -> None:
     with pytest.raises(InvalidState):
         next_status("placed", "ship", **PICKUP)
-
-
-def test_ship_routing_prefers_a_warehouse_that_can_ship_the_whole_line() -> None:
-    options = [
-        Candidate("S1", "store", 50, None),
-        Candidate("W2", "warehouse", 3, None),
-        Candidate("W1", "warehouse", 9, None),
-    ]
-    assert choose_ship_location(5, options) == options[2]
-    assert choose_ship_location(3, options) == options[2]  # most available among warehouses
-
-
-def test_ship_routing_falls_back_to_a_store_when_no_warehouse_has_enough() -> None:
-    options = [
-        Candidate("W1", "warehouse", 2, None),
-        Candidate("S2", "store", 4, None),
-        Candidate("S1", "store", 9, None),
-    ]
-    assert choose_ship_location(4, options) == options[2]
-    assert choose_ship_location(10, options) is None
-
-
-def test_ship_routing_picks_the_nearest_when_a_destination_is_known() -> None:
-    options = [Candidate("W1", "warehouse", 99, 800.0), Candidate("W2", "warehouse", 5, 40.0)]
-    assert choose_ship_location(5, options) == options[1]

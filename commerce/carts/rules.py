@@ -1,0 +1,42 @@
+"""Cart arithmetic and edit rules without I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from commerce.errors import BadRequest
+from commerce.promotions.rules import normalise_code
+
+MAX_CODES = 10
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an `If-Match` header expects (`"3"`, `W/"3"` or `3`); None when absent or `*`."""
+    if header is None or header.strip() == "*":
+        return None
+    raw = header.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise BadRequest(
+            f'`If-Match` {header!r} is not a cart version; send the `ETag` of your last read, e.g. "3".',
+            code="invalid_if_match",
+        )
+    return int(raw)
+
+
+def add_code(codes: Iterable[str], code: str) -> list[str]:
+    """The cart's codes with `code` added once (codes are case-insensitive)."""
+    current = list(codes)
+    if normalise_code(code) in {normalise_code(c) for c in current}:
+        return current
+    return [*current, code]
+
+
+def merge_codes(target: Iterable[str], source: Iterable[str]) -> list[str]:
+    merged = list(target)
+    for code in source:
+        merged = add_code(merged, code)
+    return merged
+
+
+def without_code(codes: Iterable[str], code: str) -> list[str]:
+    return [c for c in codes if normalise_code(c) != normalise_code(code)]

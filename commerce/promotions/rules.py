@@ -1,0 +1,133 @@
+"""Promotion resolution: which one promotion prices a cart line, and for how much. No I/O.
+
+At most one promotion prices a line. Eligible: not killed, inside its time window, on the
+cart's channel (or on every channel), targeting the line's SKU or category (or everything),
+priced in the line's currency (amount off), and either without a code or with a code the
+cart carries. Winner: highest priority, then the larger discount on this line, then the
+older promotion (created first), then the smaller id, so the answer never depends on order.
+The discount never exceeds the line's price. Nothing here depends on the channel beyond the
+eligibility check, so a cart prices the same on every channel a promotion covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+PromotionKind = Literal["percent_off", "amount_off"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionTerms:
+    """What resolution needs to know about a promotion."""
+
+    id: str
+    kind: PromotionKind
+    # percent_off: whole percent (1..100); amount_off: minor units off each unit.
+    value: int
+    currency: str | None = None
+    skus: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    code: str | None = None
+    channels: frozenset[str] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    priority: int = 0
+    killed: bool = False
+    created_at: datetime
+
+
+class LineToPrice(NamedTuple):
+    sku: str
+    category: str | None
+    unit_price: int
+    currency: str
+    quantity: int
+
+
+class AppliedPromotion(NamedTuple):
+    promotion_id: str
+    discount: int
+
+
+def is_active(promo: PromotionTerms, now: datetime) -> bool:
+    """Switched on and inside its window (the window's end is exclusive)."""
+    if promo.killed:
+        return False
+    if promo.starts_at is not None and now < promo.starts_at:
+        return False
+    return promo.ends_at is None or now < promo.ends_at
+
+
+def targets(promo: PromotionTerms, sku: str, category: str | None) -> bool:
+    if promo.skus is None and promo.categories is None:
+        return True
+    return (promo.skus is not None and sku in promo.skus) or (
+        category is not None and promo.categories is not None and category in promo.categories
+    )
+
+
+def normalise_code(code: str) -> str:
+    """Codes are case-insensitive."""
+    return code.strip().casefold()
+
+
+def is_eligible(promo: PromotionTerms, line: LineToPrice, channel: str, codes: frozenset[str], now: datetime) -> bool:
+    """`codes` are the cart's codes, already normalised."""
+    if not is_active(promo, now):
+        return False
+    if promo.channels is not None and channel not in promo.channels:
+        return False
+    if promo.kind == "amount_off" and promo.currency != line.currency:
+        return False
+    if promo.code is not None and normalise_code(promo.code) not in codes:
+        return False
+    return targets(promo, line.sku, line.category)
+
+
+def line_discount(promo: PromotionTerms, line: LineToPrice) -> int:
+    """The discount on the whole line, in minor units: never negative, never above the line price.
+
+    A percent is taken of the line price and rounded half up to the minor unit; an amount is
+    taken off each unit.
+    """
+    line_price = line.unit_price * line.quantity
+    per_line = (line_price * promo.value + 50) // 100
+    discount = per_line if promo.kind == "percent_off" else promo.value * line.quantity
+    return max(0, min(discount, line_price))
+
+
+def resolve(
+    line: LineToPrice,
+    *,
+    channel: str,
+    codes: Iterable[str],
+    now: datetime,
+    promotions: Iterable[PromotionTerms],
+) -> AppliedPromotion | None:
+    """The one promotion that prices `line`, with its discount, or None."""
+    cart_codes = frozenset(normalise_code(c) for c in codes)
+    best: tuple[tuple[int, int, datetime, str], AppliedPromotion] | None = None
+    for promo in promotions:
+        if not is_eligible(promo, line, channel, cart_codes, now):
+            continue
+        discount = line_discount(promo, line)
+        # Smallest key wins: higher priority, larger discount, older, then smaller id.
+        key = (-promo.priority, -discount, promo.created_at, promo.id)
+        if best is None or key < best[0]:
+            best = (key, AppliedPromotion(promo.id, discount))
+    return None if best is None else best[1]
+
+
+def guardrail_violation(
+    kind: PromotionKind, value: int, *, ceiling_percent: int, cheapest_price: int | None
+) -> str | None:
+    """Why a discount looks absurd (a percent above the ceiling, or an amount above the cheapest price it
+    applies to), or None. `cheapest_price` is None when no priced item is targeted yet."""
+    if kind == "percent_off" and value > ceiling_percent:
+        return f"{value}% off is above the {ceiling_percent}% ceiling."
+    if kind == "amount_off" and cheapest_price is not None and value > cheapest_price:
+        return f"{value} off is more than the price ({cheapest_price}) of an item it applies to."
+    return None

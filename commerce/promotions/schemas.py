@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from commerce.catalog.schemas import Sku
+from commerce.money import Currency
+from commerce.promotions.rules import PromotionKind
+
+Channel = Literal["web", "mobile", "store", "kiosk", "call_center"]
+"""Where a cart is used: the fixed set of sales channels."""
+
+PromotionCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$",
+        description="Coupon code; case-insensitive and unique among promotions",
+    ),
+]
+Category = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+
+
+class AppliesTo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    skus: Annotated[list[Sku], msgspec.Meta(max_length=10_000)] | None = None
+    categories: Annotated[list[Category], msgspec.Meta(max_length=1_000)] | None = None
+
+
+class GuardrailOverride(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=2_000)]
+
+
+class PromotionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    kind: PromotionKind
+    value: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=10**12,
+            description="percent_off: whole percent 1..100. amount_off: integer minor units off each unit, "
+            "in `currency`",
+        ),
+    ]
+    currency: Annotated[
+        Currency | None, msgspec.Meta(description="Required for amount_off, absent for percent_off")
+    ] = None
+    applies_to: Annotated[AppliesTo | None, msgspec.Meta(description="SKUs and/or categories; absent: everything")] = (
+        None
+    )
+    code: PromotionCode | None = None
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, description="Absent: every channel")] | None = None
+    starts_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    ends_at: Annotated[datetime, msgspec.Meta(tz=True, description="Exclusive; after starts_at")] | None = None
+    priority: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)] = 0
+    override_guardrail: GuardrailOverride | None = None
+
+
+class OverrideOut(msgspec.Struct, frozen=True):
+    reason: str
+    by: str
+    at: datetime
+
+
+class PromotionOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    kind: PromotionKind
+    value: int
+    currency: str | None
+    applies_to: AppliesTo | None
+    code: str | None
+    channels: list[str] | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    priority: int
+    active: Annotated[bool, msgspec.Meta(description="Not killed and inside its window right now")]
+    killed_at: datetime | None
+    override_guardrail: OverrideOut | None
+    created_at: datetime
+    updated_at: datetime
