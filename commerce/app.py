@@ -88,7 +88,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
-    @get("/health", tags=["Service"], summary="Liveness and database check", exclude_from_auth=True)
+    @get(
+        "/health/live",
+        tags=["Service"],
+        summary="Liveness: the process answers (no database call)",
+        exclude_from_auth=True,
+    )
+    async def liveness() -> Health:
+        return Health(status="ok", database="not checked", version=__version__)
+
+    @get("/health", tags=["Service"], summary="Readiness: the process and its database answer", exclude_from_auth=True)
     async def health_check(state: State) -> Health:
         async with state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -97,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health_check,
+            liveness,
             ApiKeyController,
             StoreController,
             ProductController,
@@ -110,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,
-        middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],
+        middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,
         lifespan=[database, expiry_sweeper],
         cors_config=CORSConfig(

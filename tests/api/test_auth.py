@@ -69,3 +69,9 @@ async def test_only_admin_issues_keys_and_edits_stores_and_products(
 async def test_unknown_role_is_422(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/api-keys", json={"role": "root"}, headers=ADMIN)
     assert r.status_code == 422 and r.json()["code"] == "validation_failed"
+
+
+async def test_liveness_answers_without_a_key(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health/live")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
