@@ -1,0 +1,1 @@
+"""Load benchmarks: `python -m benchmarks` (see README.md beside this file)."""

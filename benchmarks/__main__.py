@@ -1,0 +1,412 @@
+"""Benchmarks in one command: `python -m benchmarks` (add `--smoke` for a seconds-long check that
+the scripts still work).
+
+It creates a fresh database on a PostgreSQL server, seeds it (200 stores x 20k SKUs = 4M levels, a
+national grid of 100k stores, a hot SKU, tens of thousands of open carts), starts the service as a
+real server process, loads it with wrk, measures the same SQL with pgbench (the database's
+ceiling) and a no-database endpoint (the framework's ceiling), and writes benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+
+from benchmarks import workloads
+from benchmarks.seed_inventory import seed
+from commerce.db import migrate
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ADMIN = "bench-admin-token"
+
+
+@dataclass
+class Result:
+    name: str
+    clients: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    ceiling: float | None = None
+    ceiling_name: str = ""
+    rss_mb: float | None = None
+    note: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    return re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", url.split("://", 1)[1], count=1).join(
+        [url.split("://", 1)[0] + "://", ""]
+    )
+
+
+class Server:
+    """The service as a real process (granian, N workers), started and stopped by the benchmark."""
+
+    def __init__(self, url: str, workers: int, background: bool) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "COMMERCE_ADMIN_TOKEN": ADMIN,
+            "COMMERCE_LOG_LEVEL": "WARNING",
+            "COMMERCE_BACKGROUND_WORKERS": "true" if background else "false",
+            "COMMERCE_DB_POOL_SIZE": "20",
+            "COMMERCE_DB_MAX_OVERFLOW": "20",
+            "PYTHONPATH": str(ROOT),
+        }
+        self.log = open(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1], "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "commerce", "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start; see {self.log.name}")
+
+    def peak_rss_mb(self) -> float:
+        """Largest peak resident set size (VmHWM) among the worker processes."""
+        peaks = []
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                status = Path(f"/proc/{child.pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if match:
+                peaks.append(int(match.group(1)) / 1024)
+        return max(peaks, default=0.0)
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def storefront_key(server: Server) -> str:
+    r = httpx.post(
+        f"{server.base}/v1/api-keys", json={"role": "storefront"}, headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    r.raise_for_status()
+    return str(r.json()["key"])
+
+
+def run_wrk(server: Server, requests_file: Path, token: str, *, clients: int, seconds: int, once: bool) -> dict:
+    threads = 2
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / "wrk" / "requests.lua"),
+            server.base,
+            "--",
+            str(requests_file),
+            str(threads),
+            token,
+            "once" if once else "cycle",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
+    data: dict = json.loads(line.removeprefix("WRK_JSON "))
+    return data
+
+
+def wrk_result(name: str, clients: int, data: dict, server: Server, note: str = "") -> Result:
+    seconds = data["duration_us"] / 1e6
+    ok = sum(n for code, n in data["statuses"].items() if code.startswith("2"))
+    return Result(
+        name=name,
+        clients=clients,
+        throughput=ok / seconds if seconds else 0.0,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        statuses=data["statuses"],
+        rss_mb=server.peak_rss_mb(),
+        note=note,
+    )
+
+
+def run_pgbench(
+    url: str, script: str, *, clients: int, seconds: int, stores: int, skus: int
+) -> tuple[float, float, float]:
+    """(tps, p50 ms, p99 ms) of `script` run by pgbench against the benchmark database."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [
+                "pgbench",
+                "-n",
+                "-c",
+                str(clients),
+                "-j",
+                "2",
+                "-T",
+                str(seconds),
+                "-D",
+                f"stores={stores}",
+                "-D",
+                f"skus={skus}",
+                "-f",
+                str(HERE / "pgbench" / script),
+                "-l",
+                "--log-prefix",
+                f"{tmp}/tx",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp,
+        )
+        latencies = []
+        for log in Path(tmp).glob("tx*"):
+            for line in log.read_text().splitlines():
+                parts = line.split()
+                if len(parts) > 2:
+                    latencies.append(int(parts[2]) / 1000)
+    latencies.sort()
+    tps = len(latencies) / seconds
+    return tps, statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+
+
+async def flash_check(url: str, units: int) -> tuple[int, int, int, float]:
+    """(orders for the hot SKU, its reserved units, its available units, orders per second while selling)."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, extract(epoch FROM max(o.created_at) - min(o.created_at)) AS span"
+            " FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE l.sku = $1",
+            workloads.FLASH_SKU,
+        )
+        level = await conn.fetchrow(
+            "SELECT reserved, greatest(on_hand - reserved - safety_stock, 0) AS available FROM inventory_levels"
+            " WHERE store_code = $1 AND sku = $2",
+            workloads.FLASH_STORE,
+            workloads.FLASH_SKU,
+        )
+    finally:
+        await conn.close()
+    span = float(row["span"] or 0) or 1e-9
+    return int(row["n"]), int(level["reserved"]), int(level["available"]), int(row["n"]) / span
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{platform.node() or 'host'}: {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def write_results(results: list[Result], path: Path, *, config: str, extra: list[str]) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {now} with `python -m benchmarks {config}` on {machine()}.",
+        "Load generator (wrk, 2 threads), service and PostgreSQL share the machine.",
+        "",
+        "| workload | clients | ok req/s | p50 ms | p99 ms | ceiling | ratio | peak RSS/worker MB | statuses | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ceiling = f"{r.ceiling:.0f} ({r.ceiling_name})" if r.ceiling else ""
+        ratio = f"{r.throughput / r.ceiling:.0%}" if r.ceiling else ""
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
+        lines.append(
+            f"| {r.name} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
+            f"| {rss} | {statuses} | {r.note} |"
+        )
+    path.write_text("\n".join([*lines, "", *extra, ""]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="A PostgreSQL server URL; the benchmark creates (and drops) its own database there.",
+    )
+    parser.add_argument("--smoke", action="store_true", help="Tiny data and one-second runs: do the scripts work?")
+    parser.add_argument("--seconds", type=int, default=15, help="Duration of each timed workload.")
+    parser.add_argument("--workers", type=int, default=2, help="Service worker processes.")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="Keep the benchmark database afterwards.")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("pgbench") is None:
+        sys.exit("wrk and pgbench are needed: apt-get install wrk postgresql-client")
+    if args.smoke:
+        stores, skus, nearby, flash_units, carts, flash_carts, seconds = 8, 400, 2000, 20, 400, 200, 1
+    else:
+        stores, skus, nearby, flash_units, carts, flash_carts, seconds = (
+            200,
+            20000,
+            100_000,
+            500,
+            25000,
+            5000,
+            args.seconds,
+        )
+    asyncio.run(run(args, stores, skus, nearby, flash_units, carts, flash_carts, seconds))
+
+
+async def run(
+    args: argparse.Namespace,
+    stores: int,
+    skus: int,
+    nearby: int,
+    flash_units: int,
+    carts: int,
+    flash_carts: int,
+    seconds: int,
+) -> None:
+    name = "commerce_bench"
+    url = with_database(args.server_url, name)
+    admin = await asyncpg.connect(args.server_url)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {name}")
+    await admin.close()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    results: list[Result] = []
+    extra: list[str] = []
+    try:
+        t0 = time.perf_counter()
+        await asyncio.to_thread(migrate, url)
+        await seed(url, stores, skus)
+        conn = await asyncpg.connect(url)
+        await workloads.seed_extras(conn, nearby_stores=nearby, flash_units=flash_units)
+        sample = 100 if args.smoke else 5
+        cart_sets = {c: await workloads.seed_carts(conn, f"c{c}", carts, sample_percent=sample) for c in (32, 128)}
+        relay_off = await workloads.seed_carts(conn, "off32", carts, sample_percent=sample)
+        flash = await workloads.seed_carts(conn, "flash", flash_carts, flash=True)
+        await conn.execute("VACUUM ANALYZE")
+        await conn.close()
+        print(f"seeded in {time.perf_counter() - t0:.0f}s", flush=True)
+
+        server = Server(url, args.workers, background=True)
+        try:
+            token = storefront_key(server)
+            for kind, clients in (
+                ("liveness", 32),
+                ("availability", 32),
+                ("listing_available_at", 32),
+                ("listing_near", 32),
+                ("nearby_sku", 32),
+            ):
+                file = workloads.write_read_requests(work / f"{kind}.txt", kind, stores=stores, skus=skus)
+                data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=False)
+                results.append(wrk_result(kind, clients, data, server))
+                print(results[-1], flush=True)
+            for clients, cart_ids in cart_sets.items():
+                print(f"checkout at {clients} clients over {len(cart_ids)} carts", flush=True)
+                file = workloads.write_checkout_requests(work / f"checkout{clients}.txt", cart_ids)
+                data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=True)
+                results.append(wrk_result("checkout (relay on)", clients, data, server))
+                print(results[-1], flush=True)
+            file = workloads.write_checkout_requests(work / "flash.txt", flash)
+            data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
+            sold, reserved, available, rate = await flash_check(url, flash_units)
+            verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
+            results.append(
+                wrk_result(
+                    "flash sale (one SKU)",
+                    256,
+                    data,
+                    server,
+                    note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available} ({verdict});"
+                    f" {rate:.0f} orders/s while selling",
+                )
+            )
+            print(results[-1], flush=True)
+        finally:
+            server.stop()
+
+        server = Server(url, args.workers, background=False)
+        try:
+            token = storefront_key(server)
+            file = workloads.write_checkout_requests(work / "off32.txt", relay_off)
+            data = run_wrk(server, file, token, clients=32, seconds=seconds, once=True)
+            results.append(wrk_result("checkout (relay off)", 32, data, server))
+            print(results[-1], flush=True)
+        finally:
+            server.stop()
+
+        pg_url = url
+        checkout_tps, p50, p99 = run_pgbench(
+            pg_url, "checkout.sql", clients=32, seconds=seconds, stores=stores, skus=skus
+        )
+        read_tps, r50, r99 = run_pgbench(
+            pg_url, "availability.sql", clients=32, seconds=seconds, stores=stores, skus=skus
+        )
+        liveness = next(r.throughput for r in results if r.name == "liveness")
+        for r in results:
+            if r.name.startswith("checkout"):
+                r.ceiling, r.ceiling_name = checkout_tps, "pgbench checkout tx"
+            elif r.name == "availability":
+                r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
+            elif r.name != "liveness":
+                r.ceiling, r.ceiling_name = liveness, "liveness endpoint"
+        extra += [
+            "## Ceilings measured in the same run",
+            "",
+            f"- pgbench, checkout transaction (benchmarks/pgbench/checkout.sql), 32 clients: {checkout_tps:.0f} tx/s,"
+            f" p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"- pgbench, availability read (benchmarks/pgbench/availability.sql), 32 clients: {read_tps:.0f} tx/s,"
+            f" p50 {r50:.1f} ms, p99 {r99:.1f} ms",
+            f"- framework: `GET /health/live` (no database), 32 clients: {liveness:.0f} req/s",
+            "",
+            f"Data: {stores} stores x {skus} SKUs ({stores * skus:,} levels), {nearby:,} extra stores for the nearby query,"
+            f" {flash_units} units of one hot SKU for {len(flash)} shoppers; {args.workers} service workers.",
+        ]
+    finally:
+        write_results(results, args.output, config=("--smoke" if args.smoke else ""), extra=extra)
+        print(f"results written to {args.output}")
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            admin = await asyncpg.connect(args.server_url)
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await admin.close()
+
+
+if __name__ == "__main__":
+    main()
