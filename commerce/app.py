@@ -25,6 +25,7 @@ from commerce.auth.service import KeyResolver
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import exception_handlers
+from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProductController,
             VariantController,
             ImportController,
+            InventoryController,
+            AvailabilityController,
+            LookupController,
         ],
         dependencies={"db": Provide(provide_db)},
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],

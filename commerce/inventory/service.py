@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.errors import InsufficientStock
+from commerce.errors import InsufficientStock, NotFound
 from commerce.inventory.rules import StockLine, available, in_lock_order
+from commerce.inventory.schemas import LedgerEntryOut
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
@@ -302,3 +303,74 @@ async def set_on_hand_many(
     )
     params = {**_arrays(ordered), "reason": reason, "source": source, "reference": reference, "note": None}
     await db.execute(text(sql), params)
+
+
+class Level(NamedTuple):
+    on_hand: int
+    reserved: int
+    safety_stock: int
+
+
+NO_LEVEL = Level(0, 0, 0)
+
+
+async def require_known(db: AsyncSession, store: str, sku: str) -> None:
+    """404 unless both the store and the SKU exist (a level may be created for them)."""
+    row = (
+        await db.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM stores WHERE code = :store) AS store_known,"
+                " EXISTS (SELECT 1 FROM variants WHERE sku = :sku) AS sku_known"
+            ),
+            {"store": store, "sku": sku},
+        )
+    ).one()
+    if not row.store_known:
+        raise NotFound(f"No store with code {store!r}.")
+    if not row.sku_known:
+        raise NotFound(f"No variant with SKU {sku!r}.")
+
+
+async def unknown_stores(db: AsyncSession, codes: Sequence[str]) -> list[str]:
+    """The codes among `codes` that name no store, in their given order."""
+    known = set(
+        (
+            await db.scalars(
+                text("SELECT code FROM stores WHERE code = ANY(CAST(:codes AS varchar[]))"), {"codes": list(codes)}
+            )
+        ).all()
+    )
+    return [c for c in codes if c not in known]
+
+
+async def levels(db: AsyncSession, stores: Sequence[str], skus: Sequence[str]) -> dict[tuple[str, str], Level]:
+    """The levels of every (store, sku) in stores x skus that has one (one primary-key range scan per store)."""
+    rows = await db.execute(
+        text(
+            "SELECT store_code, sku, on_hand, reserved, safety_stock FROM inventory_levels"
+            " WHERE store_code = ANY(CAST(:stores AS varchar[])) AND sku = ANY(CAST(:skus AS varchar[]))"
+        ),
+        {"stores": list(stores), "skus": list(skus)},
+    )
+    return {(r.store_code, r.sku): Level(r.on_hand, r.reserved, r.safety_stock) for r in rows}
+
+
+async def level_of(db: AsyncSession, store: str, sku: str) -> Level:
+    """The level of a known store and SKU (zeros when it has none yet); 404 for an unknown one."""
+    await require_known(db, store, sku)
+    return (await levels(db, [store], [sku])).get((store, sku), NO_LEVEL)
+
+
+async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_id: int | None) -> list[LedgerEntryOut]:
+    """Ledger entries of one level, newest first, after the keyset position `before_id`."""
+    await require_known(db, store, sku)
+    rows = await db.execute(
+        text(
+            "SELECT id, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after, at"
+            " FROM inventory_ledger WHERE store_code = :store AND sku = :sku"
+            " AND (CAST(:before_id AS bigint) IS NULL OR id < :before_id)"
+            " ORDER BY id DESC LIMIT :limit"
+        ),
+        {"store": store, "sku": sku, "before_id": before_id, "limit": limit},
+    )
+    return [LedgerEntryOut(**r._asdict()) for r in rows]
