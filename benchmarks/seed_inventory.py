@@ -5,7 +5,7 @@
 
 The schema comes from the migrations (applied first). Everything else is a handful of set-based
 statements (generate_series), so 4M levels load in about a minute. Stores are spread over ten
-metro areas (20 per metro by default, one in ten a warehouse); each product has four variants;
+metro areas (20 per metro by default, one in seven a warehouse); each product has four variants;
 about a quarter of the levels are out of stock, some units are reserved, some carry safety stock.
 The data is deterministic (setseed) so plans are reproducible.
 """
@@ -41,7 +41,7 @@ STATEMENTS = [
     """
     INSERT INTO stores (code, name, kind, latitude, longitude, pickup_enabled, timezone)
     SELECT format('S%s', lpad(i::text, 4, '0')), format('Store %s', i),
-           CASE WHEN i % 10 = 0 THEN 'warehouse' ELSE 'store' END,
+           CASE WHEN i % 7 = 0 THEN 'warehouse' ELSE 'store' END,
            m.lat + (random() - 0.5) * 0.5, m.lon + (random() - 0.5) * 0.6, true, 'UTC'
     FROM generate_series(1, :stores) i
     JOIN unnest(CAST(:metro_lat AS float8[]), CAST(:metro_lon AS float8[])) WITH ORDINALITY m(lat, lon, n)

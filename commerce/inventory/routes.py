@@ -200,4 +200,6 @@ class LookupController(Controller):
         q: Annotated[str, QueryParameter(min_length=1, max_length=200, description="SKU, barcode or text")],
     ) -> LookupOut:
         ensure_store(request.user, code)
+        if not q.strip():
+            raise Unprocessable("`q` needs a SKU, a barcode or some words of a product title.")
         return await availability.lookup(db, code, q.strip())
