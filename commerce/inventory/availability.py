@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog import service as catalog
@@ -73,16 +74,25 @@ async def store_set(
     return [s.code for s, _ in found]
 
 
+_MATRIX = """
+WITH found AS (
+    SELECT store_code, sku, greatest(on_hand - reserved - safety_stock, 0) AS available FROM inventory_levels
+    WHERE store_code = ANY(CAST(:stores AS varchar[])) AND sku = ANY(CAST(:skus AS varchar[]))
+)
+SELECT k.sku, s.store, coalesce(f.available, 0) AS available
+FROM unnest(CAST(:skus AS varchar[])) WITH ORDINALITY k(sku, i)
+CROSS JOIN unnest(CAST(:stores AS varchar[])) WITH ORDINALITY s(store, j)
+LEFT JOIN found f ON f.store_code = s.store AND f.sku = k.sku
+ORDER BY k.i, s.j
+"""
+
+
 async def availability_matrix(
     db: AsyncSession, skus: Sequence[str], store_codes: Sequence[str]
 ) -> list[AvailabilityItem]:
     """Available units for every sku x store (0 where there is no level), by sku then in the stores' order."""
-    found = await service.levels(db, store_codes, skus)
-    return [
-        AvailabilityItem(sku, store, available(*found.get((store, sku), service.NO_LEVEL)))
-        for sku in skus
-        for store in store_codes
-    ]
+    rows = await db.execute(text(_MATRIX), {"skus": list(skus), "stores": list(store_codes)})
+    return [AvailabilityItem(r.sku, r.store, r.available) for r in rows]
 
 
 # Products with a variant available (>= 1) at one of :stores. Correlated on the product, so a listing
