@@ -29,8 +29,10 @@ SKUS_100 = ",".join(f"SKU{i:07d}" for i in range(1, 20001, 200))
 STORES_200 = ",".join(f"S{i:04d}" for i in range(1, 201))
 
 REQUESTS = [
+    ("listing, no store filter (baseline)", "/v1/products?limit=50"),
     ("listing, available_at 1 store", "/v1/products?available_at=S0001&limit=50"),
     ("listing, available_at 3 stores", "/v1/products?available_at=S0001,S0002,S0003&limit=50"),
+    ("listing, available_at the 1%-stocked store", "/v1/products?available_at=S0200&limit=50"),
     ("listing, near NYC 25 km", f"/v1/products?near={NYC}&radius_km=25&limit=50"),
     ("listing, available_at 1 store + category", "/v1/products?available_at=S0001&category=camping&limit=50"),
     ("availability matrix 100 skus x 200 stores", f"/v1/availability?skus={SKUS_100}&stores={STORES_200}"),
