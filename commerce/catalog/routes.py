@@ -67,14 +67,13 @@ class ProductController(Controller):
             rows = await service.list_products(db, q=q, category=category, limit=limit, after=after)
             items = [service.product_out(p, vs) for p, vs in rows]
         else:
-            stores = await availability.store_set(
-                db,
-                codes=available_at,
-                near=near,
-                radius_km=radius_km,
-                most=availability.MAX_LISTING_STORES,
-                kind="store",
-            )
+            availability.one_store_filter(available_at, "available_at", near)
+            most = availability.MAX_LISTING_STORES
+            if available_at is not None:
+                stores = await availability.known_stores(db, available_at, "available_at", most)
+            else:
+                assert near is not None  # one_store_filter
+                stores = await availability.stores_near(db, near, radius_km, most, kind="store")
             found = await availability.products_available_at(
                 db, stores, q=q, category=category, limit=limit, after=after
             )

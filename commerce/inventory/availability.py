@@ -50,25 +50,23 @@ def parse_codes(raw: str, name: str, most: int) -> list[str]:
     return codes
 
 
-async def store_set(
-    db: AsyncSession,
-    *,
-    codes: str | None,
-    near: str | None,
-    radius_km: float,
-    most: int,
-    kind: str | None = None,
-) -> list[str]:
-    """The stores a read is about: listed by code (all must exist), or the nearest `most` within `radius_km`."""
+def one_store_filter(codes: str | None, codes_param: str, near: str | None) -> None:
+    """A read is about listed stores or stores near a point: not both, not neither."""
     if (codes is None) == (near is None):
-        raise Unprocessable("Give either a list of store codes or `near=LAT,LON` (with `radius_km`), not both.")
-    if codes is not None:
-        wanted = parse_codes(codes, "stores", most)
-        unknown = await service.unknown_stores(db, wanted)
-        if unknown:
-            raise NotFound(f"No store with code {', '.join(map(repr, unknown))}.")
-        return wanted
-    assert near is not None
+        raise Unprocessable(f"Give either `{codes_param}` (store codes) or `near=LAT,LON` with `radius_km`.")
+
+
+async def known_stores(db: AsyncSession, raw: str, codes_param: str, most: int) -> list[str]:
+    """Comma-separated store codes, every one of which must exist (404 names the unknown ones)."""
+    codes = parse_codes(raw, codes_param, most)
+    unknown = await service.unknown_stores(db, codes)
+    if unknown:
+        raise NotFound(f"No store with code {', '.join(map(repr, unknown))}.")
+    return codes
+
+
+async def stores_near(db: AsyncSession, near: str, radius_km: float, most: int, kind: str | None) -> list[str]:
+    """The nearest `most` stores (of `kind`, if given) within `radius_km` of `near`, nearest first."""
     lat, lon = geo.parse_point(near)
     found = await stores.nearby_stores(db, lat=lat, lon=lon, radius_km=radius_km, kind=kind, limit=most)
     return [s.code for s, _ in found]
@@ -185,4 +183,12 @@ async def lookup(db: AsyncSession, store_code: str, q: str) -> LookupOut:
     return LookupOut(items=items)
 
 
-__all__ = ["availability_matrix", "lookup", "parse_codes", "products_available_at", "store_set"]
+__all__ = [
+    "availability_matrix",
+    "known_stores",
+    "lookup",
+    "one_store_filter",
+    "parse_codes",
+    "products_available_at",
+    "stores_near",
+]

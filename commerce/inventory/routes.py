@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow, ensure_store
@@ -98,7 +99,11 @@ class InventoryController(Controller):
         description="receipt and transfer_in add stock, damage, shrink and transfer_out remove it, a correction "
         "may go either way. 409 `insufficient_stock` if it would take on_hand below what is reserved. Send an "
         "`Idempotency-Key` so a retry cannot apply it twice.",
-        responses=problem_responses(401, 403, 404, 409, 422),
+        status_code=201,
+        responses={
+            201: ResponseSpec(data_container=LevelOut, description="The level after the adjustment"),
+            **problem_responses(401, 403, 404, 409, 422),
+        },
     )
     async def adjust(
         self,
@@ -173,9 +178,12 @@ class AvailabilityController(Controller):
         radius_km: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_KM)] = 25.0,
     ) -> AvailabilityOut:
         sku_list = availability.parse_codes(skus, "skus", availability.MAX_SKUS)
-        codes = await availability.store_set(
-            db, codes=stores, near=near, radius_km=radius_km, most=availability.MAX_STORES
-        )
+        availability.one_store_filter(stores, "stores", near)
+        if stores is not None:
+            codes = await availability.known_stores(db, stores, "stores", availability.MAX_STORES)
+        else:
+            assert near is not None  # one_store_filter
+            codes = await availability.stores_near(db, near, radius_km, availability.MAX_STORES, kind=None)
         return AvailabilityOut(items=await availability.availability_matrix(db, sku_list, codes))
 
 

@@ -37,14 +37,17 @@ class AdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
+_STAFF_ONLY = msgspec.Meta(description="Left out for storefront and ads keys")
+
+
 class LevelOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One level. Storefront and ads keys see `available` only: the other counts are left out."""
 
     store: str
     sku: str
-    on_hand: int | None = None
-    reserved: int | None = None
-    safety_stock: int | None = None
+    on_hand: Annotated[int | None, _STAFF_ONLY] = None
+    reserved: Annotated[int | None, _STAFF_ONLY] = None
+    safety_stock: Annotated[int | None, _STAFF_ONLY] = None
     available: Annotated[int, msgspec.Meta(description="on_hand - reserved - safety_stock, never below 0")]
 
 
