@@ -364,11 +364,12 @@ async def level_of(db: AsyncSession, store: str, sku: str) -> Level:
 async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_id: int | None) -> list[LedgerEntryOut]:
     """Ledger entries of one level, newest first, after the keyset position `before_id`."""
     await require_known(db, store, sku)
+    # The keyset condition only when there is one, so it is an index bound, not a filter.
+    after_cursor = "" if before_id is None else " AND id < :before_id"
     rows = await db.execute(
         text(
             "SELECT id, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after, at"
-            " FROM inventory_ledger WHERE store_code = :store AND sku = :sku"
-            " AND (CAST(:before_id AS bigint) IS NULL OR id < :before_id)"
+            f" FROM inventory_ledger WHERE store_code = :store AND sku = :sku{after_cursor}"
             " ORDER BY id DESC LIMIT :limit"
         ),
         {"store": store, "sku": sku, "before_id": before_id, "limit": limit},

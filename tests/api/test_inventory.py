@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from commerce.inventory import service
+from commerce.inventory.rules import StockLine
 from tests.conftest import ADMIN, Api, bearer
 from tests.stock import assert_conserved, stock
 
@@ -28,9 +30,6 @@ async def shop(api: Api, app: Any) -> None:
 
 async def test_full_view_for_staff_roles(shop: None, client: httpx.AsyncClient, api: Api, app: Any) -> None:
     async with app.state.sessionmaker() as db, db.begin():
-        from commerce.inventory import service
-        from commerce.inventory.rules import StockLine
-
         await service.reserve_lines(db, [StockLine("A", "J-S", 3)], reference="o1", source="t")
     full = {"store": "A", "sku": "J-S", "on_hand": 10, "reserved": 3, "safety_stock": 0, "available": 7}
     for headers in (ADMIN, await api.key("pos", "A"), await api.key("associate", "A")):
@@ -162,9 +161,6 @@ async def test_invalid_adjustment_is_422(
 async def test_adjustment_below_reserved_is_409_and_changes_nothing(
     shop: None, client: httpx.AsyncClient, app: Any, db_conn: Any
 ) -> None:
-    from commerce.inventory import service
-    from commerce.inventory.rules import StockLine
-
     async with app.state.sessionmaker() as db, db.begin():
         await service.reserve_lines(db, [StockLine("A", "J-S", 8)], reference="o1", source="t")
     body = {"store": "A", "sku": "J-S", "delta": -3, "reason": "shrink"}
