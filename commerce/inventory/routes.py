@@ -9,7 +9,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.db import Db
-from commerce.errors import Unprocessable, problem_responses
+from commerce.errors import Conflict, Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
 from commerce.inventory import availability, rules, service
 from commerce.inventory.schemas import (
@@ -72,14 +72,22 @@ class InventoryController(Controller):
         "/{store:str}/{sku:str}",
         guards=[allow("associate", "pos")],
         summary="Record an absolute stock count",
-        description="on_hand becomes the counted number; the ledger records the difference with reason `count`.",
-        responses=problem_responses(401, 403, 404, 422),
+        description="on_hand becomes the counted number; the ledger records the difference with reason `count`. "
+        "A count older (`counted_at`) than one already recorded is 409 `stale_count`.",
+        responses=problem_responses(401, 403, 404, 409, 422),
     )
     async def count(
         self, db: Db, request: Request[Principal, Any, Any], store: StorePath, sku: SkuPath, data: JSONBody[CountIn]
     ) -> LevelOut:
         ensure_store(request.user, store)
         await service.require_known(db, store, sku)
+        latest = await service.lock_for_count(db, store, sku)
+        if data.counted_at is not None and latest is not None and data.counted_at < latest:
+            raise Conflict(
+                f"A later count (taken at {latest.isoformat()}) is already recorded; this older one would undo it. "
+                "Send a fresh count.",
+                code="stale_count",
+            )
         counts = await service.set_on_hand(
             db,
             store,

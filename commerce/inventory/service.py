@@ -242,6 +242,16 @@ async def set_on_hand(
     return {"on_hand": row.on_hand, "reserved": row.reserved, "safety_stock": row.safety_stock}
 
 
+async def lock_for_count(db: AsyncSession, store: str, sku: str) -> datetime | None:
+    """Create the level if needed, lock it for a count that follows, and say when it was last counted."""
+    await ensure_levels(db, [(store, sku)])
+    counted_at: datetime | None = await db.scalar(
+        text("SELECT counted_at FROM inventory_levels WHERE store_code = :store AND sku = :sku FOR UPDATE"),
+        {"store": store, "sku": sku},
+    )
+    return counted_at
+
+
 async def adjust_on_hand(
     db: AsyncSession,
     store: str,

@@ -102,6 +102,21 @@ async def test_count_sets_on_hand_and_ledger_names_the_key(shop: None, client: h
     await assert_conserved(db_conn)
 
 
+async def test_an_older_count_cannot_undo_a_newer_one(shop: None, client: httpx.AsyncClient, db_conn: Any) -> None:
+    newer = {"on_hand": 7, "counted_at": "2026-11-23T10:00:00Z"}
+    assert (await client.put("/v1/inventory/A/J-S", json=newer, headers=ADMIN)).status_code == 200
+    r = await client.put(
+        "/v1/inventory/A/J-S", json={"on_hand": 3, "counted_at": "2026-11-23T09:59:00Z"}, headers=ADMIN
+    )
+    assert r.status_code == 409 and r.json()["code"] == "stale_count"
+    assert await db_conn.fetchval("SELECT on_hand FROM inventory_levels WHERE store_code='A' AND sku='J-S'") == 7
+    # The same time again, or no time at all, is applied.
+    assert (await client.put("/v1/inventory/A/J-S", json={**newer, "on_hand": 6}, headers=ADMIN)).status_code == 200
+    r = await client.put("/v1/inventory/A/J-S", json={"on_hand": 5}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["on_hand"] == 5
+    await assert_conserved(db_conn)
+
+
 @pytest.mark.parametrize(
     "body",
     [

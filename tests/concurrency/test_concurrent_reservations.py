@@ -54,7 +54,9 @@ async def test_flash_sale_reserves_exactly_the_stock(api: Api, app: Any, databas
         return True
 
     try:
-        outcomes = await asyncio.gather(*(checkout(i) for i in range(SESSIONS)))
+        # A session that fails before the barrier would leave the others waiting: bound the wait.
+        async with asyncio.timeout(60):
+            outcomes = await asyncio.gather(*(checkout(i) for i in range(SESSIONS)))
     finally:
         await engine.dispose()
 
