@@ -38,7 +38,15 @@ async def test_flash_sale_reserves_exactly_the_stock(api: Api, app: Any, databas
     # Connections of their own (not the app's pool), all opened before anyone starts.
     engine = make_engine(database_url, null_pool=True)
     sessionmaker = make_sessionmaker(engine)
-    start = asyncio.Barrier(SESSIONS)
+    start = asyncio.Barrier(SESSIONS + 1)
+
+    async def hold_the_scarce_level() -> None:
+        """Keep A/Y locked while the checkouts start, so they queue up on it holding whatever they
+        locked first: with locks taken in any other order than (store, sku), that is a deadlock."""
+        async with sessionmaker() as db, db.begin():
+            await db.execute(text("SELECT 1 FROM inventory_levels WHERE store_code = 'A' AND sku = 'Y' FOR UPDATE"))
+            await start.wait()
+            await asyncio.sleep(0.3)
 
     async def checkout(i: int) -> bool:
         async with sessionmaker() as db:
@@ -56,7 +64,7 @@ async def test_flash_sale_reserves_exactly_the_stock(api: Api, app: Any, databas
     try:
         # A session that fails before the barrier would leave the others waiting: bound the wait.
         async with asyncio.timeout(60):
-            outcomes = await asyncio.gather(*(checkout(i) for i in range(SESSIONS)))
+            *outcomes, _ = await asyncio.gather(*(checkout(i) for i in range(SESSIONS)), hold_the_scarce_level())
     finally:
         await engine.dispose()
 
