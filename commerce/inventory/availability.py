@@ -14,7 +14,7 @@ from commerce.catalog.models import Product, Variant
 from commerce.catalog.schemas import StoreAvailability
 from commerce.errors import NotFound, Unprocessable
 from commerce.inventory import service
-from commerce.inventory.rules import available
+from commerce.inventory.rules import available, parse_codes
 from commerce.inventory.schemas import (
     AvailabilityItem,
     HereStock,
@@ -36,18 +36,6 @@ LOOKUP_RADIUS_KM = 50.0
 LOOKUP_NEARBY = 10
 LOOKUP_WAREHOUSES = 20
 LOOKUP_VARIANTS = 25
-
-
-def parse_codes(raw: str, name: str, most: int) -> list[str]:
-    """`"A,B,A"` -> ["A", "B"]: comma-separated, order kept, duplicates dropped, at most `most`."""
-    codes = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
-    if not codes:
-        raise Unprocessable(f"`{name}` needs at least one value (comma-separated).")
-    if len(codes) > most:
-        raise Unprocessable(f"`{name}` takes at most {most} values; split the request.")
-    if any(len(code) > 64 for code in codes):
-        raise Unprocessable(f"`{name}` has a value longer than 64 characters.")
-    return codes
 
 
 def one_store_filter(codes: str | None, codes_param: str, near: str | None) -> None:
@@ -188,7 +176,6 @@ __all__ = [
     "known_stores",
     "lookup",
     "one_store_filter",
-    "parse_codes",
     "products_available_at",
     "stores_near",
 ]

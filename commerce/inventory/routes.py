@@ -185,7 +185,7 @@ class AvailabilityController(Controller):
         near: Annotated[str | None, QueryParameter(description="LAT,LON, e.g. 41.8781,-87.6298")] = None,
         radius_km: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_KM)] = 25.0,
     ) -> AvailabilityOut:
-        sku_list = availability.parse_codes(skus, "skus", availability.MAX_SKUS)
+        sku_list = rules.parse_codes(skus, "skus", availability.MAX_SKUS)
         availability.one_store_filter(stores, "stores", near)
         if stores is not None:
             codes = await availability.known_stores(db, stores, "stores", availability.MAX_STORES)

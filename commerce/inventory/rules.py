@@ -53,3 +53,15 @@ def check_adjustment(reason: str, delta: int) -> None:
         raise Unprocessable(f"A {reason} adds stock: `delta` must be positive.", code="validation_failed")
     if reason in OUTBOUND_REASONS and delta > 0:
         raise Unprocessable(f"A {reason} removes stock: `delta` must be negative.", code="validation_failed")
+
+
+def parse_codes(raw: str, name: str, most: int) -> list[str]:
+    """`"A,B,A"` -> ["A", "B"]: comma-separated, order kept, duplicates dropped, at most `most`."""
+    codes = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not codes:
+        raise Unprocessable(f"`{name}` needs at least one value (comma-separated).")
+    if len(codes) > most:
+        raise Unprocessable(f"`{name}` takes at most {most} values; split the request.")
+    if any(len(code) > 64 for code in codes):
+        raise Unprocessable(f"`{name}` has a value longer than 64 characters.")
+    return codes
