@@ -150,6 +150,8 @@ async def test_listing_near_a_point_uses_stores_not_warehouses(city: None, clien
     ]
     r = await client.get(f"/v1/products?near={NEAR_LOOP}&radius_km=25", headers=ADMIN)
     assert sorted(p["product_id"] for p in r.json()["items"]) == ["boots", "jacket", "tent"]
+    r = await client.get("/v1/products?near=0,0&radius_km=1", headers=ADMIN)
+    assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
 
 
 async def test_listing_without_store_filter_has_no_availability(city: None, client: httpx.AsyncClient) -> None:
