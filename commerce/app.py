@@ -29,6 +29,7 @@ from commerce.catalog.routes import ImportController, ProductController, Variant
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import Unprocessable, exception_handlers
+from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
 from commerce.openapi import finish_openapi
 from commerce.orders.routes import OrderController
 from commerce.orders.sweeper import expiry_sweeper
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CustomerController,
             CartController,
             CustomerCartController,
+            InventoryController,
+            AvailabilityController,
+            LookupController,
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,

@@ -10,7 +10,9 @@ from commerce.catalog import service
 from commerce.catalog.schemas import ImportReport, ProductId, ProductIn, ProductOut, VariantOut
 from commerce.db import Db
 from commerce.errors import created_response, problem_responses
+from commerce.inventory import availability
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.stores.rules import MAX_RADIUS_KM
 
 ProductIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
@@ -40,20 +42,42 @@ class ProductController(Controller):
     @get(
         "/",
         summary="Search and list products",
-        description="`q` matches words of the title, brand, category and description, or an exact SKU or barcode.",
-        responses=problem_responses(401, 422),
+        description="`q` matches words of the title, brand, category and description, or an exact SKU or barcode. "
+        "With `available_at=CODE[,CODE...]` (at most 50 stores) or `near=LAT,LON` with `radius_km` (the nearest 50 "
+        "stores, warehouses excluded): only products with a variant available (>= 1) at one of those stores, and "
+        "every variant carries `availability: [{store, available}]` for each of them.",
+        responses=problem_responses(401, 404, 422),
     )
     async def list_products(
         self,
         db: Db,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Text, SKU or barcode")] = None,
         category: Annotated[str | None, QueryParameter(max_length=120)] = None,
+        available_at: Annotated[
+            str | None, QueryParameter(max_length=3300, description="Comma-separated store codes")
+        ] = None,
+        near: Annotated[str | None, QueryParameter(description="LAT,LON, e.g. 41.8781,-87.6298")] = None,
+        radius_km: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_KM)] = 25.0,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[ProductOut]:
         key = decode_cursor(cursor, 1)
-        rows = await service.list_products(db, q=q, category=category, limit=limit, after=key[0] if key else None)
-        items = [service.product_out(p, vs) for p, vs in rows]
+        after = key[0] if key else None
+        if available_at is None and near is None:
+            rows = await service.list_products(db, q=q, category=category, limit=limit, after=after)
+            items = [service.product_out(p, vs) for p, vs in rows]
+        else:
+            availability.one_store_filter(available_at, "available_at", near)
+            most = availability.MAX_LISTING_STORES
+            if available_at is not None:
+                stores = await availability.known_stores(db, available_at, "available_at", most)
+            else:
+                assert near is not None  # one_store_filter
+                stores = await availability.stores_near(db, near, radius_km, most, kind="store")
+            found = await availability.products_available_at(
+                db, stores, q=q, category=category, limit=limit, after=after
+            )
+            items = [service.product_out(p, vs, by_sku) for p, vs, by_sku in found]
         return Page(items=items, next_cursor=encode_cursor(items[-1].product_id) if len(items) == limit else None)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base
@@ -12,6 +12,18 @@ class InventoryLevel(Base):
     """Stock of one SKU at one location. `available = on_hand - reserved - safety_stock`, shown >= 0."""
 
     __tablename__ = "inventory_levels"
+    __table_args__ = (
+        Index(
+            "ix_inventory_levels_sku", "sku", "store_code", postgresql_include=["on_hand", "reserved", "safety_stock"]
+        ),
+        # Levels with stock to promise: listings filtered by stores probe it (revision 0006).
+        Index(
+            "ix_inventory_levels_in_stock",
+            "store_code",
+            "sku",
+            postgresql_where=text("on_hand - reserved - safety_stock >= 1"),
+        ),
+    )
 
     store_code: Mapped[str] = mapped_column(ForeignKey("stores.code"), primary_key=True)
     sku: Mapped[str] = mapped_column(ForeignKey("variants.sku"), primary_key=True)

@@ -78,3 +78,15 @@ def ship_source(levels: Iterable[LocationStock], quantity: int = 1) -> LocationS
             key=lambda c: (c.kind != "warehouse", c.distance_km or 0.0, -c.available, c.store),
         )
     return min(stocked, key=lambda c: (-c.available, c.kind != "warehouse", c.store), default=None)
+
+
+def parse_codes(raw: str, name: str, most: int) -> list[str]:
+    """`"A,B,A"` -> ["A", "B"]: comma-separated, order kept, duplicates dropped, at most `most`."""
+    codes = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not codes:
+        raise Unprocessable(f"`{name}` needs at least one value (comma-separated).")
+    if len(codes) > most:
+        raise Unprocessable(f"`{name}` takes at most {most} values; split the request.")
+    if any(len(code) > 64 for code in codes):
+        raise Unprocessable(f"`{name}` has a value longer than 64 characters.")
+    return codes

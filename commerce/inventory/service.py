@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.errors import InsufficientStock
+from commerce.errors import InsufficientStock, NotFound
 from commerce.inventory.rules import LocationStock, StockLine, available, in_lock_order
+from commerce.inventory.schemas import LedgerEntryOut
 from commerce.stores.rules import haversine_km
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
@@ -263,6 +264,16 @@ async def set_on_hand(
     return {"on_hand": row.on_hand, "reserved": row.reserved, "safety_stock": row.safety_stock}
 
 
+async def lock_for_count(db: AsyncSession, store: str, sku: str) -> datetime | None:
+    """Create the level if needed, lock it for a count that follows, and say when it was last counted."""
+    await ensure_levels(db, [(store, sku)])
+    counted_at: datetime | None = await db.scalar(
+        text("SELECT counted_at FROM inventory_levels WHERE store_code = :store AND sku = :sku FOR UPDATE"),
+        {"store": store, "sku": sku},
+    )
+    return counted_at
+
+
 async def adjust_on_hand(
     db: AsyncSession,
     store: str,
@@ -324,3 +335,75 @@ async def set_on_hand_many(
     )
     params = {**_arrays(ordered), "reason": reason, "source": source, "reference": reference, "note": None}
     await db.execute(text(sql), params)
+
+
+class Level(NamedTuple):
+    on_hand: int
+    reserved: int
+    safety_stock: int
+
+
+NO_LEVEL = Level(0, 0, 0)
+
+
+async def require_known(db: AsyncSession, store: str, sku: str) -> None:
+    """404 unless both the store and the SKU exist (a level may be created for them)."""
+    row = (
+        await db.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM stores WHERE code = :store) AS store_known,"
+                " EXISTS (SELECT 1 FROM variants WHERE sku = :sku) AS sku_known"
+            ),
+            {"store": store, "sku": sku},
+        )
+    ).one()
+    if not row.store_known:
+        raise NotFound(f"No store with code {store!r}.")
+    if not row.sku_known:
+        raise NotFound(f"No variant with SKU {sku!r}.")
+
+
+async def unknown_stores(db: AsyncSession, codes: Sequence[str]) -> list[str]:
+    """The codes among `codes` that name no store, in their given order."""
+    known = set(
+        (
+            await db.scalars(
+                text("SELECT code FROM stores WHERE code = ANY(CAST(:codes AS varchar[]))"), {"codes": list(codes)}
+            )
+        ).all()
+    )
+    return [c for c in codes if c not in known]
+
+
+async def levels(db: AsyncSession, stores: Sequence[str], skus: Sequence[str]) -> dict[tuple[str, str], Level]:
+    """The levels of every (store, sku) in stores x skus that has one (one primary-key range scan per store)."""
+    rows = await db.execute(
+        text(
+            "SELECT store_code, sku, on_hand, reserved, safety_stock FROM inventory_levels"
+            " WHERE store_code = ANY(CAST(:stores AS varchar[])) AND sku = ANY(CAST(:skus AS varchar[]))"
+        ),
+        {"stores": list(stores), "skus": list(skus)},
+    )
+    return {(r.store_code, r.sku): Level(r.on_hand, r.reserved, r.safety_stock) for r in rows}
+
+
+async def level_of(db: AsyncSession, store: str, sku: str) -> Level:
+    """The level of a known store and SKU (zeros when it has none yet); 404 for an unknown one."""
+    await require_known(db, store, sku)
+    return (await levels(db, [store], [sku])).get((store, sku), NO_LEVEL)
+
+
+async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_id: int | None) -> list[LedgerEntryOut]:
+    """Ledger entries of one level, newest first, after the keyset position `before_id`."""
+    await require_known(db, store, sku)
+    # The keyset condition only when there is one, so it is an index bound, not a filter.
+    after_cursor = "" if before_id is None else " AND id < :before_id"
+    rows = await db.execute(
+        text(
+            "SELECT id, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after, at"
+            f" FROM inventory_ledger WHERE store_code = :store AND sku = :sku{after_cursor}"
+            " ORDER BY id DESC LIMIT :limit"
+        ),
+        {"store": store, "sku": sku, "before_id": before_id, "limit": limit},
+    )
+    return [LedgerEntryOut(**r._asdict()) for r in rows]

@@ -9,11 +9,7 @@ from commerce.errors import InsufficientStock
 from commerce.inventory import service
 from commerce.inventory.rules import StockLine
 from tests.conftest import Api
-
-
-async def stock(app, rows: list[tuple[str, str, int]]) -> None:
-    async with app.state.sessionmaker() as db, db.begin():
-        await service.set_on_hand_many(db, [StockLine(*r) for r in rows], reason="correction", source="test")
+from tests.stock import assert_conserved, stock
 
 
 async def level(db_conn, store: str, sku: str) -> tuple[int, int]:
@@ -21,20 +17,6 @@ async def level(db_conn, store: str, sku: str) -> tuple[int, int]:
         "SELECT on_hand, reserved FROM inventory_levels WHERE store_code=$1 AND sku=$2", store, sku
     )
     return (row["on_hand"], row["reserved"])
-
-
-async def assert_conserved(db_conn) -> None:
-    bad = await db_conn.fetch(
-        """
-        SELECT l.store_code, l.sku FROM inventory_levels l
-        LEFT JOIN (SELECT store_code, sku, sum(delta) d, sum(reserved_delta) r FROM inventory_ledger GROUP BY 1, 2) g
-          USING (store_code, sku)
-        LEFT JOIN (SELECT store_code, sku, sum(quantity) q FROM reservations WHERE status = 'active' GROUP BY 1, 2) a
-          USING (store_code, sku)
-        WHERE l.on_hand <> coalesce(g.d, 0) OR l.reserved <> coalesce(g.r, 0) OR l.reserved <> coalesce(a.q, 0)
-        """
-    )
-    assert bad == []
 
 
 @pytest.fixture
