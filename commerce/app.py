@@ -25,6 +25,7 @@ from commerce.auth.service import KeyResolver
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import exception_handlers
+from commerce.pos.routes import PosController
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProductController,
             VariantController,
             ImportController,
+            PosController,
         ],
         dependencies={"db": Provide(provide_db)},
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],

@@ -13,16 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import InsufficientStock
-from commerce.inventory.rules import StockLine, available, in_lock_order
+from commerce.inventory.rules import DatedChange, StockLine, available, in_lock_order
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
-_LEDGER_AND_EVENTS = """
-, ledger AS (
-    INSERT INTO inventory_ledger
-        (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
-    SELECT store_code, sku, d_on_hand, d_reserved, :reason, :source, :reference, :note, on_hand, reserved FROM upd
-), outbox AS (
+_EVENTS = """
+, outbox AS (
     INSERT INTO events (type, data)
     SELECT 'inventory.changed', jsonb_build_object(
         'store', store_code, 'sku', sku, 'on_hand', on_hand, 'reserved', reserved,
@@ -31,6 +27,15 @@ _LEDGER_AND_EVENTS = """
 )
 SELECT store_code, sku, on_hand, reserved, safety_stock FROM upd ORDER BY store_code, sku
 """
+_LEDGER_AND_EVENTS = (
+    """
+, ledger AS (
+    INSERT INTO inventory_ledger
+        (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
+    SELECT store_code, sku, d_on_hand, d_reserved, :reason, :source, :reference, :note, on_hand, reserved FROM upd
+)"""
+    + _EVENTS
+)
 
 _REQUESTED = (
     "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]))"
@@ -50,6 +55,10 @@ async def lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> Non
     """Lock the given levels in (store, sku) order, the one order every multi-row change uses."""
     if len(pairs) < 2:
         return
+    await _lock_in_order(db, pairs)
+
+
+async def _lock_in_order(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
     ordered = sorted(set(pairs))
     await db.execute(
         text(
@@ -302,3 +311,82 @@ async def set_on_hand_many(
     )
     params = {**_arrays(ordered), "reason": reason, "source": source, "reference": reference, "note": None}
     await db.execute(text(sql), params)
+
+
+# Dated changes: see apply_dated_changes. `c` holds the changes in input order (n); `lvl` the
+# levels before them; `newest` the count (if any) that moves a level's count time forward.
+_DATED_CHANGES = (
+    """
+WITH c AS (
+    SELECT * FROM unnest(CAST(:skus AS varchar[]), CAST(:times AS timestamptz[]), CAST(:qtys AS integer[]),
+        CAST(:counts AS boolean[]), CAST(:reasons AS varchar[]), CAST(:sources AS varchar[]),
+        CAST(:refs AS varchar[])) WITH ORDINALITY AS c(sku, occurred_at, qty, is_count, reason, source, reference, n)
+), lvl AS (
+    SELECT sku, on_hand, reserved, counted_at FROM inventory_levels
+    WHERE store_code = :store AND sku IN (SELECT sku FROM c)
+), newest AS (
+    SELECT DISTINCT ON (c.sku) c.sku, c.n, c.occurred_at, c.qty FROM c JOIN lvl USING (sku)
+    WHERE c.is_count AND (lvl.counted_at IS NULL OR c.occurred_at > lvl.counted_at)
+    ORDER BY c.sku, c.occurred_at DESC, c.n DESC
+), since AS (
+    -- Everything already recorded as happening after the new count: it stays on top of the count.
+    SELECT newest.sku, coalesce(sum(g.delta), 0) AS d FROM newest
+    LEFT JOIN inventory_ledger g ON g.store_code = :store AND g.sku = newest.sku
+        AND coalesce(g.occurred_at, g.at) > newest.occurred_at
+    GROUP BY newest.sku
+), moves AS (
+    SELECT c.*, lvl.on_hand AS old_on_hand, lvl.reserved, coalesce(c.n = newest.n, false) AS sets,
+        greatest(lvl.counted_at, newest.occurred_at) AS cut,
+        CASE WHEN c.n = newest.n THEN newest.qty + since.d - lvl.on_hand
+             WHEN c.occurred_at <= greatest(lvl.counted_at, newest.occurred_at) THEN 0
+             ELSE c.qty END AS delta
+    FROM c JOIN lvl USING (sku) LEFT JOIN newest USING (sku) LEFT JOIN since USING (sku)
+), totals AS (
+    SELECT m.sku, sum(m.delta)::int AS d, max(newest.occurred_at) AS counted_at
+    FROM moves m LEFT JOIN newest USING (sku) GROUP BY m.sku
+), upd AS (
+    UPDATE inventory_levels il SET on_hand = il.on_hand + totals.d,
+        counted_at = coalesce(totals.counted_at, il.counted_at), updated_at = now()
+    FROM totals WHERE il.store_code = :store AND il.sku = totals.sku
+        AND (totals.d <> 0 OR totals.counted_at IS NOT NULL)
+    RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock
+), ledger AS (
+    INSERT INTO inventory_ledger (store_code, sku, delta, reserved_delta, reason, source, reference, note,
+        on_hand_after, reserved_after, occurred_at)
+    SELECT :store, sku, delta, 0, reason, source, reference,
+        CASE WHEN NOT sets AND occurred_at <= cut
+                THEN 'before count at ' || to_char(cut AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+             WHEN NOT is_count AND after < 0 AND delta < 0 THEN 'oversold: on_hand went below zero' END,
+        after, reserved, occurred_at
+    FROM (SELECT m.*, m.old_on_hand + sum(m.delta) OVER (PARTITION BY m.sku ORDER BY m.sets DESC, m.occurred_at, m.n)
+          AS after FROM moves m) AS ordered
+)"""
+    + _EVENTS
+)
+
+
+async def apply_dated_changes(db: AsyncSession, store: str, changes: Sequence[DatedChange]) -> None:
+    """Apply changes that happened at known times (possibly long ago, in any order) at one store.
+
+    A change is a signed delta, or an absolute count "on_hand was N at occurred_at". A level's
+    `counted_at` is its newest count: changes at or before it are recorded with delta 0 and do
+    not move on_hand; a newer count sets on_hand to N plus what the ledger already holds as
+    happening after it. So any arrival order ends in the same state (commerce/pos/rules.py).
+    Every change gets its ledger row; each level is updated once, in sku order.
+    """
+    if not changes:
+        return
+    pairs = [(store, c.sku) for c in changes]
+    await ensure_levels(db, pairs)
+    await _lock_in_order(db, pairs)
+    params = {
+        "store": store,
+        "skus": [c.sku for c in changes],
+        "times": [c.occurred_at for c in changes],
+        "qtys": [c.quantity for c in changes],
+        "counts": [c.is_count for c in changes],
+        "reasons": [c.reason for c in changes],
+        "sources": [c.source for c in changes],
+        "refs": [c.reference for c in changes],
+    }
+    await db.execute(text(_DATED_CHANGES), params)
