@@ -73,10 +73,12 @@ async def _lock_in_order(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> 
 async def ensure_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
     """Create empty levels for (store, sku) pairs that have none yet."""
     ordered = sorted(set(pairs))
+    # The anti-join skips levels that exist (the usual case) without a speculative insert each.
     await db.execute(
         text(
             "INSERT INTO inventory_levels (store_code, sku) "
-            "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[])) "
+            "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[])) AS p(store_code, sku) "
+            "WHERE NOT EXISTS (SELECT 1 FROM inventory_levels il WHERE il.store_code = p.store_code AND il.sku = p.sku) "
             "ON CONFLICT DO NOTHING"
         ),
         {"stores": [p[0] for p in ordered], "skus": [p[1] for p in ordered]},

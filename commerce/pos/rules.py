@@ -84,16 +84,10 @@ def changes_of(event: PosEventIn) -> list[DatedChange]:
     sign = -1 if event.type == "sale" else 1
     is_count = event.type == "count"
     source = f"pos:{event.terminal_id}" if event.terminal_id else "pos"
+    reason, at, ref = LINE_REASONS[event.type], event.occurred_at, event.event_id
+    # Positional: this runs for every line of every batch.
     return [
-        DatedChange(
-            sku=line.sku,
-            occurred_at=event.occurred_at,
-            quantity=line.quantity if is_count else sign * line.quantity,
-            is_count=is_count,
-            reason=LINE_REASONS[event.type],
-            source=source,
-            reference=event.event_id,
-        )
+        DatedChange(line.sku, at, line.quantity if is_count else sign * line.quantity, is_count, reason, source, ref)
         for line in event.lines
     ]
 

@@ -31,7 +31,8 @@ async def _unknown_skus(db: AsyncSession, skus: set[str]) -> set[str]:
     if not skus:
         return set()
     known = await db.scalars(
-        text("SELECT sku FROM variants WHERE sku = ANY(CAST(:skus AS varchar[]))"), {"skus": sorted(skus)}
+        text("SELECT v.sku FROM unnest(CAST(:skus AS varchar[])) AS r(sku) JOIN variants v ON v.sku = r.sku"),
+        {"skus": sorted(skus)},
     )
     return skus - set(known)
 
@@ -71,6 +72,10 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     a duplicate (an id recorded before, or earlier in this batch) changes nothing.
     """
     await require_store(db, store)
+    # The batch statements take arrays of up to a few thousand rows. A prepared statement's
+    # generic plan (chosen after five runs) guesses 10 rows per array and scans `= ANY` linearly:
+    # plan each run with the real arrays instead.
+    await db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     now = datetime.now(UTC)
     results: list[PosEventResult | None] = [None] * len(raw_events)
     well_formed: list[tuple[int, PosEventIn]] = []
