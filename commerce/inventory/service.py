@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,15 @@ _REQUESTED = (
 )
 
 
+# (store, sku) pairs passed as one JSON array: for thousands of pairs the driver's per-element
+# array encoding costs more than PostgreSQL's JSON parser.
+_PAIRS = "SELECT e->>0, e->>1 FROM json_array_elements(CAST(:pairs AS json)) AS e"
+
+
+def _pairs_json(pairs: Sequence[tuple[str, str]]) -> str:
+    return msgspec.json.encode(sorted(set(pairs))).decode()
+
+
 def _arrays(lines: Sequence[StockLine]) -> dict[str, list[Any]]:
     return {
         "stores": [line.store for line in lines],
@@ -59,29 +69,24 @@ async def lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> Non
 
 
 async def _lock_in_order(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
-    ordered = sorted(set(pairs))
     await db.execute(
         text(
-            "SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN "
-            "(SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]))) "
-            "ORDER BY store_code, sku FOR UPDATE"
+            f"SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN ({_PAIRS}) ORDER BY store_code, sku FOR UPDATE"
         ),
-        {"stores": [p[0] for p in ordered], "skus": [p[1] for p in ordered]},
+        {"pairs": _pairs_json(pairs)},
     )
 
 
 async def ensure_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
     """Create empty levels for (store, sku) pairs that have none yet."""
-    ordered = sorted(set(pairs))
     # The anti-join skips levels that exist (the usual case) without a speculative insert each.
     await db.execute(
         text(
-            "INSERT INTO inventory_levels (store_code, sku) "
-            "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[])) AS p(store_code, sku) "
+            f"INSERT INTO inventory_levels (store_code, sku) SELECT * FROM ({_PAIRS}) AS p(store_code, sku) "
             "WHERE NOT EXISTS (SELECT 1 FROM inventory_levels il WHERE il.store_code = p.store_code AND il.sku = p.sku) "
-            "ON CONFLICT DO NOTHING"
+            "ORDER BY store_code, sku ON CONFLICT DO NOTHING"
         ),
-        {"stores": [p[0] for p in ordered], "skus": [p[1] for p in ordered]},
+        {"pairs": _pairs_json(pairs)},
     )
 
 
@@ -320,9 +325,9 @@ async def set_on_hand_many(
 _DATED_CHANGES = (
     """
 WITH c AS (
-    SELECT * FROM unnest(CAST(:skus AS varchar[]), CAST(:times AS timestamptz[]), CAST(:qtys AS integer[]),
-        CAST(:counts AS boolean[]), CAST(:reasons AS varchar[]), CAST(:sources AS varchar[]),
-        CAST(:refs AS varchar[])) WITH ORDINALITY AS c(sku, occurred_at, qty, is_count, reason, source, reference, n)
+    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS integer) AS qty,
+        CAST(e->>3 AS boolean) AS is_count, e->>4 AS reason, e->>5 AS source, e->>6 AS reference, n
+    FROM json_array_elements(CAST(:changes AS json)) WITH ORDINALITY AS x(e, n)
 ), lvl AS (
     SELECT sku, on_hand, reserved, counted_at FROM inventory_levels
     WHERE store_code = :store AND sku IN (SELECT sku FROM c)
@@ -381,14 +386,5 @@ async def apply_dated_changes(db: AsyncSession, store: str, changes: Sequence[Da
     pairs = [(store, c.sku) for c in changes]
     await ensure_levels(db, pairs)
     await _lock_in_order(db, pairs)
-    params = {
-        "store": store,
-        "skus": [c.sku for c in changes],
-        "times": [c.occurred_at for c in changes],
-        "qtys": [c.quantity for c in changes],
-        "counts": [c.is_count for c in changes],
-        "reasons": [c.reason for c in changes],
-        "sources": [c.source for c in changes],
-        "refs": [c.reference for c in changes],
-    }
-    await db.execute(text(_DATED_CHANGES), params)
+    # One JSON document rather than seven arrays (see _PAIRS).
+    await db.execute(text(_DATED_CHANGES), {"store": store, "changes": msgspec.json.encode(changes).decode()})

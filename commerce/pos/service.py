@@ -31,8 +31,10 @@ async def _unknown_skus(db: AsyncSession, skus: set[str]) -> set[str]:
     if not skus:
         return set()
     known = await db.scalars(
-        text("SELECT v.sku FROM unnest(CAST(:skus AS varchar[])) AS r(sku) JOIN variants v ON v.sku = r.sku"),
-        {"skus": sorted(skus)},
+        text(
+            "SELECT v.sku FROM json_array_elements_text(CAST(:skus AS json)) AS r(sku) JOIN variants v ON v.sku = r.sku"
+        ),
+        {"skus": msgspec.json.encode(sorted(skus)).decode()},
     )
     return skus - set(known)
 
@@ -46,20 +48,15 @@ async def _record_new(db: AsyncSession, store: str, events: Sequence[PosEventIn]
     rows = await db.scalars(
         text(
             "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines) "
-            "SELECT :store, e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, CAST(e.lines AS jsonb) "
-            "FROM unnest(CAST(:ids AS varchar[]), CAST(:types AS varchar[]), CAST(:times AS timestamptz[]), "
-            "CAST(:terminals AS varchar[]), CAST(:loyalty AS varchar[]), CAST(:lines AS text[])) "
-            "AS e(event_id, type, occurred_at, terminal_id, loyalty_id, lines) "
+            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, CAST(e->5 AS jsonb) "
+            "FROM json_array_elements(CAST(:events AS json)) AS e "
             "ON CONFLICT DO NOTHING RETURNING event_id"
         ),
         {
             "store": store,
-            "ids": [e.event_id for e in ordered],
-            "types": [e.type for e in ordered],
-            "times": [e.occurred_at for e in ordered],
-            "terminals": [e.terminal_id for e in ordered],
-            "loyalty": [e.loyalty_id for e in ordered],
-            "lines": [msgspec.json.encode(e.lines).decode() for e in ordered],
+            "events": msgspec.json.encode(
+                [(e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, e.lines) for e in ordered]
+            ).decode(),
         },
     )
     return set(rows)
