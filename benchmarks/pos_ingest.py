@@ -63,6 +63,27 @@ async def seed(url: str, stores: list[str], skus: list[str]) -> None:
         await conn.close()
 
 
+async def server_cpu(url: str) -> dict[int, float]:
+    """CPU seconds used so far by each server process of this database (the server must run on this machine)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return {row["pid"]: cpu for row in rows if (cpu := process_cpu(row["pid"])) is not None}
+
+
+def process_cpu(pid: int) -> float | None:
+    try:
+        # /proc/PID/stat: utime and stime are fields 14 and 15, counted after the ")" of the name.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def batch(rnd: random.Random, prefix: str, skus: list[str], now: datetime) -> tuple[list[dict[str, Any]], int]:
     events, lines = [], 0
     for i in range(1000):
@@ -129,14 +150,23 @@ async def run(url: str, seconds: float, concurrency: int, skus: list[str]) -> No
             await asyncio.gather(*(till(w, 0) for w in range(concurrency)))
             latencies.clear()
             total_lines, statuses = 0, {}
+            db_cpu_before, app_cpu_before = await server_cpu(url), time.process_time()
             started = time.perf_counter()
             await asyncio.gather(*(till(w, started + seconds) for w in range(concurrency)))
             elapsed = time.perf_counter() - started
+            app_cpu = time.process_time() - app_cpu_before
+            db_cpu = sum(t - db_cpu_before.get(pid, 0.0) for pid, t in (await server_cpu(url)).items())
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"batches: {len(latencies)}  lines: {total_lines}  seconds: {elapsed:.1f}  statuses: {statuses}")
     print(f"lines/s: {total_lines / elapsed:,.0f}  events/s: {len(latencies) * 1000 / elapsed:,.0f}")
     print(f"batch latency p50: {statistics.median(latencies) * 1000:.0f} ms  p99: {p99 * 1000:.0f} ms")
+    # CPU per line does not depend on what else the machine runs: it says what a quiet machine could do.
+    per_k = 1000 / total_lines
+    print(
+        f"CPU per 1,000 lines: app (client and server, one process) {app_cpu * per_k * 1000:.1f} ms, "
+        f"PostgreSQL {db_cpu * per_k * 1000:.1f} ms; lines per CPU-second: {total_lines / (app_cpu + db_cpu):,.0f}"
+    )
 
 
 def main() -> None:

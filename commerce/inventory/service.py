@@ -90,6 +90,21 @@ async def ensure_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> N
     )
 
 
+async def ensure_and_lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
+    """Create the missing levels and lock all of them in (store, sku) order, in one statement.
+
+    An ON CONFLICT DO UPDATE whose WHERE is false updates nothing but still locks the existing
+    row, and rows are taken in the SELECT's order.
+    """
+    await db.execute(
+        text(
+            f"INSERT INTO inventory_levels (store_code, sku) SELECT * FROM ({_PAIRS}) AS p(store_code, sku) "
+            "ORDER BY store_code, sku ON CONFLICT (store_code, sku) DO UPDATE SET updated_at = now() WHERE false"
+        ),
+        {"pairs": _pairs_json(pairs)},
+    )
+
+
 async def availability_of(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Available units for each (store, sku); pairs with no level are 0."""
     rows = await db.execute(
@@ -383,8 +398,6 @@ async def apply_dated_changes(db: AsyncSession, store: str, changes: Sequence[Da
     """
     if not changes:
         return
-    pairs = [(store, c.sku) for c in changes]
-    await ensure_levels(db, pairs)
-    await _lock_in_order(db, pairs)
+    await ensure_and_lock_levels(db, [(store, c.sku) for c in changes])
     # One JSON document rather than seven arrays (see _PAIRS).
     await db.execute(text(_DATED_CHANGES), {"store": store, "changes": msgspec.json.encode(changes).decode()})
