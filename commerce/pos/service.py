@@ -32,7 +32,7 @@ async def _unknown_skus(db: AsyncSession, skus: set[str]) -> set[str]:
         return set()
     known = await db.scalars(
         text(
-            "SELECT v.sku FROM json_array_elements_text(CAST(:skus AS json)) AS r(sku) JOIN variants v ON v.sku = r.sku"
+            "SELECT v.sku FROM jsonb_array_elements_text(CAST(:skus AS jsonb)) AS r(sku) JOIN variants v ON v.sku = r.sku"
         ),
         {"skus": msgspec.json.encode(sorted(skus)).decode()},
     )
@@ -48,8 +48,8 @@ async def _record_new(db: AsyncSession, store: str, events: Sequence[PosEventIn]
     rows = await db.scalars(
         text(
             "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines) "
-            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, CAST(e->5 AS jsonb) "
-            "FROM json_array_elements(CAST(:events AS json)) AS e "
+            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, e->5 "
+            "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e "
             "ON CONFLICT DO NOTHING RETURNING event_id"
         ),
         {
