@@ -65,10 +65,6 @@ async def lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> Non
     """Lock the given levels in (store, sku) order, the one order every multi-row change uses."""
     if len(pairs) < 2:
         return
-    await _lock_in_order(db, pairs)
-
-
-async def _lock_in_order(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
     await db.execute(
         text(
             f"SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN ({_PAIRS}) ORDER BY store_code, sku FOR UPDATE"
@@ -394,10 +390,12 @@ async def apply_dated_changes(db: AsyncSession, store: str, changes: Sequence[Da
     `counted_at` is its newest count: changes at or before it are recorded with delta 0 and do
     not move on_hand; a newer count sets on_hand to N plus what the ledger already holds as
     happening after it. So any arrival order ends in the same state (commerce/pos/rules.py).
-    Every change gets its ledger row; each level is updated once, in sku order.
+    Every change gets its ledger row; the levels are created if missing and locked in sku order
+    first, then each is updated once.
     """
     if not changes:
         return
     await ensure_and_lock_levels(db, [(store, c.sku) for c in changes])
-    # One JSON document rather than seven arrays (see _PAIRS).
+    # One JSON document rather than seven arrays (see _PAIRS); a DatedChange encodes as
+    # [sku, occurred_at, quantity, is_count, reason, source, reference], read by `c` above.
     await db.execute(text(_DATED_CHANGES), {"store": store, "changes": msgspec.json.encode(changes).decode()})
