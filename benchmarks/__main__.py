@@ -211,6 +211,28 @@ def run_pgbench(
     return tps, statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
 
 
+def run_pos_ingest(server_url: str, seconds: int) -> Result:
+    """POS ingest in 1,000-event batches (benchmarks/pos_ingest.py: app in-process, its own database)."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "pos_ingest.py"), "--seconds", str(max(seconds, 3)), "--server-url", server_url],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
+    lines_per_s = float(re.search(r"lines/s: ([\d,]+)", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+    p50, p99 = re.search(r"p50: (\d+) ms\s+p99: (\d+) ms", out).groups()  # type: ignore[union-attr]
+    return Result(
+        name="POS ingest, lines/s (1,000-event batches, in-process app)",
+        clients=2,
+        throughput=lines_per_s,
+        p50_ms=float(p50),
+        p99_ms=float(p99),
+        note="latency is per batch; see NOTES.md",
+    )
+
+
 async def flash_check(url: str, units: int) -> tuple[int, int, int, float]:
     """(orders for the hot SKU, its reserved units, its available units, orders per second while selling)."""
     conn = await asyncpg.connect(url)
@@ -370,6 +392,9 @@ async def run(
             print(results[-1], flush=True)
         finally:
             server.stop()
+
+        results.append(run_pos_ingest(args.server_url, seconds))
+        print(results[-1], flush=True)
 
         pg_url = url
         checkout_tps, p50, p99 = run_pgbench(

@@ -33,6 +33,7 @@ from commerce.inventory.routes import AvailabilityController, InventoryControlle
 from commerce.openapi import finish_openapi
 from commerce.orders.routes import OrderController
 from commerce.orders.sweeper import expiry_sweeper
+from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InventoryController,
             AvailabilityController,
             LookupController,
+            PosController,
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,

@@ -148,7 +148,10 @@ def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Prob
     if isinstance(exc, IntegrityError):
         log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
         return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    # 08: connection exceptions, 53: insufficient resources (too many clients), 57P: server shutting down.
+    unavailable = sqlstate.startswith(("08", "53", "57P"))
+    if exc.connection_invalidated or unavailable or isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return problem(
             503,

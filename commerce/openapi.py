@@ -20,7 +20,10 @@ _DESCRIPTIONS = {
     "400": "Malformed request (bad JSON, a missing required header)",
     "401": "Missing or unknown API key",
     "422": "Validation failed: see `code` and `errors`",
+    "414": "The URI is longer than the server accepts (answered by the HTTP server, not as a problem)",
 }
+# Statuses the HTTP server itself answers, before the application sees the request.
+_SERVER_STATUSES = ("414",)
 _PUBLIC = ("/health", "/schema")
 
 
@@ -66,9 +69,11 @@ def finish_openapi(app: Litestar) -> None:
             needed.append("422")
         if op.request_body:
             needed.append("400")
+        if op.parameters:
+            needed.append("414")
         for status in needed:
             responses.setdefault(status, OpenAPIResponse(description=_DESCRIPTIONS[status]))
         for status, response in responses.items():
-            if isinstance(response, OpenAPIResponse) and int(status) >= 400:
+            if isinstance(response, OpenAPIResponse) and int(status) >= 400 and status not in _SERVER_STATUSES:
                 response.content = {PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=problem_ref)}
         op.responses = responses

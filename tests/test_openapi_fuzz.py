@@ -48,7 +48,7 @@ def served(database_url: str, server_log: Path) -> Iterator[str]:
     }
     log = server_log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "commerce", "serve", "--port", str(port), "--server", "uvicorn"],
+        [sys.executable, "-m", "commerce", "serve", "--port", str(port), "--server", "granian"],
         env=env,
         cwd=ROOT,
         stdout=log,

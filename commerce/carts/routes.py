@@ -13,7 +13,6 @@ from commerce.carts import pricing, rules, service
 from commerce.carts.schemas import CartIn, CartOut, CodeIn, LineIn, LinePatch, MergeIn
 from commerce.db import Db
 from commerce.errors import problem_responses
-from commerce.money import Currency
 from commerce.promotions.schemas import Channel
 from commerce.settings import Settings
 
@@ -181,7 +180,9 @@ class CustomerCartController(Controller):
         request: Request[Any, Any, Any],
         customer_id: FromPath[uuid.UUID],
         channel: Annotated[Channel, QueryParameter(description="Channel of a newly created cart")] = "web",
-        currency: Annotated[Currency, QueryParameter(description="Currency of a newly created cart")] = "USD",
+        currency: Annotated[
+            str, QueryParameter(pattern=r"^[A-Z]{3}$", description="Currency of a newly created cart (ISO 4217)")
+        ] = "USD",
     ) -> Response[CartOut]:
         cart_id = await service.customer_cart(db, customer_id, channel=channel, currency=currency)
         return await cart_response(db, request, cart_id)

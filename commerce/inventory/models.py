@@ -51,6 +51,8 @@ class LedgerEntry(Base):
     on_hand_after: Mapped[int] = mapped_column(Integer)
     reserved_after: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the change happened, if not when it was recorded (an offline till's sale); see pos/rules.py.
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Reservation(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal, NamedTuple
 
 from commerce.errors import Unprocessable
@@ -18,6 +19,18 @@ class StockLine(NamedTuple):
     store: str
     sku: str
     quantity: int
+
+
+class DatedChange(NamedTuple):
+    """A change at a known time at one store: a signed delta, or (is_count) an absolute count."""
+
+    sku: str
+    occurred_at: datetime
+    quantity: int
+    is_count: bool
+    reason: str
+    source: str
+    reference: str | None
 
 
 def available(on_hand: int, reserved: int, safety_stock: int) -> int:

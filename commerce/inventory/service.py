@@ -9,22 +9,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import InsufficientStock, NotFound
-from commerce.inventory.rules import LocationStock, StockLine, available, in_lock_order
+from commerce.inventory.rules import DatedChange, LocationStock, StockLine, available, in_lock_order
 from commerce.inventory.schemas import LedgerEntryOut
 from commerce.stores.rules import haversine_km
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
-_LEDGER_AND_EVENTS = """
-, ledger AS (
-    INSERT INTO inventory_ledger
-        (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
-    SELECT store_code, sku, d_on_hand, d_reserved, :reason, :source, :reference, :note, on_hand, reserved FROM upd
-), outbox AS (
+_EVENTS = """
+, outbox AS (
     INSERT INTO events (type, data)
     SELECT 'inventory.changed', jsonb_build_object(
         'store', store_code, 'sku', sku, 'on_hand', on_hand, 'reserved', reserved,
@@ -33,11 +30,29 @@ _LEDGER_AND_EVENTS = """
 )
 SELECT store_code, sku, on_hand, reserved, safety_stock FROM upd ORDER BY store_code, sku
 """
+_LEDGER_AND_EVENTS = (
+    """
+, ledger AS (
+    INSERT INTO inventory_ledger
+        (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
+    SELECT store_code, sku, d_on_hand, d_reserved, :reason, :source, :reference, :note, on_hand, reserved FROM upd
+)"""
+    + _EVENTS
+)
 
 _REQUESTED = (
     "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]))"
     " AS r(store_code, sku, qty)"
 )
+
+
+# (store, sku) pairs passed as one JSON array: for thousands of pairs the driver's per-element
+# array encoding costs more than PostgreSQL's parser (jsonb: parsed once, then indexed cheaply).
+_PAIRS = "SELECT e->>0, e->>1 FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e"
+
+
+def _pairs_json(pairs: Sequence[tuple[str, str]]) -> str:
+    return msgspec.json.encode(sorted(set(pairs))).decode()
 
 
 def _arrays(lines: Sequence[StockLine]) -> dict[str, list[Any]]:
@@ -52,27 +67,39 @@ async def lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> Non
     """Lock the given levels in (store, sku) order, the one order every multi-row change uses."""
     if len(pairs) < 2:
         return
-    ordered = sorted(set(pairs))
     await db.execute(
         text(
-            "SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN "
-            "(SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]))) "
-            "ORDER BY store_code, sku FOR UPDATE"
+            f"SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN ({_PAIRS}) ORDER BY store_code, sku FOR UPDATE"
         ),
-        {"stores": [p[0] for p in ordered], "skus": [p[1] for p in ordered]},
+        {"pairs": _pairs_json(pairs)},
     )
 
 
 async def ensure_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
     """Create empty levels for (store, sku) pairs that have none yet."""
-    ordered = sorted(set(pairs))
+    # The anti-join skips levels that exist (the usual case) without a speculative insert each.
     await db.execute(
         text(
-            "INSERT INTO inventory_levels (store_code, sku) "
-            "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[])) "
-            "ON CONFLICT DO NOTHING"
+            f"INSERT INTO inventory_levels (store_code, sku) SELECT * FROM ({_PAIRS}) AS p(store_code, sku) "
+            "WHERE NOT EXISTS (SELECT 1 FROM inventory_levels il WHERE il.store_code = p.store_code AND il.sku = p.sku) "
+            "ORDER BY store_code, sku ON CONFLICT DO NOTHING"
         ),
-        {"stores": [p[0] for p in ordered], "skus": [p[1] for p in ordered]},
+        {"pairs": _pairs_json(pairs)},
+    )
+
+
+async def ensure_and_lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
+    """Create the missing levels and lock all of them in (store, sku) order, in one statement.
+
+    An ON CONFLICT DO UPDATE whose WHERE is false updates nothing but still locks the existing
+    row, and rows are taken in the SELECT's order.
+    """
+    await db.execute(
+        text(
+            f"INSERT INTO inventory_levels (store_code, sku) SELECT * FROM ({_PAIRS}) AS p(store_code, sku) "
+            "ORDER BY store_code, sku ON CONFLICT (store_code, sku) DO UPDATE SET updated_at = now() WHERE false"
+        ),
+        {"pairs": _pairs_json(pairs)},
     )
 
 
@@ -407,3 +434,73 @@ async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_i
         {"store": store, "sku": sku, "before_id": before_id, "limit": limit},
     )
     return [LedgerEntryOut(**r._asdict()) for r in rows]
+
+
+# Dated changes: see apply_dated_changes. `c` holds the changes in input order (n); `lvl` the
+# levels before them; `newest` the count (if any) that moves a level's count time forward.
+_DATED_CHANGES = (
+    """
+WITH c AS (
+    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS integer) AS qty,
+        CAST(e->>3 AS boolean) AS is_count, e->>4 AS reason, e->>5 AS source, e->>6 AS reference, n
+    FROM jsonb_array_elements(CAST(:changes AS jsonb)) WITH ORDINALITY AS x(e, n)
+), lvl AS (
+    SELECT sku, on_hand, reserved, counted_at FROM inventory_levels
+    WHERE store_code = :store AND sku IN (SELECT sku FROM c)
+), newest AS (
+    SELECT DISTINCT ON (c.sku) c.sku, c.n, c.occurred_at, c.qty FROM c JOIN lvl USING (sku)
+    WHERE c.is_count AND (lvl.counted_at IS NULL OR c.occurred_at > lvl.counted_at)
+    ORDER BY c.sku, c.occurred_at DESC, c.n DESC
+), since AS (
+    -- Everything already recorded as happening after the new count: it stays on top of the count.
+    SELECT newest.sku, coalesce(sum(g.delta), 0) AS d FROM newest
+    LEFT JOIN inventory_ledger g ON g.store_code = :store AND g.sku = newest.sku
+        AND coalesce(g.occurred_at, g.at) > newest.occurred_at
+    GROUP BY newest.sku
+), moves AS (
+    SELECT c.*, lvl.on_hand AS old_on_hand, lvl.reserved, coalesce(c.n = newest.n, false) AS sets,
+        greatest(lvl.counted_at, newest.occurred_at) AS cut,
+        CASE WHEN c.n = newest.n THEN newest.qty + since.d - lvl.on_hand
+             WHEN c.occurred_at <= greatest(lvl.counted_at, newest.occurred_at) THEN 0
+             ELSE c.qty END AS delta
+    FROM c JOIN lvl USING (sku) LEFT JOIN newest USING (sku) LEFT JOIN since USING (sku)
+), totals AS (
+    SELECT m.sku, sum(m.delta)::int AS d, max(newest.occurred_at) AS counted_at
+    FROM moves m LEFT JOIN newest USING (sku) GROUP BY m.sku
+), upd AS (
+    UPDATE inventory_levels il SET on_hand = il.on_hand + totals.d,
+        counted_at = coalesce(totals.counted_at, il.counted_at), updated_at = now()
+    FROM totals WHERE il.store_code = :store AND il.sku = totals.sku
+        AND (totals.d <> 0 OR totals.counted_at IS NOT NULL)
+    RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock
+), ledger AS (
+    INSERT INTO inventory_ledger (store_code, sku, delta, reserved_delta, reason, source, reference, note,
+        on_hand_after, reserved_after, occurred_at)
+    SELECT :store, sku, delta, 0, reason, source, reference,
+        CASE WHEN NOT sets AND occurred_at <= cut
+                THEN 'before count at ' || to_char(cut AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+             WHEN NOT is_count AND after < 0 AND delta < 0 THEN 'oversold: on_hand went below zero' END,
+        after, reserved, occurred_at
+    FROM (SELECT m.*, m.old_on_hand + sum(m.delta) OVER (PARTITION BY m.sku ORDER BY m.sets DESC, m.occurred_at, m.n)
+          AS after FROM moves m) AS ordered
+)"""
+    + _EVENTS
+)
+
+
+async def apply_dated_changes(db: AsyncSession, store: str, changes: Sequence[DatedChange]) -> None:
+    """Apply changes that happened at known times (possibly long ago, in any order) at one store.
+
+    A change is a signed delta, or an absolute count "on_hand was N at occurred_at". A level's
+    `counted_at` is its newest count: changes at or before it are recorded with delta 0 and do
+    not move on_hand; a newer count sets on_hand to N plus what the ledger already holds as
+    happening after it. So any arrival order ends in the same state (commerce/pos/rules.py).
+    Every change gets its ledger row; the levels are created if missing and locked in sku order
+    first, then each is updated once.
+    """
+    if not changes:
+        return
+    await ensure_and_lock_levels(db, [(store, c.sku) for c in changes])
+    # One JSON document rather than seven arrays (see _PAIRS); a DatedChange encodes as
+    # [sku, occurred_at, quantity, is_count, reason, source, reference], read by `c` above.
+    await db.execute(text(_DATED_CHANGES), {"store": store, "changes": msgspec.json.encode(changes).decode()})

@@ -201,3 +201,31 @@ async def pickup_orders(
         ):
             by_order[line.order_id].append(line)
     return [order_out(o, by_order[o.id]) for o in orders]
+
+
+async def customer_orders(
+    db: AsyncSession, customer_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[OrderOut]:
+    """A customer's orders from every channel, newest first (keyset on (created_at, id))."""
+    stmt = (
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(
+            text("(orders.created_at, orders.id) < (:before_at, :before_id)").bindparams(
+                before_at=before[0], before_id=before[1]
+            )
+        )
+    orders = list(await db.scalars(stmt))
+    by_order: dict[uuid.UUID, list[OrderLine]] = {o.id: [] for o in orders}
+    if orders:
+        for line in await db.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id.in_(list(by_order)))
+            .order_by(OrderLine.order_id, OrderLine.line_no)
+        ):
+            by_order[line.order_id].append(line)
+    return [order_out(o, by_order[o.id]) for o in orders]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from commerce.money import Money
+
+PosEventType = Literal["sale", "return", "count", "receipt"]
+PosResultStatus = Literal["applied", "duplicate", "rejected"]
+MAX_BATCH = 1000
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="The till's own id for the event")]
+Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class PosLineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    sku: Sku
+    quantity: Annotated[
+        int, msgspec.Meta(description="Units sold, returned or received (>= 1); for a count, the units counted (>= 0)")
+    ]
+    unit_price: Money | None = None
+
+
+class PosEventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    event_id: EventId
+    type: PosEventType
+    occurred_at: Annotated[datetime, msgspec.Meta(description="RFC 3339 with offset, the till's time of the event")]
+    terminal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    loyalty_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    lines: list[PosLineIn]
+
+
+class PosBatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Each event is checked on its own (see PosEventIn), so one malformed event is rejected
+    # in the results instead of failing the whole batch.
+    events: Annotated[
+        list[Any],
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_BATCH,
+            description="1 to 1,000 events, each {event_id, type: sale|return|count|receipt, occurred_at, "
+            "terminal_id?, loyalty_id?, lines: [{sku, quantity, unit_price?: {amount, currency}}]}",
+        ),
+    ]
+
+
+class PosEventResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    event_id: str | None
+    status: PosResultStatus
+    code: str | None = None
+    detail: str | None = None
+
+
+class PosBatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    results: Annotated[list[PosEventResult], msgspec.Meta(description="One per event, in the order sent")]
+
+
+class PosLineOut(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    quantity: int
+    unit_price: Money | None
+
+
+class PosPurchase(msgspec.Struct, frozen=True, kw_only=True):
+    """A sale or return rung up at a till for a loyalty customer (their purchase history)."""
+
+    event_id: str
+    store: str
+    occurred_at: datetime
+    type: PosEventType
+    lines: list[PosLineOut]
+    total: Money | None
