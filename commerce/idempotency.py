@@ -89,7 +89,16 @@ async def idempotent(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             code="request_in_flight",
         )
-    stored = await db.get(IdempotencyRecord, (principal, key))
+    # Plain rows, not ORM entities: this runs on every checkout. Read after the lock is held (a
+    # separate statement, so its snapshot includes a first request that committed while we waited).
+    stored = (
+        await db.execute(
+            text(
+                "SELECT request_hash, status_code, body FROM idempotency_keys WHERE principal = :principal AND key = :key"
+            ),
+            {"principal": principal, "key": key},
+        )
+    ).first()
     if stored is not None:
         if stored.request_hash != fingerprint:
             raise Unprocessable(
@@ -105,8 +114,11 @@ async def idempotent(
 
     result = await run()
     body = msgspec.json.encode(result)
-    db.add(
-        IdempotencyRecord(principal=principal, key=key, request_hash=fingerprint, status_code=status_code, body=body)
+    await db.execute(
+        text(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body)"
+            " VALUES (:principal, :key, :request_hash, :status_code, :body)"
+        ),
+        {"principal": principal, "key": key, "request_hash": fingerprint, "status_code": status_code, "body": body},
     )
-    await db.flush()
     return Response(body, status_code=status_code, media_type="application/json")
