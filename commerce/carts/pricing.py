@@ -63,11 +63,13 @@ class PricedLines:
     discount_total: int
 
 
-_CART = (
+# Built once: parsing SQL text for its parameters costs more than running the query.
+_CART_SQL = (
     "SELECT id, channel, customer_id, currency, status, codes, version, merged_into, updated_at"
     " FROM carts WHERE id = :cart_id"
 )
-_LINES = (
+_CART, _LOCKED_CART = text(_CART_SQL), text(_CART_SQL + " FOR UPDATE")
+_LINES = text(
     "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
     " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes"
     " FROM cart_lines cl JOIN variants v ON v.sku = cl.sku JOIN products p ON p.id = v.product_id"
@@ -78,7 +80,7 @@ _LINES = (
 
 async def cart_head(db: AsyncSession, cart_id: str, *, lock: bool = False) -> CartHead:
     """The cart row (locked FOR UPDATE when `lock`); 404 if there is none."""
-    row = (await db.execute(text(_CART + (" FOR UPDATE" if lock else "")), {"cart_id": cart_id})).first()
+    row = (await db.execute(_LOCKED_CART if lock else _CART, {"cart_id": cart_id})).first()
     if row is None:
         raise NotFound(f"No cart with id {cart_id!r}.")
     return CartHead(*row)
@@ -86,7 +88,7 @@ async def cart_head(db: AsyncSession, cart_id: str, *, lock: bool = False) -> Ca
 
 async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> PricedLines:
     """The cart's lines in line order with their catalog price and the promotion that applies."""
-    rows = (await db.execute(text(_LINES), {"cart_id": cart.id})).all()
+    rows = (await db.execute(_LINES, {"cart_id": cart.id})).all()
     skus = sorted({r.sku for r in rows})
     categories = sorted({r.category for r in rows if r.category is not None})
     candidates = await promotions.candidate_promotions(db, skus=skus, categories=categories, now=now) if rows else []

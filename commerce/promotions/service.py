@@ -181,19 +181,22 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
     return promotion_out(promotion, now)
 
 
+# Plain rows, not ORM entities, and built once: this runs on every cart read and every checkout.
+_CANDIDATES = text(
+    "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
+    " killed_at, created_at FROM promotions"
+    " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
+    " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
+    " OR categories && CAST(:categories AS varchar[]))"
+)
+
+
 async def candidate_promotions(
     db: AsyncSession, *, skus: Sequence[str], categories: Sequence[str], now: datetime
 ) -> list[rules.PromotionTerms]:
     """Active promotions that could touch these SKUs or categories; promotions/rules decides which applies."""
-    # Plain rows, not ORM entities: this runs on every cart read and every checkout.
     rows = await db.execute(
-        text(
-            "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
-            " killed_at, created_at FROM promotions"
-            " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
-            " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
-            " OR categories && CAST(:categories AS varchar[]))"
-        ),
+        _CANDIDATES,
         {"now": now, "skus": list(skus), "categories": list(categories)},
     )
     return [promotion_terms(p) for p in rows]
