@@ -176,6 +176,35 @@ async def checkout(
         for n, line in enumerate(priced.lines, start=1)
     ]
 
+    # Everything the order write needs is ready before stock is reserved: from the reservation on,
+    # the inventory rows stay locked until commit.
+    params = {
+        "id": order_id,
+        "cart_id": cart_id,
+        "customer_id": order.customer_id,
+        "channel": order.channel,
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal": order.subtotal,
+        "discount_total": order.discount_total,
+        "total": order.total,
+        "email": order.email,
+        "phone": order.phone,
+        "pickup_store": pickup_store,
+        "hold_until": hold_until,
+        "line_nos": [line.line_no for line in lines],
+        "skus": [line.sku for line in lines],
+        "titles": [line.title for line in lines],
+        "quantities": [line.quantity for line in lines],
+        "unit_prices": [line.unit_price for line in lines],
+        "discounts": [line.discount for line in lines],
+        "line_totals": [line.line_total for line in lines],
+        "promotion_ids": [line.promotion_id for line in lines],
+        "fulfillments": [line.fulfillment for line in lines],
+        "locations": [line.location for line in lines],
+        "now": now,
+        "event": msgspec.json.encode(event_data(order)).decode(),
+    }
     source = f"{principal.role}:{principal.key_id}"
     if pickup_store is not None:
         await reserve_lines(
@@ -195,38 +224,7 @@ async def checkout(
     # A store-bound key may only place orders its store handles (checked after stock, as reading
     # the order back used to).
     check_reach(principal, order, lines)
-    placed = (
-        await db.execute(
-            _PLACE_ORDER,
-            {
-                "id": order_id,
-                "cart_id": cart_id,
-                "customer_id": order.customer_id,
-                "channel": order.channel,
-                "status": order.status,
-                "currency": order.currency,
-                "subtotal": order.subtotal,
-                "discount_total": order.discount_total,
-                "total": order.total,
-                "email": order.email,
-                "phone": order.phone,
-                "pickup_store": pickup_store,
-                "hold_until": hold_until,
-                "line_nos": [line.line_no for line in lines],
-                "skus": [line.sku for line in lines],
-                "titles": [line.title for line in lines],
-                "quantities": [line.quantity for line in lines],
-                "unit_prices": [line.unit_price for line in lines],
-                "discounts": [line.discount for line in lines],
-                "line_totals": [line.line_total for line in lines],
-                "promotion_ids": [line.promotion_id for line in lines],
-                "fulfillments": [line.fulfillment for line in lines],
-                "locations": [line.location for line in lines],
-                "now": now,
-                "event": msgspec.json.encode(event_data(order)).decode(),
-            },
-        )
-    ).one()
+    placed = (await db.execute(_PLACE_ORDER, params)).one()
     order.number, order.created_at, order.updated_at = placed
     log.info(
         "order %s (#%s) placed from cart %s: %d lines, total %d %s",
