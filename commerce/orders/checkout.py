@@ -3,8 +3,8 @@
 Pickup lines are held at their store until `hold_until` (the store's pickup lead time plus the
 configured hold). Ship lines are routed by `inventory.rules.ship_source`, the same rule carts use to
 show availability: a warehouse before a store, the nearest to `ship_to` when given, otherwise the
-one with most available; the whole line leaves from one location. Any short line is 409 `insufficient_stock` listing every short line, and the
-transaction rolls back: no order, no reservation, no ledger entry, the cart still open.
+one with most available; the whole line leaves from one location. Any short line is 409
+`insufficient_stock` listing every short line, and the transaction rolls back: no order, no reservation, no ledger entry, the cart still open.
 
 Checkout is the hot path of a flash sale, so it is a fixed handful of statements on plain rows: lock
 the cart, read its priced lines (with titles and the pickup store's lead time), reserve, then write
@@ -36,8 +36,9 @@ from commerce.settings import Settings
 log = logging.getLogger("commerce.checkout")
 
 # The order, its lines (from parallel arrays), the closed cart and the outbox event in one round
-# trip. The event's `number` is the one the insert just drew. (Statements are built once: parsing
-# the text for its parameters on every call costs more than running it.)
+# trip. The event is written here rather than through events.record because its `number` is the one
+# this insert draws, and another round trip would keep the reserved stock locked longer. (Statements
+# are built once: parsing the text for its parameters on every call costs more than running it.)
 _PLACE_ORDER = text(
     """
 WITH o AS (
