@@ -4,7 +4,8 @@ Pickup lines are held at their store until `hold_until` (the store's pickup lead
 configured hold). Ship lines are routed by `inventory.rules.ship_source`, the same rule carts use to
 show availability: a warehouse before a store, the nearest to `ship_to` when given, otherwise the
 one with most available; the whole line leaves from one location. Any short line is 409
-`insufficient_stock` listing every short line, and the transaction rolls back: no order, no reservation, no ledger entry, the cart still open.
+`insufficient_stock` listing every short line, and the transaction rolls back: no order, no
+reservation, no ledger entry, the cart still open.
 
 Checkout is the hot path of a flash sale, so it is a fixed handful of statements on plain rows: lock
 the cart, read its priced lines (with titles and the pickup store's lead time), reserve, then write
