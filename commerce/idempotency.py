@@ -52,6 +52,17 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
 
 
+# Plain SQL rows, not ORM entities, and built once: this runs on every checkout.
+_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7))")
+_STORED = text(
+    "SELECT request_hash, status_code, body FROM idempotency_keys WHERE principal = :principal AND key = :key"
+)
+_STORE = text(
+    "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body)"
+    " VALUES (:principal, :key, :request_hash, :status_code, :body)"
+)
+
+
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
     """Hash of what was asked; JSON bodies are canonicalised so key order and spacing do not matter."""
     try:
@@ -81,15 +92,15 @@ async def idempotent(
 
     principal = request.user.key_id
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
-    locked = await db.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7))"), {"scope": f"{principal}:{key}"}
-    )
+    locked = await db.scalar(_CLAIM, {"scope": f"{principal}:{key}"})
     if not locked:
         raise Conflict(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             code="request_in_flight",
         )
-    stored = await db.get(IdempotencyRecord, (principal, key))
+    # Read in its own statement, after the lock is held: a statement that started before taking the
+    # lock could miss a first request that committed (and released the key) just before.
+    stored = (await db.execute(_STORED, {"principal": principal, "key": key})).first()
     if stored is not None:
         if stored.request_hash != fingerprint:
             raise Unprocessable(
@@ -105,8 +116,8 @@ async def idempotent(
 
     result = await run()
     body = msgspec.json.encode(result)
-    db.add(
-        IdempotencyRecord(principal=principal, key=key, request_hash=fingerprint, status_code=status_code, body=body)
+    await db.execute(
+        _STORE,
+        {"principal": principal, "key": key, "request_hash": fingerprint, "status_code": status_code, "body": body},
     )
-    await db.flush()
     return Response(body, status_code=status_code, media_type="application/json")

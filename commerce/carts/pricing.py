@@ -1,17 +1,22 @@
 """The priced cart: catalog prices, the one promotion per line, and live availability, read in a
-fixed handful of queries whatever the number of lines (lines, promotions, pickup and ship stock)."""
+fixed handful of queries whatever the number of lines (cart, lines, promotions, pickup and ship stock).
+
+Checkout prices the same way (`cart_head` + `price_lines`) but skips the availability reads: it
+checks stock itself when it reserves. The hot path reads plain rows (SQL text, no ORM entities):
+it runs on every cart read and every checkout.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.carts.models import Cart, CartLine
 from commerce.carts.schemas import CartLineOut, CartOut, CartStatus, Fulfillment, LineAvailability, Pickup, Ship
-from commerce.catalog.models import Product, Variant
 from commerce.errors import NotFound
 from commerce.inventory import service as inventory
 from commerce.inventory.rules import ship_source, stock_status
@@ -21,37 +26,73 @@ from commerce.promotions import service as promotions
 from commerce.promotions.schemas import Channel
 
 
-async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: int, now: datetime) -> CartOut:
-    cart = await db.scalar(select(Cart).where(Cart.id == cart_id).execution_options(populate_existing=True))
-    if cart is None:
-        raise NotFound(f"No cart with id {cart_id!r}.")
-    rows = (
-        await db.execute(
-            select(
-                CartLine.id,
-                CartLine.sku,
-                CartLine.quantity,
-                CartLine.pickup_store,
-                Variant.price_amount,
-                Variant.currency,
-                Product.category,
-            )
-            .join(Variant, Variant.sku == CartLine.sku)
-            .join(Product, Product.id == Variant.product_id)
-            .where(CartLine.cart_id == cart_id)
-            .order_by(CartLine.id)
-        )
-    ).all()
+class CartHead(NamedTuple):
+    """The cart row without its lines."""
 
+    id: str
+    channel: str
+    customer_id: uuid.UUID | None
+    currency: str
+    status: str
+    codes: list[str]
+    version: int
+    merged_into: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    id: int
+    sku: str
+    title: str | None
+    quantity: int
+    pickup_store: str | None
+    # The pickup store's lead time, None when it does not offer pickup (or the line ships).
+    pickup_lead_minutes: int | None
+    unit_price: Money
+    discount: Money
+    promotion_id: str | None
+    line_total: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLines:
+    lines: list[PricedLine]
+    # Sums over the lines in the cart's currency (a line repriced into another currency is not summed).
+    subtotal: int
+    discount_total: int
+
+
+# Built once: parsing SQL text for its parameters costs more than running the query.
+_CART_SQL = (
+    "SELECT id, channel, customer_id, currency, status, codes, version, merged_into, updated_at"
+    " FROM carts WHERE id = :cart_id"
+)
+_CART, _LOCKED_CART = text(_CART_SQL), text(_CART_SQL + " FOR UPDATE")
+_LINES = text(
+    "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
+    " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes"
+    " FROM cart_lines cl JOIN variants v ON v.sku = cl.sku JOIN products p ON p.id = v.product_id"
+    " LEFT JOIN stores s ON s.code = cl.pickup_store"
+    " WHERE cl.cart_id = :cart_id ORDER BY cl.id"
+)
+
+
+async def cart_head(db: AsyncSession, cart_id: str, *, lock: bool = False) -> CartHead:
+    """The cart row (locked FOR UPDATE when `lock`); 404 if there is none."""
+    row = (await db.execute(_LOCKED_CART if lock else _CART, {"cart_id": cart_id})).first()
+    if row is None:
+        raise NotFound(f"No cart with id {cart_id!r}.")
+    return CartHead(*row)
+
+
+async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> PricedLines:
+    """The cart's lines in line order with their catalog price and the promotion that applies."""
+    rows = (await db.execute(_LINES, {"cart_id": cart.id})).all()
     skus = sorted({r.sku for r in rows})
     categories = sorted({r.category for r in rows if r.category is not None})
     candidates = await promotions.candidate_promotions(db, skus=skus, categories=categories, now=now) if rows else []
-    pickup_pairs = [(r.pickup_store, r.sku) for r in rows if r.pickup_store is not None]
-    at_pickup = await inventory.availability_of(db, pickup_pairs) if pickup_pairs else {}
-    ship_skus = sorted({r.sku for r in rows if r.pickup_store is None})
-    ship_from = await inventory.ship_candidates(db, ship_skus) if ship_skus else {}
-
-    lines: list[CartLineOut] = []
+    lines: list[PricedLine] = []
     subtotal = discount_total = 0
     for r in rows:
         line = promotion_rules.LineToPrice(r.sku, r.category, r.price_amount, r.currency, r.quantity)
@@ -62,24 +103,52 @@ async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: in
         if r.currency == cart.currency:
             subtotal += line_price
             discount_total += discount
-        fulfillment: Fulfillment
-        if r.pickup_store is not None:
-            fulfillment = Pickup(store=r.pickup_store)
-            units, source = at_pickup[(r.pickup_store, r.sku)], r.pickup_store
-        else:
-            fulfillment = Ship()
-            best = ship_source(ship_from.get(r.sku, []), r.quantity)
-            units, source = (0, None) if best is None else (best.available, best.store)
         lines.append(
-            CartLineOut(
+            PricedLine(
                 id=r.id,
                 sku=r.sku,
+                title=r.title,
                 quantity=r.quantity,
-                fulfillment=fulfillment,
+                pickup_store=r.pickup_store,
+                pickup_lead_minutes=r.pickup_lead_minutes,
                 unit_price=Money(r.price_amount, r.currency),
                 discount=Money(discount, r.currency),
                 promotion_id=None if applied is None else applied.promotion_id,
                 line_total=Money(line_price - discount, r.currency),
+            )
+        )
+    return PricedLines(lines, subtotal, discount_total)
+
+
+async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: int, now: datetime) -> CartOut:
+    cart = await cart_head(db, cart_id)
+    priced = await price_lines(db, cart, now=now)
+    pickup_pairs = [(line.pickup_store, line.sku) for line in priced.lines if line.pickup_store is not None]
+    at_pickup = await inventory.availability_of(db, pickup_pairs) if pickup_pairs else {}
+    ship_skus = sorted({line.sku for line in priced.lines if line.pickup_store is None})
+    ship_from = await inventory.ship_candidates(db, ship_skus) if ship_skus else {}
+
+    lines: list[CartLineOut] = []
+    for line in priced.lines:
+        fulfillment: Fulfillment
+        source: str | None
+        if line.pickup_store is not None:
+            fulfillment = Pickup(store=line.pickup_store)
+            units, source = at_pickup[(line.pickup_store, line.sku)], line.pickup_store
+        else:
+            fulfillment = Ship()
+            best = ship_source(ship_from.get(line.sku, []), line.quantity)
+            units, source = (0, None) if best is None else (best.available, best.store)
+        lines.append(
+            CartLineOut(
+                id=line.id,
+                sku=line.sku,
+                quantity=line.quantity,
+                fulfillment=fulfillment,
+                unit_price=line.unit_price,
+                discount=line.discount,
+                promotion_id=line.promotion_id,
+                line_total=line.line_total,
                 availability=LineAvailability(
                     available=units, status=stock_status(units, low_stock_threshold), store=source
                 ),
@@ -94,9 +163,9 @@ async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: in
         version=cart.version,
         lines=lines,
         codes=list(cart.codes),
-        subtotal=Money(subtotal, cart.currency),
-        discount_total=Money(discount_total, cart.currency),
-        total=Money(subtotal - discount_total, cart.currency),
+        subtotal=Money(priced.subtotal, cart.currency),
+        discount_total=Money(priced.discount_total, cart.currency),
+        total=Money(priced.subtotal - priced.discount_total, cart.currency),
         merged_into=cart.merged_into,
         updated_at=cart.updated_at,
     )

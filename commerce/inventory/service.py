@@ -137,6 +137,21 @@ async def ship_candidates(
     return found
 
 
+# Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
+_RESERVE = text(
+    f"WITH req AS ({_REQUESTED}), upd AS ("
+    " UPDATE inventory_levels il SET reserved = il.reserved + req.qty, updated_at = now()"
+    " FROM req WHERE il.store_code = req.store_code AND il.sku = req.sku"
+    "   AND il.on_hand - il.reserved - il.safety_stock >= req.qty"
+    " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
+    "           0 AS d_on_hand, req.qty AS d_reserved"
+    "), held AS ("
+    " INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)"
+    " SELECT store_code, sku, d_reserved, :reference, :expires_at FROM upd"
+    ")" + _LEDGER_AND_EVENTS
+)
+
+
 async def reserve_lines(
     db: AsyncSession,
     lines: Sequence[StockLine],
@@ -153,18 +168,6 @@ async def reserve_lines(
     """
     ordered = in_lock_order(lines)
     await lock_levels(db, [(line.store, line.sku) for line in ordered])
-    sql = (
-        f"WITH req AS ({_REQUESTED}), upd AS ("
-        " UPDATE inventory_levels il SET reserved = il.reserved + req.qty, updated_at = now()"
-        " FROM req WHERE il.store_code = req.store_code AND il.sku = req.sku"
-        "   AND il.on_hand - il.reserved - il.safety_stock >= req.qty"
-        " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-        "           0 AS d_on_hand, req.qty AS d_reserved"
-        "), held AS ("
-        " INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)"
-        " SELECT store_code, sku, d_reserved, :reference, :expires_at FROM upd"
-        ")" + _LEDGER_AND_EVENTS
-    )
     params = {
         **_arrays(ordered),
         "reason": "reserve",
@@ -173,7 +176,7 @@ async def reserve_lines(
         "note": None,
         "expires_at": expires_at,
     }
-    done = {(r.store_code, r.sku) for r in await db.execute(text(sql), params)}
+    done = {(r.store_code, r.sku) for r in await db.execute(_RESERVE, params)}
     if len(done) == len(ordered):
         return
     short = [line for line in ordered if (line.store, line.sku) not in done]

@@ -91,7 +91,7 @@ async def _lines(db: AsyncSession, order_id: uuid.UUID) -> list[OrderLine]:
     )
 
 
-def _check_reach(principal: Principal, order: Order, lines: Sequence[OrderLine]) -> None:
+def check_reach(principal: Principal, order: Order, lines: Sequence[OrderLine]) -> None:
     """A store-bound key reaches an order only through a store it serves."""
     if principal.role not in STORE_BOUND:
         return
@@ -105,7 +105,7 @@ async def get_order(db: AsyncSession, order_id: uuid.UUID, principal: Principal)
     if order is None:
         raise NotFound(f"No order {order_id}.")
     lines = await _lines(db, order_id)
-    _check_reach(principal, order, lines)
+    check_reach(principal, order, lines)
     return order_out(order, lines)
 
 
@@ -132,7 +132,7 @@ async def transition(
     if action in ("ready", "collect") and order.pickup_store is not None:
         ensure_store(principal, order.pickup_store)
     else:
-        _check_reach(principal, order, lines)
+        check_reach(principal, order, lines)
     has_pickup = any(line.fulfillment == "pickup" for line in lines)
     has_ship = any(line.fulfillment == "ship" for line in lines)
     status = rules.next_status(

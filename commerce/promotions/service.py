@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Row, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +41,8 @@ def promotion_out(p: Promotion, now: datetime) -> PromotionOut:
     )
 
 
-def promotion_terms(p: Promotion) -> rules.PromotionTerms:
+def promotion_terms(p: Promotion | Row[Any]) -> rules.PromotionTerms:
+    """The terms rules.resolve works with, from a promotion or a row with the same columns."""
     return rules.PromotionTerms(
         id=p.id,
         kind=cast(rules.PromotionKind, p.kind),
@@ -180,21 +181,25 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
     return promotion_out(promotion, now)
 
 
+# Plain rows, not ORM entities, and built once: this runs on every cart read and every checkout.
+_CANDIDATES = text(
+    "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
+    " killed_at, created_at FROM promotions"
+    " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
+    " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
+    " OR categories && CAST(:categories AS varchar[]))"
+)
+
+
 async def candidate_promotions(
     db: AsyncSession, *, skus: Sequence[str], categories: Sequence[str], now: datetime
 ) -> list[rules.PromotionTerms]:
     """Active promotions that could touch these SKUs or categories; promotions/rules decides which applies."""
-    stmt = select(Promotion).where(
-        Promotion.killed_at.is_(None),
-        or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
-        or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),
-        or_(
-            Promotion.skus.is_(None) & Promotion.categories.is_(None),
-            Promotion.skus.overlap(list(skus)),
-            Promotion.categories.overlap(list(categories)),
-        ),
+    rows = await db.execute(
+        _CANDIDATES,
+        {"now": now, "skus": list(skus), "categories": list(categories)},
     )
-    return [promotion_terms(p) for p in await db.scalars(stmt)]
+    return [promotion_terms(p) for p in rows]
 
 
 async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -237,3 +238,60 @@ async def test_empty_cart_is_422(client: httpx.AsyncClient, shop) -> None:
     assert r.json()["code"] == "empty_cart"
     r = await checkout(client, "no-such-cart", shop["storefront"])
     assert r.status_code == 404
+
+
+async def test_a_single_line_pickup_checkout_takes_8_statements_and_answers_what_it_wrote(
+    client: httpx.AsyncClient, shop, db_conn, app
+) -> None:
+    from sqlalchemy import event
+
+    web = shop["storefront"]
+    await client.put("/v1/promotions/jackets", json={"title": "J", "kind": "percent_off", "value": 10}, headers=ADMIN)
+    cart_id = await cart_with(client, web, pickup("JKT-M", 2))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        # The API key lookup is the auth layer's (cached outside tests), not checkout's.
+        if "FROM api_keys" not in str(args[2]):
+            statements.append(str(args[2]))
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        r = await checkout(client, cart_id, web, {"email": "ann@example.com", "phone": "+1 312 555 0100"})
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert r.status_code == 201, r.text
+    # Idempotency claim and lookup, cart lock, priced lines, promotions, reserve, order write, stored response.
+    assert len(statements) == 8, "\n".join(statements)
+
+    # The response is built from what was written: it is what reading the order back answers.
+    order = r.json()
+    assert (await client.get(f"/v1/orders/{order['id']}", headers=web)).json() == order
+    assert order["totals"] == {
+        "subtotal": {"amount": 17800, "currency": "USD"},
+        "discount_total": {"amount": 1780, "currency": "USD"},
+        "total": {"amount": 16020, "currency": "USD"},
+    }
+    title = await db_conn.fetchval("SELECT title FROM variants WHERE sku = 'JKT-M'")
+    assert [(line["title"], line["promotion_id"]) for line in order["lines"]] == [(title, "jackets")]
+    data = await db_conn.fetchval("SELECT data FROM events WHERE type = 'order.placed'")
+    assert json.loads(data) == {
+        "order_id": order["id"],
+        "number": order["number"],
+        "status": "placed",
+        "customer_id": None,
+        "channel": "web",
+        "pickup_store": "LOOP",
+        "total": {"amount": 16020, "currency": "USD"},
+    }
+    assert await db_conn.fetchval("SELECT status FROM carts WHERE id = $1", cart_id) == "checked_out"
+
+
+async def test_an_associate_cannot_place_an_order_for_another_store(client: httpx.AsyncClient, shop, db_conn) -> None:
+    cart_id = await cart_with(client, shop["lp"], pickup("JKT-M", 1))
+    r = await checkout(client, cart_id, shop["lp"])
+    assert r.status_code == 403, r.text
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 0
+    assert await db_conn.fetchval("SELECT status FROM carts WHERE id = $1", cart_id) == "active"
