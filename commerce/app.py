@@ -25,6 +25,9 @@ from commerce.auth.service import KeyResolver
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import exception_handlers
+from commerce.events.routes import EventController, WebhookController
+from commerce.events.workers import event_workers
+from commerce.feeds.routes import FeedController
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -82,11 +85,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProductController,
             VariantController,
             ImportController,
+            EventController,
+            WebhookController,
+            FeedController,
         ],
         dependencies={"db": Provide(provide_db)},
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health$"])],
         exception_handlers=exception_handlers,
-        lifespan=[database],
+        lifespan=[database, *([event_workers] if settings.background_workers else [])],
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
