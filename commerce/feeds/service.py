@@ -63,5 +63,5 @@ async def stream_local_inventory(
         yield ("\t".join(FEED_FIELDS) + "\n").encode()
     async with engine.connect() as conn:
         result = await conn.stream(_ROWS, execution_options={"yield_per": chunk_rows})
-        async for rows in result.partitions():
+        async for rows in result.partitions(chunk_rows):
             yield _encode([feed_row(r, low_stock_threshold) for r in rows], fmt)
