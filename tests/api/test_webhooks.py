@@ -285,3 +285,17 @@ async def test_two_dispatchers_deliver_each_event_once_in_order(app, client, db_
         per_hook.setdefault(headers["path"], []).append(json.loads(body)["seq"])
     assert per_hook == {f"/hooks/{i}": list(range(1, 11)) for i in range(3)}
     assert await db_conn.fetchval("SELECT count(*) FROM webhook_deliveries") == 30
+
+
+async def test_the_service_runs_relay_and_dispatcher_when_background_workers_are_on(
+    client, db_conn, receiver, fast
+) -> None:
+    from commerce.app import create_app
+
+    await subscribe(client, receiver.url, ["product.changed"])
+    service = create_app(msgspec.structs.replace(fast, background_workers=True))
+    async with service.lifespan():
+        await emit(db_conn, "product.changed", 1)
+        await eventually(lambda: len(receiver.accepted()) == 1)
+    assert await db_conn.fetchval("SELECT seq FROM events") == 1
+    assert await db_conn.fetchval("SELECT lease_owner FROM webhooks") is None
