@@ -43,36 +43,33 @@ log = logging.getLogger("commerce.events.relay")
 RELAY_LOCK_KEY = 0x636F6D6D_65766E74  # "commevnt"
 BATCH = 10_000
 
-# Must be a statement of its own after the lock: under READ COMMITTED its snapshot then
-# includes the previous round's numbers.
+# Statements of their own after the lock: under READ COMMITTED their snapshots then include the
+# previous round's numbers. The ids go back as an array so the UPDATE finds its rows by primary
+# key (as one set-based statement a large batch estimate made the planner scan the whole table).
+_UNNUMBERED = text("SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT :batch")
 _NUMBER = text(
     """
-    WITH base AS (
-        SELECT coalesce(max(seq), 0) AS top FROM events
-    ), todo AS (
-        SELECT id, row_number() OVER (ORDER BY id) AS n
-        FROM events
-        WHERE seq IS NULL
-        ORDER BY id
-        LIMIT :batch
-    )
-    UPDATE events e SET seq = base.top + todo.n
-    FROM todo, base
-    WHERE e.id = todo.id
+    UPDATE events e SET seq = top.seq + u.n
+    FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS u(id, n),
+         (SELECT coalesce(max(seq), 0) AS seq FROM events) AS top
+    WHERE e.id = u.id
     """
 )
 
 
 async def number_committed_events(db: AsyncSession, *, batch: int = BATCH) -> int:
-    """Number up to `batch` committed outbox rows; returns how many (0 if another process holds the relay).
+    """Number up to `batch` committed outbox rows in id order; returns how many.
 
-    Runs in the caller's transaction, which must commit soon after (it holds the relay lock).
+    Returns 0 at once if another process holds the relay lock. Runs in the caller's transaction,
+    which must commit soon after (it holds the relay lock until then).
     """
     locked = await db.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
     if not locked:
         return 0
-    result = await db.execute(_NUMBER, {"batch": batch})
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    ids = list((await db.scalars(_UNNUMBERED, {"batch": batch})).all())
+    if ids:
+        await db.execute(_NUMBER, {"ids": ids})
+    return len(ids)
 
 
 async def relay_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
