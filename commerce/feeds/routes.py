@@ -27,6 +27,7 @@ class FeedController(Controller):
     @get(
         "/local-inventory",
         summary="Local-inventory feed for ad systems",
+        response_description="One row per line: NDJSON, or TSV (text/tab-separated-values) with `format=tsv`",
         description="One row per (store, sku) of every store (warehouses are not local inventory): `store_code, id "
         '(sku), quantity (available), price (e.g. "19.99 USD"), availability (in_stock | limited_availability '
         "| out_of_stock), pickup_method (buy | not supported), pickup_sla (same day | next day | N-day | "
