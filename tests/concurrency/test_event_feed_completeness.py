@@ -8,7 +8,7 @@ import random
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from commerce.events.relay import relay_once
+from commerce.events.relay import relay_once, run_relay
 from tests.conftest import ADMIN
 
 WRITERS = 36
@@ -18,7 +18,7 @@ class Rollback(Exception):
     pass
 
 
-async def test_reader_sees_every_committed_event_once_in_order(app, client, database_url, db_conn) -> None:
+async def test_reader_sees_every_committed_event_once_in_order(app, client, database_url, db_conn, caplog) -> None:
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     rng = random.Random(20261123)
     rolled_back = {i for i in range(WRITERS) if i % 7 == 3}
@@ -62,6 +62,9 @@ async def test_reader_sees_every_committed_event_once_in_order(app, client, data
                 return
             after = page["next_after"]
 
+    # Two more relays run all along, as other service processes would, contending for the relay lock.
+    relays = [asyncio.create_task(run_relay(app.state.sessionmaker, 0.003)) for _ in range(2)]
+
     # Two overlapping waves: the first half's transactions are open while the second half starts,
     # and every transaction is let go in a shuffled order, the reader paging between commits.
     first, second = list(range(WRITERS // 2)), list(range(WRITERS // 2, WRITERS))
@@ -83,9 +86,13 @@ async def test_reader_sees_every_committed_event_once_in_order(app, client, data
             await tasks[i]
         await read()
     await asyncio.gather(*tasks.values())
+    for relay in relays:
+        relay.cancel()
+    await asyncio.gather(*relays, return_exceptions=True)
     await read()
 
     assert len(seen) == len(set(seen)), "an event was served twice"
     assert set(seen) == expected, "an event was missed or a rolled-back one served"
     assert seqs == list(range(1, len(seqs) + 1)), "the feed had a gap or went backwards"
     assert await db_conn.fetchval("SELECT count(*) FROM events WHERE seq IS NULL") == 0
+    assert not [r for r in caplog.records if r.name == "commerce.events.relay"], "a relay round failed"
