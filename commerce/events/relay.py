@@ -13,7 +13,8 @@ The order is causal. When a transaction writes its event after another transacti
 (typically because it waited for that one's row lock on the same inventory level), its row is
 inserted later, so it has a larger `id`, and it cannot become visible before the other one:
 it is numbered in the same round after it, or in a later round. A consumer applying
-`inventory.changed` snapshots in seq order therefore ends on the newest state.
+`inventory.changed` snapshots in seq order therefore ends on the newest state. (This relies on
+`events.id` coming from an uncached sequence, CACHE 1, which is the bigserial default.)
 
 Why not number by the transaction-id watermark (only rows whose `txid` is below
 `pg_snapshot_xmin(pg_current_snapshot())`, in (txid, id) order)? That order is the order in
