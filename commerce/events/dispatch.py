@@ -15,11 +15,13 @@ HTTP calls happen only here, never inside a request's transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -34,6 +36,7 @@ from commerce.settings import Settings
 log = logging.getLogger("commerce.events.dispatch")
 
 BATCH = 100
+T = TypeVar("T")
 
 
 class DeliveryFailed(Exception):
@@ -118,17 +121,18 @@ class WebhookDispatcher:
         self.lease_seconds = settings.webhook_timeout_seconds + 30.0
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False)
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # Bookkeeping statements run to completion even when delivery is cancelled at shutdown.
+        self.bookkeeping: set[asyncio.Task[Any]] = set()
 
-    async def run(self) -> None:
-        """The background loop: look for due webhooks every `webhook_poll_seconds` until cancelled."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """The background loop: look for due webhooks every `webhook_poll_seconds` until `stop` is set."""
+        while not stop.is_set():
             try:
                 await self.dispatch_due()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("webhook dispatch round failed")
-            await asyncio.sleep(self.settings.webhook_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.webhook_poll_seconds)
 
     async def dispatch_due(self, limit: int = 50) -> None:
         """Claim due webhooks with undelivered events and start delivering for each."""
@@ -148,34 +152,54 @@ class WebhookDispatcher:
             del self.tasks[webhook_id]
 
     async def close(self) -> None:
-        """Stop delivering (in-flight attempts are abandoned and retried later) and give leases back."""
+        """Stop delivering (an attempt in flight is abandoned and sent again later) and give leases back.
+
+        Call it after the `run` loop has stopped.
+        """
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.bookkeeping, return_exceptions=True)
         await self.http.aclose()
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                await db.execute(
+                    text("UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = :owner"),
+                    {"owner": self.owner},
+                )
+        except Exception:
+            # The leases run out by themselves; another process picks the webhooks up then.
+            log.exception("could not give back the webhook leases")
+
+    async def _finish(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await a bookkeeping statement that is not abandoned half-way if delivery is cancelled."""
+        task = asyncio.ensure_future(work)
+        self.bookkeeping.add(task)
+        task.add_done_callback(self.bookkeeping.discard)
+        return await asyncio.shield(task)
 
     async def _deliver_pending(self, webhook_id: str) -> None:
         try:
             while True:
-                target = await self._target(webhook_id)
+                target = await self._finish(self._target(webhook_id))
                 if target is None:
                     return
-                events, feed_end = await self._pending(target)
+                events, feed_end = await self._finish(self._pending(target))
                 for event in events:
                     await self._deliver_with_retries(webhook_id, event)
                 if len(events) < BATCH:
                     # Everything up to the feed's end is delivered or not of this webhook's types.
-                    await self._skip_to(webhook_id, feed_end)
-                    return
+                    await self._finish(self._skip_to(webhook_id, feed_end))
+                    break
+            await self._finish(self._release(webhook_id))
         except LeaseLost:
             log.warning("webhook %s was taken over by another dispatcher", webhook_id)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivering to webhook %s failed", webhook_id)
-        finally:
-            await asyncio.shield(self._release(webhook_id))
+            await self._finish(self._release(webhook_id))
 
     async def _target(self, webhook_id: str) -> Target | None:
         async with self.sessionmaker() as db, db.begin():
@@ -217,7 +241,7 @@ class WebhookDispatcher:
 
     async def _attempt(self, webhook_id: str, event: Event, next_wait: float) -> None:
         """POST the event once and record the outcome; raises DeliveryFailed unless the receiver took it."""
-        target = await self._target(webhook_id)
+        target = await self._finish(self._target(webhook_id))
         if target is None:
             raise LeaseLost(webhook_id)
         if event.seq <= target.last_delivered_seq:
@@ -248,15 +272,20 @@ class WebhookDispatcher:
             "duration_ms": duration_ms,
             "lease": self.lease_seconds,
         }
+        recorded = await self._finish(self._record(params, error, next_wait))
+        if not recorded:
+            raise LeaseLost(webhook_id)
+        if error is not None:
+            raise DeliveryFailed(error)
+
+    async def _record(self, params: dict[str, Any], error: str | None, next_wait: float) -> bool:
+        """Log the attempt and move the cursor (or schedule the retry); False if the lease was lost."""
         async with self.sessionmaker() as db, db.begin():
             if error is None:
                 updated = await db.execute(_DELIVERED, params)
             else:
                 updated = await db.execute(_FAILED, {**params, "error": error, "wait": next_wait})
-        if updated.rowcount == 0:  # type: ignore[attr-defined]
-            raise LeaseLost(webhook_id)
-        if error is not None:
-            raise DeliveryFailed(error)
+        return bool(updated.rowcount)  # type: ignore[attr-defined]
 
     async def _skip_to(self, webhook_id: str, feed_end: int) -> None:
         async with self.sessionmaker() as db, db.begin():
@@ -269,14 +298,10 @@ class WebhookDispatcher:
             )
 
     async def _release(self, webhook_id: str) -> None:
-        try:
-            async with self.sessionmaker() as db, db.begin():
-                await db.execute(
-                    text(
-                        "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = :id AND lease_owner = :owner"
-                    ),
-                    {"id": webhook_id, "owner": self.owner},
-                )
-        except Exception:
-            # The lease runs out by itself; another round or process picks the webhook up then.
-            log.exception("could not release the lease of webhook %s", webhook_id)
+        async with self.sessionmaker() as db, db.begin():
+            await db.execute(
+                text(
+                    "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = :id AND lease_owner = :owner"
+                ),
+                {"id": webhook_id, "owner": self.owner},
+            )

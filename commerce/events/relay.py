@@ -33,6 +33,7 @@ transactions are doing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy import text
@@ -84,14 +85,16 @@ async def relay_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
             return total
 
 
-async def run_relay(sessionmaker: async_sessionmaker[AsyncSession], interval: float) -> None:
-    """The background loop: number committed events every `interval` seconds until cancelled."""
-    while True:
+async def run_relay(sessionmaker: async_sessionmaker[AsyncSession], interval: float, stop: asyncio.Event) -> None:
+    """The background loop: number committed events every `interval` seconds until `stop` is set.
+
+    It is stopped between rounds, never cancelled in the middle of one.
+    """
+    while not stop.is_set():
         try:
             await relay_once(sessionmaker)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             # A lost connection or a restarting database: log and try again next round.
             log.exception("event relay round failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

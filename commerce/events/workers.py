@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,16 +18,15 @@ async def event_workers(app: Litestar) -> AsyncIterator[None]:
     """Run the relay and the dispatcher while the app runs (after the database lifespan set up the state)."""
     settings: Settings = app.state.settings
     dispatcher = WebhookDispatcher(app.state.sessionmaker, settings)
-    tasks = [
-        asyncio.create_task(run_relay(app.state.sessionmaker, settings.event_relay_interval_seconds), name="relay"),
-        asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(run_relay(app.state.sessionmaker, settings.event_relay_interval_seconds, stop)),
+        asyncio.create_task(dispatcher.run(stop)),
     ]
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Loops stop between rounds (no statement is cut off); deliveries in flight are retried later.
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
         await dispatcher.close()

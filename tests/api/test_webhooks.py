@@ -83,13 +83,16 @@ def fast(settings: Settings) -> Settings:
 async def workers(app, settings: Settings) -> AsyncIterator[WebhookDispatcher]:
     """The relay and one dispatcher, as a service process runs them."""
     dispatcher = WebhookDispatcher(app.state.sessionmaker, settings)
-    tasks = [asyncio.create_task(run_relay(app.state.sessionmaker, 0.02)), asyncio.create_task(dispatcher.run())]
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(run_relay(app.state.sessionmaker, 0.02, stop)),
+        asyncio.create_task(dispatcher.run(stop)),
+    ]
     try:
         yield dispatcher
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stop.set()
+        await asyncio.gather(*loops)
         await dispatcher.close()
 
 

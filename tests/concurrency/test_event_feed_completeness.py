@@ -77,7 +77,8 @@ async def test_reader_sees_every_committed_event_once_in_order(app, client, data
 
     async with asyncio.timeout(120):  # a stuck writer or reader fails the test rather than the run
         # Two more relays run all along, as other service processes would, contending for the relay lock.
-        relays = [asyncio.create_task(run_relay(app.state.sessionmaker, 0.003)) for _ in range(2)]
+        stop_relays = asyncio.Event()
+        relays = [asyncio.create_task(run_relay(app.state.sessionmaker, 0.003, stop_relays)) for _ in range(2)]
 
         # Two overlapping waves: the first half's transactions are open while the second half starts,
         # and every transaction is let go in a shuffled order, the reader paging between commits.
@@ -107,9 +108,8 @@ async def test_reader_sees_every_committed_event_once_in_order(app, client, data
                 await tasks[i]
             await read()
         await asyncio.gather(*tasks.values())
-        for relay in relays:
-            relay.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
+        stop_relays.set()
+        await asyncio.gather(*relays)
         await read()
 
     assert len(seen) == len(set(seen)), "an event was served twice"
