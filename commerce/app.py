@@ -29,6 +29,9 @@ from commerce.catalog.routes import ImportController, ProductController, Variant
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_sessionmaker, provide_db
 from commerce.errors import Unprocessable, exception_handlers
+from commerce.events.routes import EventController, WebhookController
+from commerce.events.workers import event_workers
+from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
 from commerce.openapi import finish_openapi
 from commerce.orders.routes import OrderController
@@ -123,12 +126,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AvailabilityController,
             LookupController,
             PosController,
+            EventController,
+            WebhookController,
+            FeedController,
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,
-        lifespan=[database, expiry_sweeper],
+        lifespan=[database, *([expiry_sweeper, event_workers] if settings.background_workers else [])],
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],

@@ -12,7 +12,15 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 
 from commerce.errors import PROBLEM_MEDIA_TYPE
 
@@ -22,6 +30,10 @@ _DESCRIPTIONS = {
     "422": "Validation failed: see `code` and `errors`",
     "414": "The URI is longer than the server accepts (answered by the HTTP server, not as a problem)",
 }
+# Streamed responses whose 200 body comes in other media types than JSON: path -> media types.
+# A route that streams registers itself here (the framework cannot infer it from a Stream).
+STREAMED: dict[str, tuple[str, ...]] = {}
+
 # Statuses the HTTP server itself answers, before the application sees the request.
 _SERVER_STATUSES = ("414",)
 _PUBLIC = ("/health", "/schema")
@@ -76,4 +88,8 @@ def finish_openapi(app: Litestar) -> None:
         for status, response in responses.items():
             if isinstance(response, OpenAPIResponse) and int(status) >= 400 and status not in _SERVER_STATUSES:
                 response.content = {PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=problem_ref)}
+        if path in STREAMED and "200" in responses and isinstance(responses["200"], OpenAPIResponse):
+            responses["200"].content = {
+                media: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)) for media in STREAMED[path]
+            }
         op.responses = responses

@@ -36,6 +36,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_max_overflow: int = 10
     # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
     background_workers: bool = True
+    # Event relay: how often committed outbox rows are numbered into the feed.
+    event_relay_interval_seconds: float = 0.05
+    # Webhooks: how often due webhooks are looked for, the HTTP timeout, and the retry backoff
+    # (exponential from `initial`, capped at `max`, plus up to `jitter` seconds of random jitter).
+    webhook_poll_seconds: float = 0.2
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_initial_seconds: float = 1.0
+    webhook_backoff_max_seconds: float = 300.0
+    webhook_backoff_jitter_seconds: float = 1.0
     log_level: str = "INFO"
 
     @classmethod
@@ -57,5 +66,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_size=int(env.get("COMMERCE_DB_POOL_SIZE", "10")),
             db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),
             background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
+            event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "0.05")),
+            webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "0.2")),
+            webhook_timeout_seconds=float(env.get("COMMERCE_WEBHOOK_TIMEOUT_SECONDS", "10")),
+            webhook_backoff_initial_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_INITIAL_SECONDS", "1")),
+            webhook_backoff_max_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_MAX_SECONDS", "300")),
+            webhook_backoff_jitter_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_JITTER_SECONDS", "1")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
         )

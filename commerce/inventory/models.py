@@ -16,7 +16,7 @@ class InventoryLevel(Base):
         Index(
             "ix_inventory_levels_sku", "sku", "store_code", postgresql_include=["on_hand", "reserved", "safety_stock"]
         ),
-        # Levels with stock to promise: listings filtered by stores probe it (revision 0006).
+        # Levels with stock to promise: listings filtered by stores probe it (revision 0005).
         Index(
             "ix_inventory_levels_in_stock",
             "store_code",

@@ -40,11 +40,9 @@ async def _run(sessionmaker: async_sessionmaker[AsyncSession], interval: float) 
 
 @contextlib.asynccontextmanager
 async def expiry_sweeper(app: Litestar) -> AsyncIterator[None]:
-    settings = app.state.settings
-    if not settings.background_workers:
-        yield
-        return
-    task = asyncio.create_task(_run(app.state.sessionmaker, settings.expiry_sweep_seconds), name="expiry-sweeper")
+    """Runs the sweeper for the app's lifetime (started only when background workers are on)."""
+    interval = app.state.settings.expiry_sweep_seconds
+    task = asyncio.create_task(_run(app.state.sessionmaker, interval), name="expiry-sweeper")
     try:
         yield
     finally:

@@ -1,6 +1,6 @@
 """Orders: placed from carts at checkout, with their lines and where each line is reserved.
 
-Revision ID: 0007
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from migrations.sql import run_script
 
-revision: str = "0007"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """POS sync: every till event applied exactly once per (store, event id).
 
-Revision ID: 0004
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-23
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from migrations.sql import run_script
 
-revision: str = "0004"
-down_revision: str | None = "0006"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

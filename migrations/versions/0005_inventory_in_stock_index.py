@@ -4,8 +4,8 @@ Listings filtered by stores (`available_at`, `near`) probe "is this SKU availabl
 stores" for every variant of every product they walk. The probe for an out-of-stock pair is a miss
 in this index (index-only, no heap), which keeps listings fast for stores that carry little.
 
-Revision ID: 0006
-Revises: 0007
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-23
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from migrations.sql import run_script
 
-revision: str = "0006"
-down_revision: str | None = "0007"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
