@@ -91,7 +91,7 @@ def test_served_api_never_errors_and_answers_as_documented(served: str, server_l
             "--seed",
             os.environ.get("FUZZ_SEED", "20261123"),
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "20",
             "--no-color",

@@ -7,7 +7,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow
 from commerce.db import Db
-from commerce.errors import Unprocessable, problem_responses
+from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.events import service
 from commerce.events.rules import SEQ_HEADER, SIGNATURE_HEADER, parse_types
 from commerce.events.schemas import EVENT_TYPES, DeliveryOut, EventPage, WebhookIn, WebhookOut
@@ -55,7 +55,7 @@ class WebhookController(Controller):
         f"`{SEQ_HEADER}`. Delivery is at least once and in seq order; a failing delivery is retried with "
         "exponential backoff (capped at a few minutes) and holds back the later events until it succeeds. "
         "A new webhook receives the events from its creation on. The secret is never returned.",
-        responses=problem_responses(401, 403, 422),
+        responses={**created_response(WebhookOut), **problem_responses(401, 403, 422)},
     )
     async def upsert_webhook(
         self, db: Db, webhook_id: WebhookIdPath, data: JSONBody[WebhookIn]

@@ -191,7 +191,11 @@ async def pickup_orders(
                 "(orders.created_at, orders.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))"
             ).bindparams(after_at=after[0], after_id=after[1])
         )
-    orders = list(await db.scalars(stmt))
+    return await with_lines(db, list(await db.scalars(stmt)))
+
+
+async def with_lines(db: AsyncSession, orders: Sequence[Order]) -> list[OrderOut]:
+    """The orders as API objects, their lines read in one query."""
     by_order: dict[uuid.UUID, list[OrderLine]] = {o.id: [] for o in orders}
     if orders:
         for line in await db.scalars(
@@ -219,13 +223,4 @@ async def customer_orders(
                 before_at=before[0], before_id=before[1]
             )
         )
-    orders = list(await db.scalars(stmt))
-    by_order: dict[uuid.UUID, list[OrderLine]] = {o.id: [] for o in orders}
-    if orders:
-        for line in await db.scalars(
-            select(OrderLine)
-            .where(OrderLine.order_id.in_(list(by_order)))
-            .order_by(OrderLine.order_id, OrderLine.line_no)
-        ):
-            by_order[line.order_id].append(line)
-    return [order_out(o, by_order[o.id]) for o in orders]
+    return await with_lines(db, list(await db.scalars(stmt)))

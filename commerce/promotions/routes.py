@@ -9,7 +9,7 @@ from litestar.params import JSONBody, PathParameter
 from commerce.auth.guards import allow
 from commerce.auth.schemas import Principal
 from commerce.db import Db
-from commerce.errors import problem_responses
+from commerce.errors import created_response, problem_responses
 from commerce.promotions import service
 from commerce.promotions.schemas import PromotionIn, PromotionOut
 from commerce.settings import Settings
@@ -30,7 +30,7 @@ class PromotionController(Controller):
         "an amount above the price of an item it applies to is 422 `discount_guardrail` unless "
         "`override_guardrail: {reason}` is sent; the override (reason, key, time) is recorded and returned. "
         "Codes are case-insensitive and unique (409 `code_taken`). A killed promotion stays killed.",
-        responses=problem_responses(401, 403, 409, 422),
+        responses={**created_response(PromotionOut), **problem_responses(401, 403, 409, 422)},
     )
     async def upsert_promotion(
         self,
