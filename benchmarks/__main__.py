@@ -409,7 +409,7 @@ async def run(
                 r.ceiling, r.ceiling_name = checkout_tps, "pgbench checkout tx"
             elif r.name == "availability":
                 r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
-            elif r.name != "liveness":
+            elif r.name != "liveness" and not r.name.startswith("POS"):
                 r.ceiling, r.ceiling_name = liveness, "liveness endpoint"
         extra += [
             "## Ceilings measured in the same run",

@@ -29,6 +29,12 @@ def test_haversine_is_within_the_sql_margin_of_geodesic(a: float, b: float, c: f
         assert rules.haversine_km(a, b, c, d) * rules.SPHERE_MARGIN >= true_km
 
 
+@given(lat, lon, lat, lon)
+def test_store_distances_are_within_a_thousandth_of_the_exact_geodesic(a: float, b: float, c: float, d: float) -> None:
+    exact = geodesic((a, b), (c, d)).km
+    assert abs(rules.geodesic_km(a, b, c, d) - exact) <= max(exact * 0.001, 0.001)
+
+
 def test_parse_point_accepts_lat_lon() -> None:
     assert rules.parse_point("41.88,-87.63") == (41.88, -87.63)
 
