@@ -69,10 +69,7 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     a duplicate (an id recorded before, or earlier in this batch) changes nothing.
     """
     await require_store(db, store)
-    # The batch statements take arrays of up to a few thousand rows. A prepared statement's
-    # generic plan (chosen after five runs) guesses 10 rows per array and scans `= ANY` linearly:
-    # plan each run with the real arrays instead.
-    await db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # Batch statements are planned with their real arrays: the engine sets plan_cache_mode (db.py).
     now = datetime.now(UTC)
     results: list[PosEventResult | None] = [None] * len(raw_events)
     well_formed: list[tuple[int, PosEventIn]] = []
