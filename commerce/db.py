@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -62,11 +62,6 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_p
                 "application_name": "commerce",
                 # A stuck request must not hold row locks forever.
                 "statement_timeout": "30000",
-                # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
-                # plan that ignores the actual values. With skewed data (a SKU stocked in 100k stores,
-                # POS batches of thousands of rows) those plans were 2-6x slower under load than
-                # planning each run, which costs well under a millisecond for these statements.
-                "plan_cache_mode": "force_custom_plan",
             }
         },
         **kwargs,
@@ -85,6 +80,20 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def plan_with_actual_values(db: AsyncSession) -> None:
+    """Plan this transaction's statements with their actual values, not a cached generic plan.
+
+    asyncpg prepares every statement, and after five runs PostgreSQL may switch to a generic plan
+    that ignores the values. For searches over skewed data (a SKU stocked in 100k stores, a
+    bounding box, POS batches of thousands of rows) that plan was 2-6x slower under load. The
+    write hot paths (checkout) keep cached plans: planning their CTEs on every run halved
+    checkout throughput when this was tried engine-wide.
+    """
+    if not db.info.get("plan_with_actual_values"):
+        await db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        db.info["plan_with_actual_values"] = True
 
 
 def alembic_config(url: str) -> Config:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.catalog import service as catalog
 from commerce.catalog.models import Product, Variant
 from commerce.catalog.schemas import StoreAvailability
+from commerce.db import plan_with_actual_values
 from commerce.errors import NotFound, Unprocessable
 from commerce.inventory import service
 from commerce.inventory.rules import available, parse_codes
@@ -100,6 +101,7 @@ async def products_available_at(
     after: str | None,
 ) -> list[tuple[Product, list[Variant], dict[str, list[StoreAvailability]]]]:
     """A page of products with a variant available at one of the stores, each variant's availability there."""
+    await plan_with_actual_values(db)
     if not store_codes:
         return []
     rows = await catalog.list_products(

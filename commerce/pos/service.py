@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.db import plan_with_actual_values
 from commerce.inventory import service as inventory
 from commerce.money import Money
 from commerce.pos import rules
@@ -69,7 +70,8 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     a duplicate (an id recorded before, or earlier in this batch) changes nothing.
     """
     await require_store(db, store)
-    # Batch statements are planned with their real arrays: the engine sets plan_cache_mode (db.py).
+    # The batch statements take arrays of thousands of rows: plan them with the real arrays.
+    await plan_with_actual_values(db)
     now = datetime.now(UTC)
     results: list[PosEventResult | None] = [None] * len(raw_events)
     well_formed: list[tuple[int, PosEventIn]] = []

@@ -8,6 +8,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.db import plan_with_actual_values
 from commerce.errors import NotFound, Unprocessable
 from commerce.stores import rules
 from commerce.stores.models import Store
@@ -146,6 +147,7 @@ async def nearby_stores(
         ORDER BY d.distance, d.code
         LIMIT :limit
     """
+    await plan_with_actual_values(db)
     rows = (await db.execute(text(sql), params)).all()
     found = []
     for r in rows:
