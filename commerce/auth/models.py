@@ -7,6 +7,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base
+from commerce.stores import models as stores_models  # noqa: F401  (maps `stores`, the store_code target)
 
 ROLES = ("admin", "storefront", "pos", "associate", "ads")
 

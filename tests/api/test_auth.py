@@ -75,3 +75,28 @@ async def test_liveness_answers_without_a_key(client: httpx.AsyncClient) -> None
     r = await client.get("/health/live")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
+
+
+def test_cli_issues_keys_and_refuses_unknown_stores(database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": database_url}
+    out = subprocess.run(
+        [sys.executable, "-m", "commerce", "keys", "create", "--role", "storefront"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    assert key.startswith("ck_storefront_")
+    bad = subprocess.run(
+        [sys.executable, "-m", "commerce", "keys", "create", "--role", "pos", "--store", "NOPE"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0
+    assert "does not exist" in bad.stderr
