@@ -64,9 +64,6 @@ def _operations(doc: OpenAPI) -> list[tuple[str, Operation]]:
 def finish_openapi(app: Litestar) -> None:
     doc = app.openapi_schema
     problem_ref = Reference(ref="#/components/schemas/Problem")
-    if doc.components and doc.components.schemas is not None and "Problem" not in doc.components.schemas:
-        # Registered by any route that documents a problem response; make sure it exists.
-        doc.components.schemas["Problem"] = Schema(type=None)  # pragma: no cover
     strict = _strict_struct_names()
     if doc.components and doc.components.schemas:
         for name, schema in doc.components.schemas.items():

@@ -16,15 +16,15 @@ it is numbered in the same round after it, or in a later round. A consumer apply
 `inventory.changed` snapshots in seq order therefore ends on the newest state. (This relies on
 `events.id` coming from an uncached sequence, CACHE 1, which is the bigserial default.)
 
-Why not number by the transaction-id watermark (only rows whose `txid` is below
-`pg_snapshot_xmin(pg_current_snapshot())`, in (txid, id) order)? That order is the order in
+Why not number by the transaction-id watermark (only rows whose writing transaction id is
+below `pg_snapshot_xmin(pg_current_snapshot())`, in (xid, id) order)? That order is the order in
 which transactions *started writing*, not the order in which they committed: transaction B
 (older id) may write a level after transaction A (newer id) committed its change to it, and
 B's rows get numbered first whenever an unrelated transaction with an id between them is still
 running; a consumer would then finish on A's stale state. It also makes every long-running
 writing transaction in the cluster hold back the whole feed. The watermark is needed when the
-number is assigned at insert time (a sequence), not by a relay after commit. `txid` stays in
-the table for diagnosis.
+number is assigned at insert time (a sequence), not by a relay after commit, so the table does
+not record transaction ids.
 
 Latency: a committed event is in the feed within one relay interval (~50 ms), whatever other
 transactions are doing.

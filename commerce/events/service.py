@@ -23,11 +23,6 @@ async def record(db: AsyncSession, type_: str, data: dict[str, Any]) -> None:
     await db.execute(insert(OutboxEvent).values(type=type_, data=data))
 
 
-async def record_many(db: AsyncSession, events: list[tuple[str, dict[str, Any]]]) -> None:
-    if events:
-        await db.execute(insert(OutboxEvent), [{"type": t, "data": d} for t, d in events])
-
-
 async def list_events(db: AsyncSession, *, after: int, types: list[str] | None, limit: int) -> EventPage:
     """Numbered events after `after`, in seq order (unnumbered rows are not final yet and never shown)."""
     stmt = select(OutboxEvent).where(OutboxEvent.seq > after).order_by(OutboxEvent.seq).limit(limit)

@@ -22,7 +22,6 @@ from commerce.inventory.schemas import (
     LookupItem,
     LookupOut,
     NearbyStock,
-    WarehouseStock,
 )
 from commerce.money import Money
 from commerce.stores import rules as geo
@@ -155,7 +154,7 @@ async def lookup(db: AsyncSession, store_code: str, q: str) -> LookupOut:
             NearbyStock(code, km, units(code, variant.sku)) for code, km in nearby if units(code, variant.sku) > 0
         ]
         in_warehouses = sorted(
-            (WarehouseStock(code, units(code, variant.sku)) for code in warehouses if units(code, variant.sku) > 0),
+            (StoreAvailability(code, units(code, variant.sku)) for code in warehouses if units(code, variant.sku) > 0),
             key=lambda w: (-w.available, w.store),
         )
         items.append(

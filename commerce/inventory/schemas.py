@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from commerce.auth.schemas import StoreCode
-from commerce.catalog.schemas import Sku
+from commerce.catalog.schemas import Sku, StoreAvailability
 from commerce.money import Money
 
 AdjustmentReason = Literal["receipt", "damage", "shrink", "transfer_in", "transfer_out", "correction"]
@@ -86,11 +86,6 @@ class NearbyStock(msgspec.Struct, frozen=True):
     available: int
 
 
-class WarehouseStock(msgspec.Struct, frozen=True):
-    store: str
-    available: int
-
-
 class LookupItem(msgspec.Struct, frozen=True, kw_only=True):
     """One variant as an associate sees it: the stock here, in nearby stores and in warehouses."""
 
@@ -101,7 +96,7 @@ class LookupItem(msgspec.Struct, frozen=True, kw_only=True):
     price: Money
     here: HereStock
     nearby: Annotated[list[NearbyStock], msgspec.Meta(description="Other stores with stock, nearest first")]
-    warehouses: Annotated[list[WarehouseStock], msgspec.Meta(description="Warehouses with stock, most first")]
+    warehouses: Annotated[list[StoreAvailability], msgspec.Meta(description="Warehouses with stock, most first")]
 
 
 class LookupOut(msgspec.Struct, frozen=True):

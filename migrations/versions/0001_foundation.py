@@ -90,13 +90,13 @@ def upgrade() -> None:
 
         CREATE TABLE events (
             id bigserial PRIMARY KEY,
-            txid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
             seq bigint CONSTRAINT uq_events_seq UNIQUE,
             type varchar(64) NOT NULL,
             data jsonb NOT NULL,
             occurred_at timestamptz NOT NULL DEFAULT now()
         );
-        CREATE INDEX ix_events_unsequenced ON events (txid, id) WHERE seq IS NULL;
+        -- The relay's work list: rows not yet numbered, in id order.
+        CREATE INDEX ix_events_unsequenced ON events (id) WHERE seq IS NULL;
         """
     )
 
