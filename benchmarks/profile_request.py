@@ -1,0 +1,92 @@
+"""Where one request's time goes: the app in-process, one request path run N times in sequence.
+
+    python -m benchmarks.profile_request postgresql://postgres@127.0.0.1:5432/commerce_bench \
+        "/v1/products?available_at=S0001&limit=20" --n 300 [--pyinstrument]
+
+Against a seeded database (`python -m benchmarks --keep` leaves one, `commerce_bench`). Prints,
+per request: wall time, Python CPU of this process (client and server), the number of SQL
+statements and their summed round-trip time as seen by SQLAlchemy, and the response size. With
+`--pyinstrument`, a call-tree profile of the measured requests follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from commerce.app import create_app
+from commerce.settings import Settings
+
+TOKEN = "profile-admin-token"
+
+
+async def run(url: str, path: str, n: int, profile: bool) -> None:
+    app = create_app(Settings(database_url=url, admin_token=TOKEN, background_workers=False, log_level="WARNING"))
+    sql: list[tuple[str, float]] = []
+    async with app.lifespan():
+        sync_engine = app.state.engine.sync_engine
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            conn.info["t0"] = time.perf_counter()
+
+        @event.listens_for(sync_engine, "after_cursor_execute")
+        def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            sql.append((" ".join(statement.split())[:100], time.perf_counter() - conn.info.pop("t0")))
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://profile") as client:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            for _ in range(20):  # warm-up: connections, prepared statements, caches
+                r = await client.get(path, headers=headers)
+                r.raise_for_status()
+            walls, cpus, statements, sql_ms = [], [], [], []
+            by_statement: dict[str, list[float]] = {}
+            profiler = None
+            if profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(async_mode="disabled")
+                profiler.start()
+            for _ in range(n):
+                sql.clear()
+                w0, c0 = time.perf_counter(), time.process_time()
+                r = await client.get(path, headers=headers)
+                walls.append(time.perf_counter() - w0)
+                cpus.append(time.process_time() - c0)
+                statements.append(len(sql))
+                sql_ms.append(sum(t for _, t in sql))
+                for text, t in sql:
+                    by_statement.setdefault(text, []).append(t)
+            if profiler is not None:
+                profiler.stop()
+    ms = 1000.0
+    print(f"{path}: status {r.status_code}, {len(r.content):,} bytes, {statements[-1]} SQL statements")
+    print(
+        f"median per request: wall {statistics.median(walls) * ms:.2f} ms, Python CPU {statistics.median(cpus) * ms:.2f} ms,"
+        f" SQL round trips {statistics.median(sql_ms) * ms:.2f} ms"
+    )
+    for text, times in sorted(by_statement.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {statistics.median(times) * ms:7.2f} ms median x{len(times) / n:.1f}/request  {text}")
+    if profiler is not None:
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("database_url")
+    parser.add_argument("path", help="A GET path with its query string")
+    parser.add_argument("--n", type=int, default=200, help="Measured requests (after 20 warm-up ones)")
+    parser.add_argument("--pyinstrument", action="store_true", help="Print a call-tree profile of the requests")
+    args = parser.parse_args()
+    asyncio.run(run(args.database_url, args.path, args.n, args.pyinstrument))
+
+
+if __name__ == "__main__":
+    main()
