@@ -27,7 +27,7 @@ from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.customers.routes import CustomerController
-from commerce.db import make_engine, make_sessionmaker, provide_db
+from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
@@ -86,11 +86,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.read_pool = await make_read_pool(database_url, settings.db_pool_size)
         app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
         app.state.settings = settings
         try:
             yield
         finally:
+            await app.state.read_pool.close()
             await engine.dispose()
 
     @get(
@@ -130,7 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookController,
             FeedController,
         ],
-        dependencies={"db": Provide(provide_db)},
+        dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
         before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,

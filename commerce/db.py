@@ -5,20 +5,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
+import asyncpg
+import msgspec
 from alembic import command
 from alembic.config import Config
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 import migrations
+from commerce.errors import DatabaseUnavailable
 
 log = logging.getLogger("commerce.db")
+
+READ_POOL_TIMEOUT_SECONDS = 30.0
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -31,6 +37,37 @@ NAMING = {
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 """The request's session, inside its one transaction (a route parameter named `db`)."""
+
+# Settings of every connection: a stuck request must not hold row locks forever.
+SERVER_SETTINGS = {"application_name": "commerce", "statement_timeout": "30000"}
+
+
+class Reader(Protocol):
+    """A pooled driver connection for the hot searches, each answered by one SQL statement.
+
+    No transaction is opened: one statement sees one snapshot, and it saves the BEGIN and COMMIT
+    round trips and the ORM's statement handling. Its statements are planned with their actual
+    values (`plan_cache_mode = force_custom_plan`): a cached generic plan ignores them, and on
+    skewed data (a SKU stocked in 100k stores, a bounding box, a store carrying 1% of the
+    catalogue) was 2-6x slower under load.
+    """
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+
+class SqlParams:
+    """Numbered driver parameters for SQL built from optional parts: `param(value)` -> "$n"."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+ReadDb: TypeAlias = NamedDependency[SkipValidation[Reader]]
+"""A connection for one-statement reads (a route parameter named `reader`)."""
 
 
 class Base(DeclarativeBase):
@@ -58,11 +95,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_p
     return create_async_engine(
         asyncpg_url(url),
         connect_args={
-            "server_settings": {
-                "application_name": "commerce",
-                # A stuck request must not hold row locks forever.
-                "statement_timeout": "30000",
-            }
+            "server_settings": SERVER_SETTINGS,
         },
         **kwargs,
     )
@@ -80,6 +113,41 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+def driver_dsn(url: str) -> str:
+    """The URL as the driver itself takes it (no SQLAlchemy dialect in the scheme)."""
+    return "postgresql://" + asyncpg_url(url).split("://", 1)[1]
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    for type_ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_, schema="pg_catalog", encoder=lambda v: msgspec.json.encode(v).decode(), decoder=msgspec.json.decode
+        )
+
+
+async def make_read_pool(url: str, size: int) -> Any:
+    """The pool behind `Reader`; it opens connections when they are first needed."""
+    return await asyncpg.create_pool(
+        driver_dsn(url),
+        min_size=0,
+        max_size=size,
+        init=_json_codecs,
+        server_settings={**SERVER_SETTINGS, "plan_cache_mode": "force_custom_plan"},
+    )
+
+
+async def provide_reader(state: State) -> AsyncIterator[Reader]:
+    """A connection of the read pool for the request; a lost or refused connection is a 503."""
+    try:
+        conn = await state.read_pool.acquire(timeout=READ_POOL_TIMEOUT_SECONDS)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable() from exc
+    try:
+        yield conn
+    finally:
+        await state.read_pool.release(conn)
 
 
 async def plan_with_actual_values(db: AsyncSession) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -90,6 +91,15 @@ class InsufficientStock(DomainError):
         super().__init__(f"Not enough stock for: {skus}. Reduce these lines or choose another store.", lines=lines)
 
 
+class DatabaseUnavailable(DomainError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database connection was lost; nothing was changed. Retry (with the same Idempotency-Key)."
+        )
+
+
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Problem]:
     return Response(
         Problem(status=status, title=title, detail=detail, code=code, **extra),
@@ -148,17 +158,25 @@ def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Prob
     if isinstance(exc, IntegrityError):
         log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
         return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
-    # 08: connection exceptions, 53: insufficient resources (too many clients), 57P: server shutting down.
-    unavailable = sqlstate.startswith(("08", "53", "57P"))
-    if exc.connection_invalidated or unavailable or isinstance(exc, OperationalError | InterfaceError):
+    if exc.connection_invalidated or _unavailable(exc.orig) or isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        return problem(
-            503,
-            "service_unavailable",
-            "Service unavailable",
-            "The database connection was lost; nothing was changed. Retry (with the same Idempotency-Key).",
-        )
+        return _domain(request, DatabaseUnavailable())
+    return _unexpected(request, exc)
+
+
+def _unavailable(exc: BaseException | None) -> bool:
+    """A driver error that means "the database can't answer now": retrying is the right reaction."""
+    sqlstate = str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+    # 08: connection exceptions, 53: insufficient resources (too many clients), 57: operator
+    # intervention (statement timeout, server shutting down).
+    return sqlstate.startswith(("08", "53", "57")) or isinstance(exc, asyncpg.InterfaceError | OSError)
+
+
+def _driver(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Errors of the driver connections used without SQLAlchemy (the one-statement searches)."""
+    if _unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _domain(request, DatabaseUnavailable())
     return _unexpected(request, exc)
 
 
@@ -187,6 +205,8 @@ exception_handlers: ExceptionHandlersMap = {
     NotFoundException: _route_not_found,
     HTTPException: _http,
     DBAPIError: _database,
+    asyncpg.PostgresError: _driver,
+    asyncpg.InterfaceError: _driver,
     SQLAlchemyTimeoutError: _pool_timeout,
     Exception: _unexpected,
 }

@@ -8,9 +8,10 @@ from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, R
 from commerce.auth.guards import allow
 from commerce.catalog import service
 from commerce.catalog.schemas import ImportReport, ProductId, ProductIn, ProductOut, VariantOut
-from commerce.db import Db
+from commerce.db import Db, ReadDb
 from commerce.errors import created_response, problem_responses
 from commerce.inventory import availability
+from commerce.inventory.rules import parse_codes
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from commerce.stores.rules import MAX_RADIUS_KM
 
@@ -51,6 +52,7 @@ class ProductController(Controller):
     async def list_products(
         self,
         db: Db,
+        reader: ReadDb,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Text, SKU or barcode")] = None,
         category: Annotated[str | None, QueryParameter(max_length=120)] = None,
         available_at: Annotated[
@@ -70,14 +72,13 @@ class ProductController(Controller):
             availability.one_store_filter(available_at, "available_at", near)
             most = availability.MAX_LISTING_STORES
             if available_at is not None:
-                stores = await availability.known_stores(db, available_at, "available_at", most)
+                stores = parse_codes(available_at, "available_at", most)
             else:
                 assert near is not None  # one_store_filter
-                stores = await availability.stores_near(db, near, radius_km, most, kind="store")
-            found = await availability.products_available_at(
-                db, stores, q=q, category=category, limit=limit, after=after
+                stores = await availability.stores_near(reader, near, radius_km, most, kind="store")
+            items = await availability.products_available_at(
+                reader, stores, q=q, category=category, limit=limit, after=after
             )
-            items = [service.product_out(p, vs, by_sku) for p, vs, by_sku in found]
         return Page(items=items, next_cursor=encode_cursor(items[-1].product_id) if len(items) == limit else None)
 
 

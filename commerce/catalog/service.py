@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import msgspec
 from sqlalchemy import delete, func, select, text
@@ -17,7 +16,6 @@ from commerce.catalog.schemas import (
     ProductImportLine,
     ProductIn,
     ProductOut,
-    StoreAvailability,
     VariantOut,
 )
 from commerce.errors import Conflict, DomainError, NotFound, Unprocessable
@@ -27,7 +25,7 @@ from commerce.money import Money
 log = logging.getLogger("commerce.catalog")
 
 
-def variant_out(v: Variant, availability: list[StoreAvailability] | None = None) -> VariantOut:
+def variant_out(v: Variant) -> VariantOut:
     return VariantOut(
         sku=v.sku,
         product_id=v.product_id,
@@ -35,13 +33,10 @@ def variant_out(v: Variant, availability: list[StoreAvailability] | None = None)
         barcode=v.barcode,
         options=v.options,
         price=Money(v.price_amount, v.currency),
-        availability=availability,
     )
 
 
-def product_out(
-    p: Product, variants: Sequence[Variant], availability: dict[str, list[StoreAvailability]] | None = None
-) -> ProductOut:
+def product_out(p: Product, variants: Sequence[Variant]) -> ProductOut:
     return ProductOut(
         product_id=p.id,
         title=p.title,
@@ -49,7 +44,7 @@ def product_out(
         brand=p.brand,
         category=p.category,
         attributes=p.attributes,
-        variants=[variant_out(v, None if availability is None else availability.get(v.sku, [])) for v in variants],
+        variants=[variant_out(v) for v in variants],
         updated_at=p.updated_at,
     )
 
@@ -170,10 +165,8 @@ async def list_products(
     category: str | None,
     limit: int,
     after: str | None,
-    product_ids_sql: str | None = None,
-    params: dict[str, Any] | None = None,
 ) -> list[tuple[Product, list[Variant]]]:
-    """Products by id, optionally matching text `q`, a `category`, and a SQL set of product ids."""
+    """Products by id, optionally matching text `q` and a `category`."""
     stmt = select(Product).order_by(Product.id).limit(limit)
     if q:
         query = func.websearch_to_tsquery("simple", q)
@@ -183,8 +176,6 @@ async def list_products(
         stmt = stmt.where(Product.category == category)
     if after is not None:
         stmt = stmt.where(Product.id > after)
-    if product_ids_sql is not None:
-        stmt = stmt.where(Product.id.in_(text(product_ids_sql).bindparams(**(params or {}))))
     products = (await db.scalars(stmt)).all()
     return await products_with_variants(db, products)
 

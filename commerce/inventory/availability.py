@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog import service as catalog
 from commerce.catalog.models import Product, Variant
-from commerce.catalog.schemas import StoreAvailability
-from commerce.db import plan_with_actual_values
+from commerce.catalog.schemas import ProductOut, StoreAvailability, VariantOut
+from commerce.db import Reader, SqlParams
 from commerce.errors import NotFound, Unprocessable
 from commerce.inventory import service
-from commerce.inventory.rules import available, parse_codes
+from commerce.inventory.rules import available
 from commerce.inventory.schemas import (
     AvailabilityItem,
     HereStock,
@@ -44,79 +43,141 @@ def one_store_filter(codes: str | None, codes_param: str, near: str | None) -> N
         raise Unprocessable(f"Give either `{codes_param}` (store codes) or `near=LAT,LON` with `radius_km`.")
 
 
-async def known_stores(db: AsyncSession, raw: str, codes_param: str, most: int) -> list[str]:
-    """Comma-separated store codes, every one of which must exist (404 names the unknown ones)."""
-    codes = parse_codes(raw, codes_param, most)
-    unknown = await service.unknown_stores(db, codes)
+def check_known(codes: Sequence[str], unknown: Sequence[str] | None) -> None:
     if unknown:
         raise NotFound(f"No store with code {', '.join(map(repr, unknown))}.")
-    return codes
 
 
-async def stores_near(db: AsyncSession, near: str, radius_km: float, most: int, kind: str | None) -> list[str]:
+async def stores_near(reader: Reader, near: str, radius_km: float, most: int, kind: str | None) -> list[str]:
     """The nearest `most` stores (of `kind`, if given) within `radius_km` of `near`, nearest first."""
     lat, lon = geo.parse_point(near)
-    found = await stores.nearby_stores(db, lat=lat, lon=lon, radius_km=radius_km, kind=kind, limit=most)
+    found = await stores.nearby_stores(reader, lat=lat, lon=lon, radius_km=radius_km, kind=kind, limit=most)
     return [s.code for s, _ in found]
 
 
+# $1 skus, $2 stores. The listed stores that do not exist come back as `unknown` on every row.
 _MATRIX = """
-WITH found AS (
+WITH wanted AS (SELECT code, j FROM unnest($2::varchar[]) WITH ORDINALITY w(code, j)),
+unknown AS (
+    SELECT array_agg(w.code ORDER BY w.j) AS codes FROM wanted w
+    WHERE NOT EXISTS (SELECT 1 FROM stores st WHERE st.code = w.code)
+),
+found AS (
     SELECT store_code, sku, greatest(on_hand - reserved - safety_stock, 0) AS available FROM inventory_levels
-    WHERE store_code = ANY(CAST(:stores AS varchar[])) AND sku = ANY(CAST(:skus AS varchar[]))
+    WHERE store_code = ANY($2::varchar[]) AND sku = ANY($1::varchar[])
 )
-SELECT k.sku, s.store, coalesce(f.available, 0) AS available
-FROM unnest(CAST(:skus AS varchar[])) WITH ORDINALITY k(sku, i)
-CROSS JOIN unnest(CAST(:stores AS varchar[])) WITH ORDINALITY s(store, j)
-LEFT JOIN found f ON f.store_code = s.store AND f.sku = k.sku
-ORDER BY k.i, s.j
+SELECT u.codes AS unknown, k.sku, w.code AS store, coalesce(f.available, 0) AS available
+FROM unknown u
+CROSS JOIN unnest($1::varchar[]) WITH ORDINALITY k(sku, i)
+CROSS JOIN wanted w
+LEFT JOIN found f ON f.store_code = w.code AND f.sku = k.sku
+ORDER BY k.i, w.j
 """
 
 
 async def availability_matrix(
-    db: AsyncSession, skus: Sequence[str], store_codes: Sequence[str]
+    reader: Reader, skus: Sequence[str], store_codes: Sequence[str]
 ) -> list[AvailabilityItem]:
-    """Available units for every sku x store (0 where there is no level), by sku then in the stores' order."""
-    rows = await db.execute(text(_MATRIX), {"skus": list(skus), "stores": list(store_codes)})
-    return [AvailabilityItem(r.sku, r.store, r.available) for r in rows]
+    """Available units for every sku x store (0 where there is no level), by sku then in the stores' order.
+
+    One statement; a store code that names no store is a 404 naming it.
+    """
+    rows = await reader.fetch(_MATRIX, list(skus), list(store_codes))
+    if rows:
+        check_known(store_codes, rows[0]["unknown"])
+    return [AvailabilityItem(r["sku"], r["store"], r["available"]) for r in rows]
 
 
-# Products with a variant available (>= 1) at one of :stores. Correlated on the product, so a listing
-# walks products in id order and probes each one's variants by primary key, stopping at its page size.
-_IN_STOCK_PRODUCTS = (
-    "SELECT v.product_id FROM variants v JOIN inventory_levels il ON il.sku = v.sku"
-    " WHERE il.store_code = ANY(CAST(:stock_stores AS varchar[]))"
-    " AND il.on_hand - il.reserved - il.safety_stock >= 1"
+_LISTING = """
+WITH page AS (
+    SELECT p.id, p.title, p.description, p.brand, p.category, p.attributes, p.updated_at FROM products p
+    WHERE p.id IN (
+        SELECT v.product_id FROM variants v JOIN inventory_levels il ON il.sku = v.sku
+        WHERE il.store_code = ANY($1::varchar[]) AND il.on_hand - il.reserved - il.safety_stock >= 1
+    ) {filters}
+    ORDER BY p.id LIMIT $2
 )
+SELECT u.unknown, p.id, p.title, p.description, p.brand, p.category, p.attributes, p.updated_at,
+       v.sku, v.title AS variant_title, v.barcode, v.options, v.price_amount, v.currency,
+       ARRAY(
+           SELECT coalesce(greatest(il.on_hand - il.reserved - il.safety_stock, 0), 0)
+           FROM unnest($1::varchar[]) WITH ORDINALITY w(code, j)
+           LEFT JOIN inventory_levels il ON il.store_code = w.code AND il.sku = v.sku
+           ORDER BY w.j
+       ) AS available
+FROM (
+    SELECT ARRAY(
+        SELECT w.code FROM unnest($1::varchar[]) WITH ORDINALITY w(code, j)
+        WHERE NOT EXISTS (SELECT 1 FROM stores st WHERE st.code = w.code) ORDER BY w.j
+    ) AS unknown
+) u
+LEFT JOIN (page p JOIN variants v ON v.product_id = p.id) ON true
+ORDER BY p.id, v.position, v.sku
+"""
 
 
 async def products_available_at(
-    db: AsyncSession,
+    reader: Reader,
     store_codes: Sequence[str],
     *,
     q: str | None,
     category: str | None,
     limit: int,
     after: str | None,
-) -> list[tuple[Product, list[Variant], dict[str, list[StoreAvailability]]]]:
-    """A page of products with a variant available at one of the stores, each variant's availability there."""
-    await plan_with_actual_values(db)
+) -> list[ProductOut]:
+    """A page of products with a variant available (>= 1) at one of the stores, each variant's availability there.
+
+    One statement: the stores' check, the page (walking products in id order or collecting what is in
+    stock there first, as the planner finds cheaper), the variants and their availability.
+    """
     if not store_codes:
         return []
-    rows = await catalog.list_products(
-        db,
-        q=q,
-        category=category,
-        limit=limit,
-        after=after,
-        product_ids_sql=_IN_STOCK_PRODUCTS,
-        params={"stock_stores": list(store_codes)},
-    )
-    skus = [v.sku for _, variants in rows for v in variants]
-    by_sku: dict[str, list[StoreAvailability]] = {}
-    for item in await availability_matrix(db, skus, store_codes):
-        by_sku.setdefault(item.sku, []).append(StoreAvailability(item.store, item.available))
-    return [(p, variants, by_sku) for p, variants in rows]
+    param = SqlParams()
+    param(list(store_codes))
+    param(limit)
+    filters = []
+    if q:
+        text = param(q)
+        filters.append(
+            f"(p.search @@ websearch_to_tsquery('simple', {text})"
+            f" OR p.id IN (SELECT product_id FROM variants WHERE sku = {text} OR barcode = {text}))"
+        )
+    if category is not None:
+        filters.append(f"p.category = {param(category)}")
+    if after is not None:
+        filters.append(f"p.id > {param(after)}")
+    sql = _LISTING.format(filters="".join(f" AND {f}" for f in filters))
+    rows = await reader.fetch(sql, *param.values)
+    check_known(store_codes, rows[0]["unknown"])
+    products: list[ProductOut] = []
+    for r in rows:
+        if r["id"] is None:
+            continue  # the one row of an empty page
+        if not products or products[-1].product_id != r["id"]:
+            products.append(
+                ProductOut(
+                    product_id=r["id"],
+                    title=r["title"],
+                    description=r["description"],
+                    brand=r["brand"],
+                    category=r["category"],
+                    attributes=r["attributes"],
+                    variants=[],
+                    updated_at=r["updated_at"],
+                )
+            )
+        products[-1].variants.append(
+            VariantOut(
+                sku=r["sku"],
+                product_id=r["id"],
+                title=r["variant_title"],
+                barcode=r["barcode"],
+                options=r["options"],
+                price=Money(r["price_amount"], r["currency"]),
+                availability=[StoreAvailability(code, n) for code, n in zip(store_codes, r["available"], strict=True)],
+            )
+        )
+    return products
 
 
 def _matching_variants(rows: Sequence[tuple[Product, list[Variant]]], q: str) -> list[tuple[Product, Variant]]:
@@ -126,7 +187,7 @@ def _matching_variants(rows: Sequence[tuple[Product, list[Variant]]], q: str) ->
     return (exact or pairs)[:LOOKUP_VARIANTS]
 
 
-async def lookup(db: AsyncSession, store_code: str, q: str) -> LookupOut:
+async def lookup(db: AsyncSession, reader: Reader, store_code: str, q: str) -> LookupOut:
     """What an associate needs on the floor: the stock here, in other stores nearby, and in warehouses."""
     here = await stores.get_store(db, store_code)
     rows = await catalog.list_products(db, q=q, category=None, limit=LOOKUP_VARIANTS, after=None)
@@ -136,11 +197,11 @@ async def lookup(db: AsyncSession, store_code: str, q: str) -> LookupOut:
     nearby = [
         (s.code, s.distance_km or 0.0)
         for s, _ in await stores.nearby_stores(
-            db, lat=here.latitude, lon=here.longitude, radius_km=LOOKUP_RADIUS_KM, kind="store", limit=MAX_STORES
+            reader, lat=here.latitude, lon=here.longitude, radius_km=LOOKUP_RADIUS_KM, kind="store", limit=MAX_STORES
         )
         if s.code != store_code
     ]
-    warehouses = [s.code for s in await stores.list_stores(db, "warehouse", MAX_STORES, None)]
+    warehouses = [s.code for s in await stores.list_stores(reader, "warehouse", MAX_STORES, None)]
     skus = [v.sku for _, v in matches]
     found = await service.levels(db, [store_code, *(c for c, _ in nearby), *warehouses], skus)
 
@@ -174,7 +235,7 @@ async def lookup(db: AsyncSession, store_code: str, q: str) -> LookupOut:
 
 __all__ = [
     "availability_matrix",
-    "known_stores",
+    "check_known",
     "lookup",
     "one_store_filter",
     "products_available_at",

@@ -8,7 +8,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import Principal
-from commerce.db import Db
+from commerce.db import Db, ReadDb
 from commerce.errors import Conflict, Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
 from commerce.inventory import availability, rules, service
@@ -179,7 +179,7 @@ class AvailabilityController(Controller):
     )
     async def availability(
         self,
-        db: Db,
+        reader: ReadDb,
         skus: Annotated[str, QueryParameter(min_length=1, max_length=7000, description="Comma-separated SKUs")],
         stores: Annotated[str | None, QueryParameter(max_length=14000, description="Comma-separated codes")] = None,
         near: Annotated[str | None, QueryParameter(description="LAT,LON, e.g. 41.8781,-87.6298")] = None,
@@ -188,11 +188,11 @@ class AvailabilityController(Controller):
         sku_list = rules.parse_codes(skus, "skus", availability.MAX_SKUS)
         availability.one_store_filter(stores, "stores", near)
         if stores is not None:
-            codes = await availability.known_stores(db, stores, "stores", availability.MAX_STORES)
+            codes = rules.parse_codes(stores, "stores", availability.MAX_STORES)
         else:
             assert near is not None  # one_store_filter
-            codes = await availability.stores_near(db, near, radius_km, availability.MAX_STORES, kind=None)
-        return AvailabilityOut(items=await availability.availability_matrix(db, sku_list, codes))
+            codes = await availability.stores_near(reader, near, radius_km, availability.MAX_STORES, kind=None)
+        return AvailabilityOut(items=await availability.availability_matrix(reader, sku_list, codes))
 
 
 class LookupController(Controller):
@@ -211,6 +211,7 @@ class LookupController(Controller):
     async def lookup(
         self,
         db: Db,
+        reader: ReadDb,
         request: Request[Principal, Any, Any],
         code: StorePath,
         q: Annotated[str, QueryParameter(min_length=1, max_length=200, description="SKU, barcode or text")],
@@ -218,4 +219,4 @@ class LookupController(Controller):
         ensure_store(request.user, code)
         if not q.strip():
             raise Unprocessable("`q` needs a SKU, a barcode or some words of a product title.")
-        return await availability.lookup(db, code, q.strip())
+        return await availability.lookup(db, reader, code, q.strip())

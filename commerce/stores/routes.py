@@ -7,7 +7,7 @@ from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow
-from commerce.db import Db
+from commerce.db import Db, ReadDb
 from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from commerce.stores import rules, service
@@ -45,7 +45,7 @@ class StoreController(Controller):
     )
     async def list_stores(
         self,
-        db: Db,
+        reader: ReadDb,
         request: Request[Any, Any, Any],
         near: Annotated[str | None, QueryParameter(description="LAT,LON, e.g. 41.8781,-87.6298")] = None,
         radius_km: Annotated[float, QueryParameter(gt=0, le=rules.MAX_RADIUS_KM)] = 25.0,
@@ -60,13 +60,13 @@ class StoreController(Controller):
             if sku is not None:
                 raise Unprocessable("`sku` filters stores near a point: give `near` and `radius_km` too.")
             key = decode_cursor(cursor, 1)
-            stores = await service.list_stores(db, kind, limit, key[0] if key else None)
+            stores = await service.list_stores(reader, kind, limit, key[0] if key else None)
             next_cursor = encode_cursor(stores[-1].code) if len(stores) == limit else None
             return Page(items=[StoreListItem(**msgspec.structs.asdict(s)) for s in stores], next_cursor=next_cursor)
         lat, lon = rules.parse_point(near)
         key = decode_cursor(cursor, 2)
         found = await service.nearby_stores(
-            db,
+            reader,
             lat=lat,
             lon=lon,
             radius_km=radius_km,

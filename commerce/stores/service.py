@@ -4,11 +4,11 @@ from collections.abc import Sequence
 from typing import Any, cast
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.db import plan_with_actual_values
+from commerce.db import Reader, SqlParams
 from commerce.errors import NotFound, Unprocessable
 from commerce.stores import rules
 from commerce.stores.models import Store
@@ -64,38 +64,52 @@ async def require_store(db: AsyncSession, code: str) -> Store:
     return store
 
 
-async def list_stores(db: AsyncSession, kind: str | None, limit: int, after: str | None) -> list[StoreOut]:
-    stmt = select(Store).order_by(Store.code).limit(limit)
-    if kind is not None:
-        stmt = stmt.where(Store.kind == kind)
-    if after is not None:
-        stmt = stmt.where(Store.code > after)
-    return [store_out(s) for s in (await db.scalars(stmt)).all()]
+_STORE_COLUMNS = (
+    "code",
+    "name",
+    "kind",
+    "latitude",
+    "longitude",
+    "address",
+    "timezone",
+    "pickup_enabled",
+    "pickup_lead_minutes",
+)
 
 
-def distance_sql(lat_param: str = ":lat", lon_param: str = ":lon", alias: str = "s") -> str:
-    """Haversine distance in km from a point to a store row, as SQL (used to filter and order)."""
+async def list_stores(reader: Reader, kind: str | None, limit: int, after: str | None) -> list[StoreOut]:
+    """Stores (of `kind`, if given) by code, after the code `after`."""
+    rows = await reader.fetch(
+        f"SELECT {', '.join(_STORE_COLUMNS)} FROM stores WHERE ($1::text IS NULL OR kind = $1)"
+        " AND ($2::text IS NULL OR code > $2) ORDER BY code LIMIT $3",
+        kind,
+        after,
+        limit,
+    )
+    return [StoreOut(**dict(r)) for r in rows]
+
+
+def distance_sql(lat: str, lon: str, alias: str = "s") -> str:
+    """Haversine distance in km from the point (lat, lon), given as SQL expressions, to a store row."""
     return (
         f"2 * {rules.EARTH_MEAN_RADIUS_KM} * asin(least(1, sqrt("
-        f"power(sin(radians({alias}.latitude - {lat_param}) / 2), 2) + "
-        f"cos(radians({lat_param})) * cos(radians({alias}.latitude)) * "
-        f"power(sin(radians({alias}.longitude - {lon_param}) / 2), 2))))"
+        f"power(sin(radians({alias}.latitude - {lat}) / 2), 2) + "
+        f"cos(radians({lat})) * cos(radians({alias}.latitude)) * "
+        f"power(sin(radians({alias}.longitude - {lon}) / 2), 2))))"
     )
 
 
-def box_sql(boxes: Sequence[rules.Box], params: dict[str, Any], alias: str = "s") -> str:
+def box_sql(boxes: Sequence[rules.Box], param: SqlParams, alias: str = "s") -> str:
     """`point(lon, lat) <@ box` conditions (served by the GiST index on stores' location)."""
-    parts = []
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        params.update({f"bx1_{i}": x1, f"by1_{i}": y1, f"bx2_{i}": x2, f"by2_{i}": y2})
-        parts.append(
-            f"point({alias}.longitude, {alias}.latitude) <@ box(point(:bx1_{i}, :by1_{i}), point(:bx2_{i}, :by2_{i}))"
-        )
+    parts = [
+        f"point({alias}.longitude, {alias}.latitude) <@ box(point({param(x1)}, {param(y1)}), point({param(x2)}, {param(y2)}))"
+        for x1, y1, x2, y2 in boxes
+    ]
     return "(" + " OR ".join(parts) + ")"
 
 
 async def nearby_stores(
-    db: AsyncSession,
+    reader: Reader,
     *,
     lat: float,
     lon: float,
@@ -107,69 +121,58 @@ async def nearby_stores(
     limit: int = 50,
     after: tuple[float, str] | None = None,
 ) -> list[tuple[StoreListItem, float]]:
-    """Stores within `radius_km`, nearest first, each with its geodesic distance.
+    """Stores within `radius_km`, nearest first, each with its geodesic distance; one statement.
 
     With `sku`, only stores where at least `min_available` units of it are available.
     Returns (store, sort key) pairs; the sort key feeds the next page's cursor.
     """
-    params: dict[str, Any] = {
-        "lat": lat,
-        "lon": lon,
-        "limit": limit,
-        "reach": radius_km * rules.SPHERE_MARGIN,
-    }
-    where = [box_sql(rules.search_boxes(lat, lon, radius_km), params)]
+    param = SqlParams()
+    where = [box_sql(rules.search_boxes(lat, lon, radius_km), param)]
     join = ""
     available_col = "NULL::int AS available"
     if kind is not None:
-        where.append("s.kind = :kind")
-        params["kind"] = kind
+        where.append(f"s.kind = {param(kind)}")
     if pickup is not None:
-        where.append("s.pickup_enabled = :pickup")
-        params["pickup"] = pickup
+        where.append(f"s.pickup_enabled = {param(pickup)}")
     if sku is not None:
-        join = "JOIN inventory_levels il ON il.store_code = s.code AND il.sku = :sku"
-        where.append("il.on_hand - il.reserved - il.safety_stock >= :min_available")
+        join = f"JOIN inventory_levels il ON il.store_code = s.code AND il.sku = {param(sku)}"
+        where.append(f"il.on_hand - il.reserved - il.safety_stock >= {param(min_available)}")
         available_col = "greatest(il.on_hand - il.reserved - il.safety_stock, 0) AS available"
-        params.update({"sku": sku, "min_available": min_available})
-    cursor_cond = ""
+    distance = distance_sql(f"{param(lat)}::float8", f"{param(lon)}::float8")
+    conditions = [f"d.distance <= {param(radius_km * rules.SPHERE_MARGIN)}"]
     if after is not None:
-        cursor_cond = "WHERE (d.distance, d.code) > (:after_d, :after_code)"
-        params.update({"after_d": after[0], "after_code": after[1]})
+        conditions.append(f"(d.distance, d.code) > ({param(after[0])}::float8, {param(after[1])}::text)")
     sql = f"""
         SELECT * FROM (
-            SELECT s.code, s.name, s.kind, s.latitude, s.longitude, s.address, s.timezone,
-                   s.pickup_enabled, s.pickup_lead_minutes, {available_col}, {distance_sql()} AS distance
+            SELECT {", ".join(f"s.{c}" for c in _STORE_COLUMNS)}, {available_col}, {distance} AS distance
             FROM stores s {join}
             WHERE {" AND ".join(where)}
         ) d
-        {cursor_cond} {"AND" if cursor_cond else "WHERE"} d.distance <= :reach
+        WHERE {" AND ".join(conditions)}
         ORDER BY d.distance, d.code
-        LIMIT :limit
+        LIMIT {param(limit)}
     """
-    await plan_with_actual_values(db)
-    rows = (await db.execute(text(sql), params)).all()
     found = []
-    for r in rows:
-        km = rules.geodesic_km(lat, lon, r.latitude, r.longitude)
+    for r in await reader.fetch(sql, *param.values):
+        km = rules.geodesic_km(lat, lon, r["latitude"], r["longitude"])
         if km > radius_km:
             continue
         found.append(
             (
                 StoreListItem(
-                    code=r.code,
-                    name=r.name,
-                    kind=r.kind,
-                    latitude=r.latitude,
-                    longitude=r.longitude,
-                    address=r.address,
-                    timezone=r.timezone,
-                    pickup_enabled=r.pickup_enabled,
-                    pickup_lead_minutes=r.pickup_lead_minutes,
+                    code=r["code"],
+                    name=r["name"],
+                    kind=r["kind"],
+                    latitude=r["latitude"],
+                    longitude=r["longitude"],
+                    address=r["address"],
+                    timezone=r["timezone"],
+                    pickup_enabled=r["pickup_enabled"],
+                    pickup_lead_minutes=r["pickup_lead_minutes"],
                     distance_km=round(km, 3),
-                    available=r.available,
+                    available=r["available"],
                 ),
-                float(r.distance),
+                float(r["distance"]),
             )
         )
     return found

@@ -59,3 +59,25 @@ async def test_killed_connection_mid_checkout_leaves_no_partial_order(
         f"/v1/carts/{cart_id}/checkout", json={}, headers={**web, "Idempotency-Key": str(uuid.uuid4())}
     )
     assert r.status_code == 201, r.text
+
+
+async def test_search_connections_killed_between_requests_recover(client: httpx.AsyncClient, api: Api, db_conn) -> None:
+    """The one-statement searches use a pool of their own; a server that dropped its connections
+    costs at most a 503 (retry), never a 500, and the next request is served."""
+    await api.store("NEAR", 41.88, -87.63)
+    web = await api.key("storefront")
+    search = "/v1/stores?near=41.88,-87.63&radius_km=5"
+    for _ in range(3):
+        assert (await client.get(search, headers=web)).status_code == 200
+    killed = await db_conn.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = 'commerce' AND datname = current_database()"
+    )
+    assert killed >= 1
+    first = await client.get(search, headers=web)
+    assert first.status_code in (200, 503), first.text
+    if first.status_code == 503:
+        assert first.json()["code"] == "service_unavailable"
+    again = await client.get(search, headers=web)
+    assert again.status_code == 200, again.text
+    assert [s["code"] for s in again.json()["items"]] == ["NEAR"]
