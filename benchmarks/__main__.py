@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -78,8 +79,10 @@ class Server:
             "COMMERCE_ADMIN_TOKEN": ADMIN,
             "COMMERCE_LOG_LEVEL": "WARNING",
             "COMMERCE_BACKGROUND_WORKERS": "true" if background else "false",
-            "COMMERCE_DB_POOL_SIZE": "20",
-            "COMMERCE_DB_MAX_OVERFLOW": "20",
+            # Per worker: 16 + 8 transaction connections and 16 for searches, within the server's 100.
+            "COMMERCE_DB_POOL_SIZE": "16",
+            "COMMERCE_DB_MAX_OVERFLOW": "8",
+            "COMMERCE_DB_READ_POOL_SIZE": "16",
             "PYTHONPATH": str(ROOT),
         }
         self.log = open(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1], "wb")  # noqa: SIM115
@@ -282,6 +285,10 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
     path.write_text("\n".join([*lines, "", *extra, ""]))
 
 
+READS = ("liveness", "availability", "listing_available_at", "listing_near", "nearby_sku")
+WORKLOADS = (*READS, "checkout", "flash", "relay_off", "pos", "pgbench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -294,7 +301,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Service worker processes.")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database afterwards.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Use the database a --keep run left (seeds only fresh carts); implies --keep.",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda v: set(v.split(",")),
+        default=set(WORKLOADS),
+        help=f"Comma-separated workloads to run, of: {','.join(WORKLOADS)} (default: all).",
+    )
     args = parser.parse_args()
+    if args.only - set(WORKLOADS):
+        parser.error(f"unknown workloads: {', '.join(sorted(args.only - set(WORKLOADS)))}")
+    args.keep = args.keep or args.reuse
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         sys.exit("wrk and pgbench are needed: apt-get install wrk postgresql-client")
     if args.smoke:
@@ -325,77 +346,92 @@ async def run(
     name = "commerce_bench"
     url = with_database(args.server_url, name)
     admin = await asyncpg.connect(args.server_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {name}")
+    reuse = args.reuse and await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    if not reuse:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     results: list[Result] = []
     extra: list[str] = []
+    only = args.only
     try:
         t0 = time.perf_counter()
         await asyncio.to_thread(migrate, url)
-        await seed(url, stores, skus)
         conn = await asyncpg.connect(url)
-        await workloads.seed_extras(conn, nearby_stores=nearby, flash_units=flash_units)
+        if not reuse:
+            await seed(url, stores, skus)
+            await workloads.seed_extras(conn, nearby_stores=nearby, flash_units=flash_units)
+        else:
+            await workloads.reset_flash(conn, flash_units)
+        run_id = f"r{int(time.time())}"
         sample = 100 if args.smoke else 5
-        cart_sets = {c: await workloads.seed_carts(conn, f"c{c}", carts, sample_percent=sample) for c in (32, 128)}
-        relay_off = await workloads.seed_carts(conn, "off32", carts, sample_percent=sample)
-        flash = await workloads.seed_carts(conn, "flash", flash_carts, flash=True)
+
+        async def carts_for(prefix: str, **kwargs: Any) -> list[str]:
+            return await workloads.seed_carts(conn, f"{run_id}{prefix}", carts, sample_percent=sample, **kwargs)
+
+        cart_sets = {c: await carts_for(f"c{c}") for c in (32, 128)} if "checkout" in only else {}
+        relay_off = await carts_for("off32") if "relay_off" in only else []
+        flash = await workloads.seed_carts(conn, f"{run_id}flash", flash_carts, flash=True) if "flash" in only else []
         await conn.execute("VACUUM ANALYZE")
         await conn.close()
-        print(f"seeded in {time.perf_counter() - t0:.0f}s", flush=True)
+        print(f"{'reused' if reuse else 'seeded'} in {time.perf_counter() - t0:.0f}s", flush=True)
 
         server = Server(url, args.workers, background=True)
         try:
             token = storefront_key(server)
-            for kind, clients in (
-                ("liveness", 32),
-                ("availability", 32),
-                ("listing_available_at", 32),
-                ("listing_near", 32),
-                ("nearby_sku", 32),
-            ):
+            # Each read at 32 clients (the machine saturated: throughput, and latency that is mostly
+            # queueing) and at 4 (below saturation: the request's own latency).
+            for kind in READS:
+                if kind not in only:
+                    continue
                 file = workloads.write_read_requests(work / f"{kind}.txt", kind, stores=stores, skus=skus)
-                data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=False)
-                results.append(wrk_result(kind, clients, data, server))
-                print(results[-1], flush=True)
+                for clients in (32, 4):
+                    data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=False)
+                    results.append(wrk_result(kind, clients, data, server))
+                    print(results[-1], flush=True)
             for clients, cart_ids in cart_sets.items():
                 print(f"checkout at {clients} clients over {len(cart_ids)} carts", flush=True)
                 file = workloads.write_checkout_requests(work / f"checkout{clients}.txt", cart_ids)
                 data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=True)
                 results.append(wrk_result("checkout (relay on)", clients, data, server))
                 print(results[-1], flush=True)
-            file = workloads.write_checkout_requests(work / "flash.txt", flash)
-            data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
-            sold, reserved, available, rate = await flash_check(url, flash_units)
-            verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
-            results.append(
-                wrk_result(
-                    "flash sale (one SKU)",
+            if flash:
+                file = workloads.write_checkout_requests(work / "flash.txt", flash)
+                data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
+                sold, reserved, available, rate = await flash_check(url, flash_units)
+                verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
+                flash_result = wrk_result(
+                    "flash sale (one SKU), orders/s while selling",
                     256,
                     data,
                     server,
-                    note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available} ({verdict});"
-                    f" {rate:.0f} orders/s while selling",
+                    note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available}"
+                    f" ({verdict}); latency and statuses over all {len(flash)} shoppers",
                 )
-            )
-            print(results[-1], flush=True)
+                flash_result.throughput = rate
+                results.append(flash_result)
+                print(results[-1], flush=True)
         finally:
             server.stop()
 
-        server = Server(url, args.workers, background=False)
-        try:
-            token = storefront_key(server)
-            file = workloads.write_checkout_requests(work / "off32.txt", relay_off)
-            data = run_wrk(server, file, token, clients=32, seconds=seconds, once=True)
-            results.append(wrk_result("checkout (relay off)", 32, data, server))
+        if relay_off:
+            server = Server(url, args.workers, background=False)
+            try:
+                token = storefront_key(server)
+                file = workloads.write_checkout_requests(work / "off32.txt", relay_off)
+                data = run_wrk(server, file, token, clients=32, seconds=seconds, once=True)
+                results.append(wrk_result("checkout (relay off)", 32, data, server))
+                print(results[-1], flush=True)
+            finally:
+                server.stop()
+
+        if "pos" in only:
+            results.append(run_pos_ingest(args.server_url, seconds))
             print(results[-1], flush=True)
-        finally:
-            server.stop()
 
-        results.append(run_pos_ingest(args.server_url, seconds))
-        print(results[-1], flush=True)
-
+        if "pgbench" not in only:
+            return
         pg_url = url
         checkout_tps, p50, p99 = run_pgbench(
             pg_url, "checkout.sql", clients=32, seconds=seconds, stores=stores, skus=skus
@@ -403,13 +439,20 @@ async def run(
         read_tps, r50, r99 = run_pgbench(
             pg_url, "availability.sql", clients=32, seconds=seconds, stores=stores, skus=skus
         )
-        liveness = next(r.throughput for r in results if r.name == "liveness")
+        # As many clients as the service's transaction connections (2 x (16 + 8) with 2 workers).
+        flash_clients = args.workers * 24
+        flash_tps, f50, f99 = run_pgbench(
+            pg_url, "flash.sql", clients=flash_clients, seconds=seconds, stores=stores, skus=skus
+        )
+        liveness = next((r.throughput for r in results if r.name == "liveness"), None)
         for r in results:
-            if r.name.startswith("checkout"):
+            if r.name.startswith("flash"):
+                r.ceiling, r.ceiling_name = flash_tps, "pgbench checkout tx on one hot row"
+            elif r.name.startswith("checkout"):
                 r.ceiling, r.ceiling_name = checkout_tps, "pgbench checkout tx"
             elif r.name == "availability":
                 r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
-            elif r.name != "liveness" and not r.name.startswith("POS"):
+            elif liveness and r.name != "liveness" and not r.name.startswith("POS"):
                 r.ceiling, r.ceiling_name = liveness, "liveness endpoint"
         extra += [
             "## Ceilings measured in the same run",
@@ -418,13 +461,25 @@ async def run(
             f" p50 {p50:.1f} ms, p99 {p99:.1f} ms",
             f"- pgbench, availability read (benchmarks/pgbench/availability.sql), 32 clients: {read_tps:.0f} tx/s,"
             f" p50 {r50:.1f} ms, p99 {r99:.1f} ms",
-            f"- framework: `GET /health/live` (no database), 32 clients: {liveness:.0f} req/s",
+            f"- pgbench, the checkout transaction on one hot level (benchmarks/pgbench/flash.sql), {flash_clients}"
+            f" clients: {flash_tps:.0f} tx/s, p50 {f50:.1f} ms, p99 {f99:.1f} ms",
+            f"- framework: `GET /health/live` (no database), 32 clients: {liveness or 0:.0f} req/s",
             "",
             f"Data: {stores} stores x {skus} SKUs ({stores * skus:,} levels), {nearby:,} extra stores for the nearby query,"
             f" {flash_units} units of one hot SKU for {len(flash)} shoppers; {args.workers} service workers.",
         ]
     finally:
-        write_results(results, args.output, config=("--smoke" if args.smoke else ""), extra=extra)
+        config = " ".join(
+            part
+            for part in (
+                "--smoke" if args.smoke else "",
+                f"--seconds {args.seconds}" if args.seconds != 15 else "",
+                "--reuse" if args.reuse else "",
+                f"--only {','.join(w for w in WORKLOADS if w in only)}" if only != set(WORKLOADS) else "",
+            )
+            if part
+        )
+        write_results(results, args.output, config=config, extra=extra)
         print(f"results written to {args.output}")
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:

@@ -9,6 +9,8 @@ from pathlib import Path
 import asyncpg
 
 FLASH_SKU, FLASH_STORE = "FLASH-1", "S0001"
+# A hot level for pgbench's flash-sale ceiling (benchmarks/pgbench/flash.sql): stock it never sells out.
+CEILING_SKU = "FLASH-CEILING"
 
 
 async def seed_extras(conn: asyncpg.Connection, *, nearby_stores: int, flash_units: int) -> None:
@@ -38,13 +40,31 @@ async def seed_extras(conn: asyncpg.Connection, *, nearby_stores: int, flash_uni
         FLASH_SKU,
     )
     await conn.execute(
-        "INSERT INTO inventory_levels (store_code, sku, on_hand) VALUES ($1, $2, $3)",
+        "INSERT INTO variants (sku, product_id, price_amount, currency) VALUES ($1, 'FLASH', 4900, 'USD')"
+        " ON CONFLICT DO NOTHING",
+        CEILING_SKU,
+    )
+    await conn.execute(
+        "INSERT INTO inventory_levels (store_code, sku, on_hand) VALUES ($1, $2, $3), ($1, $4, 1000000000)",
         FLASH_STORE,
         FLASH_SKU,
         flash_units,
+        CEILING_SKU,
     )
     await conn.execute("RESET session_replication_role")
     await conn.execute("ANALYZE stores; ANALYZE inventory_levels")
+
+
+async def reset_flash(conn: asyncpg.Connection, units: int) -> None:
+    """Before a run on a reused database: the hot SKU's earlier orders and holds go, its stock is `units` again."""
+    await conn.execute("DELETE FROM orders WHERE id IN (SELECT order_id FROM order_lines WHERE sku = $1)", FLASH_SKU)
+    await conn.execute("DELETE FROM reservations WHERE sku = $1", FLASH_SKU)
+    await conn.execute(
+        "UPDATE inventory_levels SET on_hand = $3, reserved = 0 WHERE store_code = $1 AND sku = $2",
+        FLASH_STORE,
+        FLASH_SKU,
+        units,
+    )
 
 
 async def seed_carts(

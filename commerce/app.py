@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.read_pool = await make_read_pool(database_url, settings.db_pool_size)
+        app.state.read_pool = await make_read_pool(database_url, settings.db_read_pool_size)
         app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
         app.state.settings = settings
         try:

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_cache_seconds: float = 30.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Connections for the one-statement searches (a pool of their own, opened when needed).
+    db_read_pool_size: int = 10
     # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
     background_workers: bool = True
     # Event relay: how often committed outbox rows are numbered into the feed.
@@ -65,6 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth_cache_seconds=float(env.get("COMMERCE_AUTH_CACHE_SECONDS", "30")),
             db_pool_size=int(env.get("COMMERCE_DB_POOL_SIZE", "10")),
             db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),
+            db_read_pool_size=int(env.get("COMMERCE_DB_READ_POOL_SIZE", "10")),
             background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
             event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "0.05")),
             webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "0.2")),

@@ -3,7 +3,18 @@
 \set s random(1, :stores)
 \set k random(1, :skus)
 BEGIN;
+-- In the service's order: lock, order write, reservation (hot rows locked from here), idempotency record.
 SELECT pg_try_advisory_xact_lock(hashtextextended(gen_random_uuid()::text, 7));
+WITH o AS (
+    INSERT INTO orders (id, cart_id, channel, status, currency, subtotal, discount_total, total, pickup_store, hold_until)
+    VALUES (gen_random_uuid(), gen_random_uuid()::text, 'web', 'placed', 'USD', 1000, 0, 1000,
+            format('S%s', lpad(:s::text, 4, '0')), now() + interval '2 days')
+    RETURNING id
+)
+INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, discount, line_total, fulfillment, location)
+SELECT o.id, 1, format('SKU%s', lpad(:k::text, 7, '0')), 1, 1000, 0, 1000, 'pickup', format('S%s', lpad(:s::text, 4, '0'))
+FROM o;
+INSERT INTO events (type, data) VALUES ('order.placed', '{"bench": true}');
 WITH upd AS (
     UPDATE inventory_levels il SET reserved = il.reserved + 1, updated_at = now()
     WHERE il.store_code = format('S%s', lpad(:s::text, 4, '0')) AND il.sku = format('SKU%s', lpad(:k::text, 7, '0'))
@@ -18,16 +29,6 @@ WITH upd AS (
 INSERT INTO events (type, data)
 SELECT 'inventory.changed', jsonb_build_object('store', store_code, 'sku', sku, 'on_hand', on_hand,
        'reserved', reserved, 'available', greatest(on_hand - reserved - safety_stock, 0)) FROM upd;
-WITH o AS (
-    INSERT INTO orders (id, cart_id, channel, status, currency, subtotal, discount_total, total, pickup_store, hold_until)
-    VALUES (gen_random_uuid(), gen_random_uuid()::text, 'web', 'placed', 'USD', 1000, 0, 1000,
-            format('S%s', lpad(:s::text, 4, '0')), now() + interval '2 days')
-    RETURNING id
-)
-INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, discount, line_total, fulfillment, location)
-SELECT o.id, 1, format('SKU%s', lpad(:k::text, 7, '0')), 1, 1000, 0, 1000, 'pickup', format('S%s', lpad(:s::text, 4, '0'))
-FROM o;
-INSERT INTO events (type, data) VALUES ('order.placed', '{"bench": true}');
 INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body)
 VALUES ('bench', gen_random_uuid()::text, 'x', 201, '\x00');
 END;

@@ -49,6 +49,8 @@ class PricedLine:
     pickup_store: str | None
     # The pickup store's lead time, None when it does not offer pickup (or the line ships).
     pickup_lead_minutes: int | None
+    # Units available at the pickup store when the lines were read (0 without a level, None if shipped).
+    pickup_available: int | None
     unit_price: Money
     discount: Money
     promotion_id: str | None
@@ -71,7 +73,9 @@ _CART_SQL = (
 _CART, _LOCKED_CART = text(_CART_SQL), text(_CART_SQL + " FOR UPDATE")
 _LINES = text(
     "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
-    " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes"
+    " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes,"
+    " (SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il"
+    "  WHERE il.store_code = cl.pickup_store AND il.sku = cl.sku) AS pickup_available"
     " FROM cart_lines cl JOIN variants v ON v.sku = cl.sku JOIN products p ON p.id = v.product_id"
     " LEFT JOIN stores s ON s.code = cl.pickup_store"
     " WHERE cl.cart_id = :cart_id ORDER BY cl.id"
@@ -111,6 +115,7 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
                 quantity=r.quantity,
                 pickup_store=r.pickup_store,
                 pickup_lead_minutes=r.pickup_lead_minutes,
+                pickup_available=None if r.pickup_store is None else (r.pickup_available or 0),
                 unit_price=Money(r.price_amount, r.currency),
                 discount=Money(discount, r.currency),
                 promotion_id=None if applied is None else applied.promotion_id,

@@ -8,10 +8,11 @@ one with most available; the whole line leaves from one location. Any short line
 reservation, no ledger entry, the cart still open.
 
 Checkout is the hot path of a flash sale, so it is a fixed handful of statements on plain rows: lock
-the cart, read its priced lines (with titles and the pickup store's lead time), reserve, then write
-the order, its lines, the closed cart and the `order.placed` event in one statement. The reservation
-comes last so the contended inventory rows stay locked only for that write and the commit. The
-response is built from what was written (the insert returns the order's number and timestamps).
+the cart, read its priced lines (with titles and the pickup store's lead time), write the order, its
+lines, the closed cart and the `order.placed` event in one statement, then reserve. The reservation
+comes last so the contended inventory rows stay locked only for it, the idempotency record and the
+commit. The response is built from what was written (the insert returns the order's number and
+timestamps).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from commerce.auth.schemas import Principal
 from commerce.carts.pricing import PricedLine, cart_head, price_lines
 from commerce.errors import InsufficientStock, InvalidState, Unprocessable
 from commerce.inventory.rules import StockLine, ship_source
-from commerce.inventory.service import availability_of, reserve_lines, ship_candidates
+from commerce.inventory.service import reserve_lines, ship_candidates
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
@@ -128,17 +129,20 @@ async def checkout(
 
     ship_to = (data.ship_to.latitude, data.ship_to.longitude) if data.ship_to else None
     ship_from, short = await route_ship_lines(db, ship_lines, ship_to)
-    if short and pickup_store is not None:
-        # Report the pickup lines that are short too, so the shopper can fix the whole cart at once.
-        wanted: dict[str, int] = {}
-        for line in pickup_lines:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-        have = await availability_of(db, [(pickup_store, sku) for sku in wanted])
-        short += [
-            {"sku": sku, "store": pickup_store, "requested": qty, "available": have[(pickup_store, sku)]}
-            for sku, qty in sorted(wanted.items())
-            if have[(pickup_store, sku)] < qty
-        ]
+    # Pickup lines short by the availability read with the lines: refused before anything is written
+    # (a sold-out flash sale answers its late shoppers without touching the hot row). Every short
+    # line is reported, so the shopper can fix the whole cart at once. Lines that pass are checked
+    # again under lock by the reservation.
+    wanted: dict[str, int] = {}
+    have: dict[str, int] = {}
+    for line in pickup_lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        have[line.sku] = line.pickup_available or 0
+    short += [
+        {"sku": sku, "store": pickup_store, "requested": qty, "available": have[sku]}
+        for sku, qty in sorted(wanted.items())
+        if have[sku] < qty
+    ]
     if short:
         raise InsufficientStock(short)
 
@@ -207,6 +211,13 @@ async def checkout(
         "now": now,
         "event": msgspec.json.encode(event_data(order)).decode(),
     }
+    # A store-bound key may only place orders its store handles.
+    check_reach(principal, order, lines)
+    # The order is written before stock is reserved: the contended inventory rows are locked from
+    # the reservation to the commit, and every round trip in between holds up the next shopper of a
+    # hot SKU. A short line rolls the order back with everything else.
+    placed = (await db.execute(_PLACE_ORDER, params)).one()
+    order.number, order.created_at, order.updated_at = placed
     source = f"{principal.role}:{principal.key_id}"
     if pickup_store is not None:
         await reserve_lines(
@@ -223,11 +234,6 @@ async def checkout(
             reference=ship_reference(order_id),
             source=source,
         )
-    # A store-bound key may only place orders its store handles (checked after stock, as reading
-    # the order back used to).
-    check_reach(principal, order, lines)
-    placed = (await db.execute(_PLACE_ORDER, params)).one()
-    order.number, order.created_at, order.updated_at = placed
     log.info(
         "order %s (#%s) placed from cart %s: %d lines, total %d %s",
         order.id,
