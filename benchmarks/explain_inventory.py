@@ -3,8 +3,9 @@
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python benchmarks/explain_inventory.py
 
 Requests go through the real app (ASGI, no network). Each is run once to warm up, then `--runs` times;
-the median wall time of the whole request is reported. Every SQL statement the request sent is captured
-and the heavy ones (the ones that read inventory_levels) are re-run under EXPLAIN (ANALYZE, BUFFERS).
+the median wall time of the whole request is reported. Every SQL statement the request sent (through
+SQLAlchemy or the `reader` pool) is captured and the heavy ones (the ones that read inventory_levels) are
+re-run under EXPLAIN (ANALYZE, BUFFERS), planned with their actual values as the service plans them.
 """
 
 from __future__ import annotations
@@ -43,11 +44,33 @@ REQUESTS = [
 ]
 
 
+class RecordingPool:
+    """The app's read pool, with every statement its connections run recorded."""
+
+    def __init__(self, pool: Any, captured: list[tuple[str, Any]]) -> None:
+        self.pool, self.captured = pool, captured
+
+    def record(self, logged: Any) -> None:
+        self.captured.append((logged.query, logged.args))
+
+    async def acquire(self, timeout: float) -> Any:  # noqa: ASYNC109 (the pool's own signature)
+        conn = await self.pool.acquire(timeout=timeout)
+        conn.add_query_logger(self.record)
+        return conn
+
+    async def release(self, conn: Any) -> None:
+        conn.remove_query_logger(self.record)
+        await self.pool.release(conn)
+
+
 async def main(url: str, runs: int, explain: bool) -> None:
     app = create_app(Settings(database_url=url, admin_token=TOKEN, background_workers=False, auth_cache_seconds=60))
     captured: list[tuple[str, Any]] = []
-    pg = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    pg = await asyncpg.connect(
+        url.replace("postgresql+asyncpg://", "postgresql://"), server_settings={"plan_cache_mode": "force_custom_plan"}
+    )
     async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as c:
+        app.state.read_pool = RecordingPool(app.state.read_pool, captured)
 
         @event.listens_for(app.state.engine.sync_engine, "before_cursor_execute")
         def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:

@@ -5,7 +5,8 @@
 
 Against a seeded database (`python -m benchmarks --keep` leaves one, `commerce_bench`). Prints,
 per request: wall time, Python CPU of this process (client and server), the number of SQL
-statements and their summed round-trip time as seen by SQLAlchemy, and the response size. With
+statements and their summed round-trip time as seen by SQLAlchemy (the transaction pool: the
+one-statement searches on the `reader` pool do not show there), and the response size. With
 `--pyinstrument`, a call-tree profile of the measured requests follows.
 """
 

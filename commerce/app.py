@@ -38,6 +38,7 @@ from commerce.orders.routes import OrderController
 from commerce.orders.sweeper import expiry_sweeper
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
+from commerce.retention import retention_sweeper
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -136,7 +137,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,
-        lifespan=[database, *([expiry_sweeper, event_workers] if settings.background_workers else [])],
+        lifespan=[
+            database,
+            *([expiry_sweeper, event_workers, retention_sweeper] if settings.background_workers else []),
+        ],
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],

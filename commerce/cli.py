@@ -261,4 +261,28 @@ def expire(data_dir: Path) -> None:
     console.print(f"Expired {expired} pickup order(s).")
 
 
+@main.command()
+@data_dir_option
+def purge(data_dir: Path) -> None:
+    """Delete what is past its retention now: idempotency records, the webhook delivery log and old feed
+    events (the service also does this itself; the COMMERCE_*_RETENTION_* settings say how long)."""
+    from commerce.retention import Purged
+    from commerce.retention import purge as purge_expired
+
+    async def run(url: str) -> Purged:
+        engine = make_engine(url, null_pool=True)
+        try:
+            return await purge_expired(make_sessionmaker(engine), Settings.from_env())
+        finally:
+            await engine.dispose()
+
+    with database(data_dir) as url:
+        migrate(url)
+        purged = asyncio.run(run(url))
+    console.print(
+        f"Deleted {purged.idempotency_keys} idempotency record(s), {purged.webhook_deliveries} webhook delivery"
+        f" log row(s) and {purged.events} feed event(s) past their retention."
+    )
+
+
 __all__ = ["Settings", "main"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -36,6 +36,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     code: str
     errors: list[dict[str, Any]] | None = None
     lines: list[dict[str, Any]] | None = None
+    first_seq: Annotated[
+        int | None, msgspec.Meta(description="With `feed_position_expired`: the feed's oldest seq")
+    ] = None
 
 
 class DomainError(Exception):
@@ -73,6 +76,10 @@ class Conflict(DomainError):
 
 class InvalidState(DomainError):
     status, code, title = 409, "invalid_state", "Invalid state"
+
+
+class Gone(DomainError):
+    status, code, title = 410, "gone", "Gone"
 
 
 class PreconditionFailed(DomainError):
@@ -225,6 +232,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         403: "The key's role or store may not do this",
         404: "No such resource",
         409: "Conflict with the current state (see `code`)",
+        410: "No longer kept (see `code`)",
         412: "Stale `If-Match` version",
         422: "Validation failed (see `code` and `errors`)",
     }

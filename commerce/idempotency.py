@@ -36,7 +36,7 @@ IdempotencyKey = Annotated[
         max_length=255,
         required=False,
         description="Any unique string (a UUID is ideal). Retrying with the same key and body returns the first "
-        "response instead of acting twice.",
+        "response instead of acting twice; keys are kept 24 hours (COMMERCE_IDEMPOTENCY_RETENTION_HOURS).",
     ),
 ]
 

@@ -47,6 +47,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_backoff_initial_seconds: float = 1.0
     webhook_backoff_max_seconds: float = 300.0
     webhook_backoff_jitter_seconds: float = 1.0
+    # Retention (commerce/retention.py): how long each kind of record is kept, and how often the
+    # service deletes what is past it.
+    idempotency_retention_hours: float = 24.0
+    event_retention_days: float = 7.0
+    webhook_delivery_retention_days: float = 7.0
+    retention_sweep_seconds: float = 300.0
     log_level: str = "INFO"
 
     @classmethod
@@ -75,5 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_backoff_initial_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_INITIAL_SECONDS", "1")),
             webhook_backoff_max_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_MAX_SECONDS", "300")),
             webhook_backoff_jitter_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_JITTER_SECONDS", "1")),
+            idempotency_retention_hours=float(env.get("COMMERCE_IDEMPOTENCY_RETENTION_HOURS", "24")),
+            event_retention_days=float(env.get("COMMERCE_EVENT_RETENTION_DAYS", "7")),
+            webhook_delivery_retention_days=float(env.get("COMMERCE_WEBHOOK_DELIVERY_RETENTION_DAYS", "7")),
+            retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
         )

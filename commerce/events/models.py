@@ -57,7 +57,10 @@ class WebhookDelivery(Base):
     """One attempt to deliver one event to one webhook: the receiver's status code or the error."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", text("id DESC")),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_webhook", "webhook_id", text("id DESC")),
+        Index("ix_webhook_deliveries_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))

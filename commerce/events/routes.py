@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, put
+from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow
@@ -27,19 +28,27 @@ class EventController(Controller):
         description="Events in `seq` order after `after`. Page with `after=next_after`: a reader never misses an "
         "event, because an event gets its `seq` only once every transaction that could precede it has finished "
         "(a committed event shows up here within a fraction of a second, later only while a long transaction "
-        f"is still running). Types: {', '.join(sorted(EVENT_TYPES))}.",
-        responses=problem_responses(401, 403, 422),
+        f"is still running). Types: {', '.join(sorted(EVENT_TYPES))}.\n\n"
+        "The feed keeps events for `COMMERCE_EVENT_RETENTION_DAYS` (7 by default), and always those a "
+        "registered webhook has not been sent yet. `after=0` reads from the oldest event kept; a position "
+        "older than that is 410 `feed_position_expired` (with `first_seq`), never a silent gap.",
+        responses=problem_responses(401, 403, 410, 422),
     )
     async def list_events(
         self,
         db: Db,
-        after: Annotated[int, QueryParameter(ge=0, description="Last seq already seen (0: from the start)")] = 0,
+        state: State,
+        after: Annotated[
+            int, QueryParameter(ge=0, description="Last seq already seen (0: from the oldest event kept)")
+        ] = 0,
         types: Annotated[
             str | None, QueryParameter(max_length=500, description="Comma-separated event types; absent: all")
         ] = None,
         limit: Limit = 50,
     ) -> EventPage:
-        return await service.list_events(db, after=after, types=parse_types(types), limit=limit)
+        return await service.list_events(
+            db, after=after, types=parse_types(types), limit=limit, settings=state.settings
+        )
 
 
 class WebhookController(Controller):
@@ -62,6 +71,18 @@ class WebhookController(Controller):
     ) -> Response[WebhookOut]:
         hook, created = await service.upsert_webhook(db, webhook_id, data)
         return Response(hook, status_code=201 if created else 200)
+
+    @get(
+        "/",
+        summary="Every webhook (without secrets)",
+        description="By id. `last_delivered_seq` against the feed's end shows how far behind a receiver is; "
+        "`failed_attempts` and `next_attempt_at` show one that is failing.",
+        responses=problem_responses(401, 403, 422),
+    )
+    async def list_webhooks(self, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Page[WebhookOut]:
+        key = decode_cursor(cursor, 1)
+        items = await service.list_webhooks(db, limit=limit, after=str(key[0]) if key else None)
+        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(items) == limit else None)
 
     @get("/{webhook_id:str}", summary="One webhook (without its secret)", responses=problem_responses(401, 403, 404))
     async def get_webhook(self, db: Db, webhook_id: WebhookIdPath) -> WebhookOut:

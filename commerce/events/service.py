@@ -13,23 +13,38 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.errors import NotFound
+from commerce.errors import Gone, NotFound
 from commerce.events.models import OutboxEvent, Webhook, WebhookDelivery
 from commerce.events.rules import check_webhook_url
 from commerce.events.schemas import DeliveryOut, Event, EventPage, WebhookIn, WebhookOut
+from commerce.settings import Settings
 
 
 async def record(db: AsyncSession, type_: str, data: dict[str, Any]) -> None:
     await db.execute(insert(OutboxEvent).values(type=type_, data=data))
 
 
-async def list_events(db: AsyncSession, *, after: int, types: list[str] | None, limit: int) -> EventPage:
+async def list_events(
+    db: AsyncSession, *, after: int, types: list[str] | None, limit: int, settings: Settings
+) -> EventPage:
     """Numbered events after `after`, in seq order (unnumbered rows are not final yet and never shown)."""
     stmt = select(OutboxEvent).where(OutboxEvent.seq > after).order_by(OutboxEvent.seq).limit(limit)
     if types is not None:
         stmt = stmt.where(OutboxEvent.type.in_(types))
     rows = (await db.scalars(stmt)).all()
     items = [Event(seq=r.seq, type=r.type, occurred_at=r.occurred_at, data=r.data) for r in rows if r.seq is not None]
+    if after > 0 and (not items or items[0].seq != after + 1):
+        # The feed has no holes, so a page that does not start right after `after` may mean the events
+        # after it are past their retention (commerce/retention.py) and gone: say so, never skip silently.
+        start = await db.scalar(select(func.min(OutboxEvent.seq)))
+        if start is not None and after + 1 < start:
+            raise Gone(
+                f"Events up to seq {start - 1} are no longer kept (the feed keeps about "
+                f"{settings.event_retention_days:g} days); this position is too old to continue from. Rebuild "
+                f"your copy from the API, then read on with after={start - 1}.",
+                code="feed_position_expired",
+                first_seq=start,
+            )
     return EventPage(items=items, next_after=items[-1].seq if items else after)
 
 
@@ -63,6 +78,14 @@ async def get_webhook(db: AsyncSession, webhook_id: str) -> WebhookOut:
     if hook is None:
         raise NotFound(f"No webhook with id {webhook_id!r}.")
     return webhook_out(hook)
+
+
+async def list_webhooks(db: AsyncSession, *, limit: int, after: str | None) -> list[WebhookOut]:
+    """Webhooks by id, with where each one is in the feed (`last_delivered_seq`) and its failures."""
+    stmt = select(Webhook).order_by(Webhook.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Webhook.id > after)
+    return [webhook_out(hook) for hook in await db.scalars(stmt)]
 
 
 async def delete_webhook(db: AsyncSession, webhook_id: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.background import every
 from commerce.orders.service import expire_due
 
 log = logging.getLogger("commerce.orders.sweeper")
@@ -27,25 +27,15 @@ async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], now: dateti
             return total
 
 
-async def _run(sessionmaker: async_sessionmaker[AsyncSession], interval: float) -> None:
-    while True:
-        try:
-            expired = await sweep_once(sessionmaker)
-            if expired:
-                log.info("expired %d pickup order(s) past their hold", expired)
-        except Exception:  # keep sweeping: one bad pass must not stop expiry for good
-            log.exception("expiry sweep failed; retrying in %.0f s", interval)
-        await asyncio.sleep(interval)
-
-
 @contextlib.asynccontextmanager
 async def expiry_sweeper(app: Litestar) -> AsyncIterator[None]:
     """Runs the sweeper for the app's lifetime (started only when background workers are on)."""
-    interval = app.state.settings.expiry_sweep_seconds
-    task = asyncio.create_task(_run(app.state.sessionmaker, interval), name="expiry-sweeper")
-    try:
+    sessionmaker = app.state.sessionmaker
+
+    async def one_pass() -> None:
+        expired = await sweep_once(sessionmaker)
+        if expired:
+            log.info("expired %d pickup order(s) past their hold", expired)
+
+    async with every(app.state.settings.expiry_sweep_seconds, one_pass, log, "expiry sweep"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -142,6 +142,18 @@ async def test_put_and_get_a_webhook_without_its_secret(client) -> None:
     assert (await client.get("/v1/webhooks/nope/deliveries", headers=ADMIN)).status_code == 404
 
 
+async def test_webhooks_are_listed_by_id_and_paged(client, api) -> None:
+    for hook_id in ("wms", "erp", "crm"):
+        await subscribe(client, f"https://{hook_id}.example/hooks", ["order.placed"], hook_id)
+    first = (await client.get("/v1/webhooks", params={"limit": 2}, headers=ADMIN)).json()
+    assert [h["id"] for h in first["items"]] == ["crm", "erp"]
+    assert all("secret" not in h for h in first["items"])
+    rest = (await client.get("/v1/webhooks", params={"cursor": first["next_cursor"]}, headers=ADMIN)).json()
+    assert [h["id"] for h in rest["items"]] == ["wms"]
+    assert rest["next_cursor"] is None
+    assert (await client.get("/v1/webhooks", headers=await api.key("storefront"))).status_code == 403
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
