@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -76,6 +77,14 @@ async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
         raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
 
 
+def settle_heap() -> None:
+    """Move what startup built (framework, ORM, OpenAPI schema: most of the heap) out of the garbage
+    collector's reach. Full collections walked all of it and paused requests for 70-110 ms (the
+    listing's p99 at light load); now they walk only what requests create."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     if not settings.database_url:
@@ -90,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.read_pool = await make_read_pool(database_url, settings.db_read_pool_size)
         app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
         app.state.settings = settings
+        settle_heap()
         try:
             yield
         finally:
