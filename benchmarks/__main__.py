@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -39,6 +38,12 @@ from commerce.db import migrate
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ADMIN = "bench-admin-token"
+# Database connections of the service, all workers together: transaction pool, its overflow, read pool.
+TX_POOL, TX_OVERFLOW, READ_POOL = 32, 16, 24
+# PostgreSQL and the load generator share the machine with the service: one worker per two cores
+# leaves them room (on 2 cores the reads' tails were far shorter with 1 worker than with 2; checkout,
+# heavier in Python, went faster with 2; see NOTES.md), so both are measured.
+DEFAULT_WORKERS = max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Result:
     ceiling_name: str = ""
     rss_mb: float | None = None
     note: str = ""
+    workers: int | None = None
 
 
 def free_port() -> int:
@@ -79,10 +85,10 @@ class Server:
             "COMMERCE_ADMIN_TOKEN": ADMIN,
             "COMMERCE_LOG_LEVEL": "WARNING",
             "COMMERCE_BACKGROUND_WORKERS": "true" if background else "false",
-            # Per worker: 16 + 8 transaction connections and 16 for searches, within the server's 100.
-            "COMMERCE_DB_POOL_SIZE": "16",
-            "COMMERCE_DB_MAX_OVERFLOW": "8",
-            "COMMERCE_DB_READ_POOL_SIZE": "16",
+            # Connections shared out among the workers, within the server's 100.
+            "COMMERCE_DB_POOL_SIZE": str(TX_POOL // workers),
+            "COMMERCE_DB_MAX_OVERFLOW": str(TX_OVERFLOW // workers),
+            "COMMERCE_DB_READ_POOL_SIZE": str(READ_POOL // workers),
             "PYTHONPATH": str(ROOT),
         }
         self.log = open(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1], "wb")  # noqa: SIM115
@@ -270,8 +276,8 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
         f"Run {now} with `python -m benchmarks {config}` on {machine()}.",
         "Load generator (wrk, 2 threads), service and PostgreSQL share the machine.",
         "",
-        "| workload | clients | ok req/s | p50 ms | p99 ms | ceiling | ratio | peak RSS/worker MB | statuses | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | workers | clients | ok req/s | p50 ms | p99 ms | ceiling | ratio | peak RSS/worker MB | statuses | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ceiling = f"{r.ceiling:.0f} ({r.ceiling_name})" if r.ceiling else ""
@@ -279,7 +285,7 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
         lines.append(
-            f"| {r.name} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
+            f"| {r.name} | {r.workers or ''} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
             f"| {rss} | {statuses} | {r.note} |"
         )
     path.write_text("\n".join([*lines, "", *extra, ""]))
@@ -298,7 +304,13 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="Tiny data and one-second runs: do the scripts work?")
     parser.add_argument("--seconds", type=int, default=15, help="Duration of each timed workload.")
-    parser.add_argument("--workers", type=int, default=2, help="Service worker processes.")
+    parser.add_argument(
+        "--workers",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=None,
+        help="Comma-separated service worker counts; the service workloads run once for each"
+        " (default: one per two cores, and one per core; with --smoke only the first).",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database afterwards.")
     parser.add_argument(
@@ -316,6 +328,8 @@ def main() -> None:
     if args.only - set(WORKLOADS):
         parser.error(f"unknown workloads: {', '.join(sorted(args.only - set(WORKLOADS)))}")
     args.keep = args.keep or args.reuse
+    if args.workers is None:
+        args.workers = [DEFAULT_WORKERS] if args.smoke else sorted({DEFAULT_WORKERS, os.cpu_count() or 2})
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         sys.exit("wrk and pgbench are needed: apt-get install wrk postgresql-client")
     if args.smoke:
@@ -331,6 +345,74 @@ def main() -> None:
             args.seconds,
         )
     asyncio.run(run(args, stores, skus, nearby, flash_units, carts, flash_carts, seconds))
+
+
+async def load_service(
+    url: str,
+    work: Path,
+    workers: int,
+    only: set[str],
+    seconds: int,
+    stores: int,
+    skus: int,
+    cart_sets: dict[int, list[str]],
+    relay_off: list[str],
+    flash: list[str],
+    flash_units: int,
+) -> list[Result]:
+    """The wrk workloads against the service run with `workers` worker processes."""
+    results: list[Result] = []
+
+    def record(result: Result) -> None:
+        result.workers = workers
+        results.append(result)
+        print(result, flush=True)
+
+    server = Server(url, workers, background=True)
+    try:
+        token = storefront_key(server)
+        # Each read at 32 clients (the machine saturated: throughput, and latency that is mostly
+        # queueing) and at 4 (below saturation: the request's own latency).
+        for kind in READS:
+            if kind not in only:
+                continue
+            file = workloads.write_read_requests(work / f"{kind}.txt", kind, stores=stores, skus=skus)
+            for clients in (32, 4):
+                data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=False)
+                record(wrk_result(kind, clients, data, server))
+        for clients, cart_ids in cart_sets.items():
+            print(f"checkout at {clients} clients over {len(cart_ids)} carts", flush=True)
+            file = workloads.write_checkout_requests(work / f"checkout{clients}.txt", cart_ids)
+            data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=True)
+            record(wrk_result("checkout (relay on)", clients, data, server))
+        if flash:
+            file = workloads.write_checkout_requests(work / "flash.txt", flash)
+            data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
+            sold, reserved, available, rate = await flash_check(url, flash_units)
+            verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
+            flash_result = wrk_result(
+                "flash sale (one SKU), orders/s while selling",
+                256,
+                data,
+                server,
+                note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available}"
+                f" ({verdict}); latency and statuses over all {len(flash)} shoppers",
+            )
+            flash_result.throughput = rate
+            record(flash_result)
+    finally:
+        server.stop()
+
+    if relay_off:
+        server = Server(url, workers, background=False)
+        try:
+            token = storefront_key(server)
+            file = workloads.write_checkout_requests(work / "off32.txt", relay_off)
+            data = run_wrk(server, file, token, clients=32, seconds=seconds, once=True)
+            record(wrk_result("checkout (relay off)", 32, data, server))
+        finally:
+            server.stop()
+    return results
 
 
 async def run(
@@ -362,69 +444,25 @@ async def run(
         if not reuse:
             await seed(url, stores, skus)
             await workloads.seed_extras(conn, nearby_stores=nearby, flash_units=flash_units)
-        else:
-            await workloads.reset_flash(conn, flash_units)
-        run_id = f"r{int(time.time())}"
         sample = 100 if args.smoke else 5
-
-        async def carts_for(prefix: str, **kwargs: Any) -> list[str]:
-            return await workloads.seed_carts(conn, f"{run_id}{prefix}", carts, sample_percent=sample, **kwargs)
-
-        cart_sets = {c: await carts_for(f"c{c}") for c in (32, 128)} if "checkout" in only else {}
-        relay_off = await carts_for("off32") if "relay_off" in only else []
-        flash = await workloads.seed_carts(conn, f"{run_id}flash", flash_carts, flash=True) if "flash" in only else []
-        await conn.execute("VACUUM ANALYZE")
-        await conn.close()
         print(f"{'reused' if reuse else 'seeded'} in {time.perf_counter() - t0:.0f}s", flush=True)
+        for workers in args.workers:
+            await workloads.reset_flash(conn, flash_units)
+            run_id = f"r{int(time.time())}w{workers}"
 
-        server = Server(url, args.workers, background=True)
-        try:
-            token = storefront_key(server)
-            # Each read at 32 clients (the machine saturated: throughput, and latency that is mostly
-            # queueing) and at 4 (below saturation: the request's own latency).
-            for kind in READS:
-                if kind not in only:
-                    continue
-                file = workloads.write_read_requests(work / f"{kind}.txt", kind, stores=stores, skus=skus)
-                for clients in (32, 4):
-                    data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=False)
-                    results.append(wrk_result(kind, clients, data, server))
-                    print(results[-1], flush=True)
-            for clients, cart_ids in cart_sets.items():
-                print(f"checkout at {clients} clients over {len(cart_ids)} carts", flush=True)
-                file = workloads.write_checkout_requests(work / f"checkout{clients}.txt", cart_ids)
-                data = run_wrk(server, file, token, clients=clients, seconds=seconds, once=True)
-                results.append(wrk_result("checkout (relay on)", clients, data, server))
-                print(results[-1], flush=True)
-            if flash:
-                file = workloads.write_checkout_requests(work / "flash.txt", flash)
-                data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
-                sold, reserved, available, rate = await flash_check(url, flash_units)
-                verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
-                flash_result = wrk_result(
-                    "flash sale (one SKU), orders/s while selling",
-                    256,
-                    data,
-                    server,
-                    note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available}"
-                    f" ({verdict}); latency and statuses over all {len(flash)} shoppers",
-                )
-                flash_result.throughput = rate
-                results.append(flash_result)
-                print(results[-1], flush=True)
-        finally:
-            server.stop()
+            async def carts_for(prefix: str, run_id: str = run_id) -> list[str]:
+                return await workloads.seed_carts(conn, f"{run_id}{prefix}", carts, sample_percent=sample)
 
-        if relay_off:
-            server = Server(url, args.workers, background=False)
-            try:
-                token = storefront_key(server)
-                file = workloads.write_checkout_requests(work / "off32.txt", relay_off)
-                data = run_wrk(server, file, token, clients=32, seconds=seconds, once=True)
-                results.append(wrk_result("checkout (relay off)", 32, data, server))
-                print(results[-1], flush=True)
-            finally:
-                server.stop()
+            cart_sets = {c: await carts_for(f"c{c}") for c in (32, 128)} if "checkout" in only else {}
+            relay_off = await carts_for("off32") if "relay_off" in only else []
+            flash = (
+                await workloads.seed_carts(conn, f"{run_id}flash", flash_carts, flash=True) if "flash" in only else []
+            )
+            await conn.execute("VACUUM ANALYZE")
+            results += await load_service(
+                url, work, workers, only, seconds, stores, skus, cart_sets, relay_off, flash, flash_units
+            )
+        await conn.close()
 
         if "pos" in only:
             results.append(run_pos_ingest(args.server_url, seconds))
@@ -439,12 +477,13 @@ async def run(
         read_tps, r50, r99 = run_pgbench(
             pg_url, "availability.sql", clients=32, seconds=seconds, stores=stores, skus=skus
         )
-        # As many clients as the service's transaction connections (2 x (16 + 8) with 2 workers).
-        flash_clients = args.workers * 24
+        # As many clients as the service has transaction connections.
+        flash_clients = TX_POOL + TX_OVERFLOW
         flash_tps, f50, f99 = run_pgbench(
             pg_url, "flash.sql", clients=flash_clients, seconds=seconds, stores=stores, skus=skus
         )
-        liveness = next((r.throughput for r in results if r.name == "liveness"), None)
+        # The framework's ceiling for each worker count: the liveness endpoint at 32 clients.
+        liveness = {r.workers: r.throughput for r in results if r.name == "liveness" and r.clients == 32}
         for r in results:
             if r.name.startswith("flash"):
                 r.ceiling, r.ceiling_name = flash_tps, "pgbench checkout tx on one hot row"
@@ -452,8 +491,8 @@ async def run(
                 r.ceiling, r.ceiling_name = checkout_tps, "pgbench checkout tx"
             elif r.name == "availability":
                 r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
-            elif liveness and r.name != "liveness" and not r.name.startswith("POS"):
-                r.ceiling, r.ceiling_name = liveness, "liveness endpoint"
+            elif r.workers in liveness and r.name != "liveness":
+                r.ceiling, r.ceiling_name = liveness[r.workers], "liveness endpoint"
         extra += [
             "## Ceilings measured in the same run",
             "",
@@ -463,10 +502,13 @@ async def run(
             f" p50 {r50:.1f} ms, p99 {r99:.1f} ms",
             f"- pgbench, the checkout transaction on one hot level (benchmarks/pgbench/flash.sql), {flash_clients}"
             f" clients: {flash_tps:.0f} tx/s, p50 {f50:.1f} ms, p99 {f99:.1f} ms",
-            f"- framework: `GET /health/live` (no database), 32 clients: {liveness or 0:.0f} req/s",
+            *(
+                f"- framework: `GET /health/live` (no database), {w} worker(s), 32 clients: {rate:.0f} req/s"
+                for w, rate in liveness.items()
+            ),
             "",
             f"Data: {stores} stores x {skus} SKUs ({stores * skus:,} levels), {nearby:,} extra stores for the nearby query,"
-            f" {flash_units} units of one hot SKU for {len(flash)} shoppers; {args.workers} service workers.",
+            f" {flash_units} units of one hot SKU for {flash_carts} shoppers; service workers as in the table.",
         ]
     finally:
         config = " ".join(
@@ -475,6 +517,7 @@ async def run(
                 "--smoke" if args.smoke else "",
                 f"--seconds {args.seconds}" if args.seconds != 15 else "",
                 "--reuse" if args.reuse else "",
+                f"--workers {','.join(map(str, args.workers))}",
                 f"--only {','.join(w for w in WORKLOADS if w in only)}" if only != set(WORKLOADS) else "",
             )
             if part
