@@ -17,7 +17,8 @@ async def stock(app: Any, rows: list[tuple[str, str, int]]) -> None:
 
 
 async def assert_conserved(db_conn: asyncpg.Connection) -> None:
-    """Every level is explained by its ledger, and its reserved units by its active reservations."""
+    """Every level is explained by its ledger, and its reserved units by its active reservations; every
+    ledger row belongs to a level."""
     bad = await db_conn.fetch(
         """
         SELECT l.store_code, l.sku, l.on_hand, l.reserved, g.d, g.r, a.q FROM inventory_levels l
@@ -29,3 +30,8 @@ async def assert_conserved(db_conn: asyncpg.Connection) -> None:
         """
     )
     assert [dict(r) for r in bad] == []
+    orphans = await db_conn.fetch(
+        "SELECT g.store_code, g.sku FROM inventory_ledger g"
+        " LEFT JOIN inventory_levels l USING (store_code, sku) WHERE l.sku IS NULL LIMIT 5"
+    )
+    assert [dict(r) for r in orphans] == []
