@@ -62,6 +62,9 @@ class RecordingPool:
         conn.remove_query_logger(self.record)
         await self.pool.release(conn)
 
+    async def close(self) -> None:
+        await self.pool.close()
+
 
 async def main(url: str, runs: int, explain: bool) -> None:
     app = create_app(Settings(database_url=url, admin_token=TOKEN, background_workers=False, auth_cache_seconds=60))
