@@ -89,7 +89,10 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_p
         else {
             "pool_size": pool_size,
             "max_overflow": max_overflow,
-            "pool_pre_ping": True,
+            # No ping before each checkout from the pool: it was a sixth of a checkout's time (8.2 -> 6.8
+            # ms in-process). A connection the server dropped fails its request with 503 (retry), and
+            # SQLAlchemy then replaces the whole pool (tests/concurrency/test_connection_killed.py).
+            "pool_pre_ping": False,
         }
     )
     return create_async_engine(
@@ -134,7 +137,11 @@ async def make_read_pool(url: str, size: int) -> Any:
         min_size=0,
         max_size=size,
         init=_json_codecs,
-        server_settings={**SERVER_SETTINGS, "plan_cache_mode": "force_custom_plan"},
+        server_settings={
+            **SERVER_SETTINGS,
+            "application_name": "commerce-reads",
+            "plan_cache_mode": "force_custom_plan",
+        },
     )
 
 
