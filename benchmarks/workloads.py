@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 
 FLASH_SKU, FLASH_STORE = "FLASH-1", "S0001"
-# A hot level for pgbench's flash-sale ceiling (benchmarks/pgbench/flash.sql): stock it never sells out.
+# A hot level for pgbench's flash-sale ceiling (benchmarks/__main__.pgbench_script): stock it never sells out.
 CEILING_SKU = "FLASH-CEILING"
 
 

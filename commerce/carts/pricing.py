@@ -128,8 +128,6 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
 async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: int, now: datetime) -> CartOut:
     cart = await cart_head(db, cart_id)
     priced = await price_lines(db, cart, now=now)
-    pickup_pairs = [(line.pickup_store, line.sku) for line in priced.lines if line.pickup_store is not None]
-    at_pickup = await inventory.availability_of(db, pickup_pairs) if pickup_pairs else {}
     ship_skus = sorted({line.sku for line in priced.lines if line.pickup_store is None})
     ship_from = await inventory.ship_candidates(db, ship_skus) if ship_skus else {}
 
@@ -139,7 +137,7 @@ async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: in
         source: str | None
         if line.pickup_store is not None:
             fulfillment = Pickup(store=line.pickup_store)
-            units, source = at_pickup[(line.pickup_store, line.sku)], line.pickup_store
+            units, source = line.pickup_available or 0, line.pickup_store
         else:
             fulfillment = Ship()
             best = ship_source(ship_from.get(line.sku, []), line.quantity)

@@ -55,21 +55,29 @@ async def stores_near(reader: Reader, near: str, radius_km: float, most: int, ki
     return [s.code for s, _ in found]
 
 
-# $1 skus, $2 stores. The listed stores that do not exist come back as `unknown` on every row. Each
-# (store, sku) is one primary-key probe: a set-based scan by SKU read 100k rows for a SKU stocked everywhere.
-_MATRIX = """
-WITH wanted AS (SELECT code, j FROM unnest($2::varchar[]) WITH ORDINALITY w(code, j)),
-unknown AS (
-    SELECT array_agg(w.code ORDER BY w.j) AS codes FROM wanted w
-    WHERE NOT EXISTS (SELECT 1 FROM stores st WHERE st.code = w.code)
-)
-SELECT u.codes AS unknown, k.sku, w.code AS store, coalesce((
-    SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il
-    WHERE il.store_code = w.code AND il.sku = k.sku
-), 0) AS available
-FROM unknown u
-CROSS JOIN unnest($1::varchar[]) WITH ORDINALITY k(sku, i)
-CROSS JOIN wanted w
+def _unknown_stores_sql(codes: str) -> str:
+    """SQL: the codes of the array `codes` that name no store, in their order (an uncorrelated subquery:
+    run once per statement)."""
+    return (
+        f"ARRAY(SELECT w.code FROM unnest({codes}::varchar[]) WITH ORDINALITY w(code, j)"
+        " WHERE NOT EXISTS (SELECT 1 FROM stores st WHERE st.code = w.code) ORDER BY w.j)"
+    )
+
+
+def _available_sql(store: str, sku: str) -> str:
+    """SQL: units available of `sku` at `store`, 0 without a level. One primary-key probe per pair: a
+    set-based read by SKU read 100k rows for a SKU stocked everywhere."""
+    return (
+        "coalesce((SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il"
+        f" WHERE il.store_code = {store} AND il.sku = {sku}), 0)"
+    )
+
+
+# $1 skus, $2 stores. The listed stores that do not exist come back as `unknown` on every row.
+_MATRIX = f"""
+SELECT {_unknown_stores_sql("$2")} AS unknown, k.sku, w.code AS store, {_available_sql("w.code", "k.sku")} AS available
+FROM unnest($1::varchar[]) WITH ORDINALITY k(sku, i)
+CROSS JOIN unnest($2::varchar[]) WITH ORDINALITY w(code, j)
 ORDER BY k.i, w.j
 """
 
@@ -87,7 +95,8 @@ async def availability_matrix(
     return [AvailabilityItem(r["sku"], r["store"], r["available"]) for r in rows]
 
 
-_LISTING = """
+_LISTING = (
+    """
 WITH page AS (
     SELECT p.id, p.title, p.description, p.brand, p.category, p.attributes, p.updated_at FROM products p
     WHERE p.id IN (
@@ -98,23 +107,14 @@ WITH page AS (
 )
 SELECT u.unknown, p.id, p.title, p.description, p.brand, p.category, p.attributes, p.updated_at,
        v.sku, v.title AS variant_title, v.barcode, v.options, v.price_amount, v.currency,
-       ARRAY(
-           SELECT coalesce((
-               SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il
-               WHERE il.store_code = w.code AND il.sku = v.sku
-           ), 0)
-           FROM unnest($1::varchar[]) WITH ORDINALITY w(code, j)
-           ORDER BY w.j
-       ) AS available
-FROM (
-    SELECT ARRAY(
-        SELECT w.code FROM unnest($1::varchar[]) WITH ORDINALITY w(code, j)
-        WHERE NOT EXISTS (SELECT 1 FROM stores st WHERE st.code = w.code) ORDER BY w.j
-    ) AS unknown
-) u
+       ARRAY("""
+    f"SELECT {_available_sql('w.code', 'v.sku')} FROM unnest($1::varchar[]) WITH ORDINALITY w(code, j) ORDER BY w.j"
+    f""") AS available
+FROM (SELECT {_unknown_stores_sql("$1")} AS unknown) u
 LEFT JOIN (page p JOIN variants v ON v.product_id = p.id) ON true
 ORDER BY p.id, v.position, v.sku
 """
+)
 
 
 async def products_available_at(

@@ -393,18 +393,6 @@ async def require_known(db: AsyncSession, store: str, sku: str) -> None:
         raise NotFound(f"No variant with SKU {sku!r}.")
 
 
-async def unknown_stores(db: AsyncSession, codes: Sequence[str]) -> list[str]:
-    """The codes among `codes` that name no store, in their given order."""
-    known = set(
-        (
-            await db.scalars(
-                text("SELECT code FROM stores WHERE code = ANY(CAST(:codes AS varchar[]))"), {"codes": list(codes)}
-            )
-        ).all()
-    )
-    return [c for c in codes if c not in known]
-
-
 async def levels(db: AsyncSession, stores: Sequence[str], skus: Sequence[str]) -> dict[tuple[str, str], Level]:
     """The levels of every (store, sku) in stores x skus that has one (one primary-key range scan per store)."""
     rows = await db.execute(

@@ -157,22 +157,7 @@ async def nearby_stores(
         km = rules.geodesic_km(lat, lon, r["latitude"], r["longitude"])
         if km > radius_km:
             continue
-        found.append(
-            (
-                StoreListItem(
-                    code=r["code"],
-                    name=r["name"],
-                    kind=r["kind"],
-                    latitude=r["latitude"],
-                    longitude=r["longitude"],
-                    address=r["address"],
-                    timezone=r["timezone"],
-                    pickup_enabled=r["pickup_enabled"],
-                    pickup_lead_minutes=r["pickup_lead_minutes"],
-                    distance_km=round(km, 3),
-                    available=r["available"],
-                ),
-                float(r["distance"]),
-            )
-        )
+        store = {c: r[c] for c in _STORE_COLUMNS}
+        item = StoreListItem(**store, distance_km=round(km, 3), available=r["available"])
+        found.append((item, float(r["distance"])))
     return found
