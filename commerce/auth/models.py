@@ -6,16 +6,15 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commerce.auth.schemas import ROLES
 from commerce.db import Base
 from commerce.stores import models as stores_models  # noqa: F401  (maps `stores`, the store_code target)
-
-ROLES = ("admin", "storefront", "pos", "associate", "ads")
 
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'storefront', 'pos', 'associate', 'ads')", name="role"),
+        CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role"),
         CheckConstraint("(role IN ('pos', 'associate')) = (store_code IS NOT NULL)", name="store_binding"),
     )
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
-Role = Literal["admin", "storefront", "pos", "associate", "ads"]
+Role = Literal["admin", "storefront", "pos", "associate", "ads", "integration"]
+ROLES: tuple[str, ...] = get_args(Role)
 StoreCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 

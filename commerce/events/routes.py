@@ -20,7 +20,7 @@ WebhookIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, patter
 class EventController(Controller):
     path = "/v1/events"
     tags = ["Events"]
-    guards = [allow("admin")]
+    guards = [allow("integration")]
 
     @get(
         "/",

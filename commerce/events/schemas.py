@@ -12,6 +12,8 @@ EventType = Literal[
     "order.collected",
     "order.cancelled",
     "order.expired",
+    "order.shipped",
+    "order.backordered",
     "product.changed",
     "promotion.changed",
 ]

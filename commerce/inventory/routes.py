@@ -26,7 +26,7 @@ from commerce.stores.rules import MAX_RADIUS_KM
 StorePath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 SkuPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 # Roles that see the full counts of a level; the others (storefront, ads) see what can be promised.
-FULL_VIEW_ROLES = frozenset({"admin", "pos", "associate"})
+FULL_VIEW_ROLES = frozenset({"admin", "pos", "associate", "integration"})
 
 
 def source_of(principal: Principal) -> str:
@@ -54,7 +54,7 @@ class InventoryController(Controller):
 
     @get(
         "/{store:str}/{sku:str}",
-        guards=[allow("associate", "pos", "storefront", "ads")],
+        guards=[allow("associate", "pos", "storefront", "ads", "integration")],
         summary="Stock of one SKU at one store",
         description="Admin, pos and associate keys see `on_hand`, `reserved`, `safety_stock` and `available`; "
         "storefront and ads keys see `available` only. A store and SKU that exist but have no level yet read as "
@@ -70,7 +70,7 @@ class InventoryController(Controller):
 
     @put(
         "/{store:str}/{sku:str}",
-        guards=[allow("associate", "pos")],
+        guards=[allow("associate", "pos", "integration")],
         summary="Record an absolute stock count",
         description="on_hand becomes the counted number; the ledger records the difference with reason `count`. "
         "A count older (`counted_at`) than one already recorded is 409 `stale_count`.",
@@ -102,7 +102,7 @@ class InventoryController(Controller):
 
     @post(
         "/adjustments",
-        guards=[allow("associate", "pos")],
+        guards=[allow("associate", "pos", "integration")],
         summary="Adjust stock by a delta",
         description="receipt and transfer_in add stock, damage, shrink and transfer_out remove it, a correction "
         "may go either way. 409 `insufficient_stock` if it would take on_hand below what is reserved. Send an "

@@ -9,7 +9,7 @@ from commerce.auth.schemas import StoreCode
 from commerce.catalog.schemas import Sku, StoreAvailability
 from commerce.money import Money
 
-AdjustmentReason = Literal["receipt", "damage", "shrink", "transfer_in", "transfer_out", "correction"]
+AdjustmentReason = Literal["receipt", "return", "damage", "shrink", "transfer_in", "transfer_out", "correction"]
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 
 

@@ -59,7 +59,7 @@ class OrderController(Controller):
 
     @get(
         "/orders/{order_id:uuid}",
-        guards=[allow("storefront", "associate")],
+        guards=[allow("storefront", "associate", "integration")],
         summary="One order",
         responses=problem_responses(401, 403, 404),
     )
@@ -94,7 +94,7 @@ class OrderController(Controller):
 
     @post(
         "/orders/{order_id:uuid}/ship",
-        guards=[allow("associate")],
+        guards=[allow("associate", "integration")],
         summary="Ship an order's ship lines",
         description="Consumes the ship lines' reservations at the locations that reserved them.",
         status_code=200,
@@ -105,7 +105,7 @@ class OrderController(Controller):
 
     @post(
         "/orders/{order_id:uuid}/cancel",
-        guards=[allow("storefront", "associate")],
+        guards=[allow("storefront", "associate", "integration")],
         summary="Cancel an order",
         description="Releases every reservation it still holds.",
         status_code=200,

@@ -21,7 +21,7 @@ class PosController(Controller):
 
     @post(
         "/{store:str}/events",
-        guards=[allow("pos")],
+        guards=[allow("pos", "integration")],
         status_code=200,
         summary="Send a batch of till events (sales, returns, counts, receipts)",
         description="1 to 1,000 events; each is applied exactly once per (store, event_id), whatever the "

@@ -46,10 +46,10 @@ async def test_feed_serves_committed_events_in_seq_order_and_pages_with_after(ap
 
 
 async def test_feed_rejects_unknown_types_and_bad_limits(client) -> None:
-    r = await client.get("/v1/events", params={"types": "inventory.changed,order.shipped"}, headers=ADMIN)
+    r = await client.get("/v1/events", params={"types": "inventory.changed,order.teleported"}, headers=ADMIN)
     assert r.status_code == 422
     assert r.json()["code"] == "unknown_event_type"
-    assert "order.shipped" in r.json()["detail"]
+    assert "order.teleported" in r.json()["detail"]
     for bad in ({"limit": 0}, {"limit": 501}, {"after": -1}, {"after": "x"}):
         r = await client.get("/v1/events", params=bad, headers=ADMIN)
         assert r.status_code == 422, (bad, r.text)
