@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -11,6 +12,7 @@ from commerce.customers import rules
 from commerce.customers.models import Customer
 from commerce.customers.schemas import CustomerIn, CustomerOut
 from commerce.errors import Conflict, NotFound, Unprocessable
+from commerce.segments import service as segments
 
 _IDENTIFIERS = ("email", "phone", "loyalty_id")
 
@@ -44,6 +46,8 @@ async def create_customer(db: AsyncSession, data: CustomerIn) -> CustomerOut:
     except IntegrityError as exc:
         field = next((f for f in _IDENTIFIERS if f"uq_customers_{f}" in str(exc.orig)), "email")
         raise _taken(field) from None
+    # A new customer may already belong to segments (no orders yet, consent).
+    await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     return await get_customer(db, customer_id)
 
 
