@@ -23,10 +23,11 @@ from sqlalchemy import text
 
 from commerce import __version__
 from commerce.auth.guards import ApiKeyMiddleware
-from commerce.auth.routes import ApiKeyController
+from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
 from commerce.errors import Unprocessable, exception_handlers
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrderController,
             PromotionController,
             CustomerController,
+            CustomerTokenController,
+            MeController,
             CartController,
             CustomerCartController,
             InventoryController,
