@@ -23,10 +23,11 @@ from sqlalchemy import text
 
 from commerce import __version__
 from commerce.auth.guards import ApiKeyMiddleware
-from commerce.auth.routes import ApiKeyController
+from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
 from commerce.errors import Unprocessable, exception_handlers
@@ -40,7 +41,7 @@ from commerce.orders.sweeper import expiry_sweeper
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
 from commerce.retention import retention_sweeper
-from commerce.segments.routes import CustomerOffersController, SegmentController
+from commerce.segments.routes import CustomerProfileController, SegmentController
 from commerce.segments.workers import segment_worker
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
@@ -135,8 +136,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrderController,
             PromotionController,
             CustomerController,
-            CustomerOffersController,
+            CustomerTokenController,
+            MeController,
             SegmentController,
+            CustomerProfileController,
             CartController,
             CustomerCartController,
             InventoryController,

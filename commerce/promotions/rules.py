@@ -181,14 +181,6 @@ def resolve(
     return None if best is None else best[1]
 
 
-def offers(promotions: Iterable[PromotionTerms], shopper: Shopper, now: datetime) -> list[PromotionTerms]:
-    """What this shopper qualifies for now without a code, in the order the engine prefers them:
-    highest priority first, then the older (between two of the same priority the larger discount
-    on an item wins, which depends on the item)."""
-    eligible = [p for p in promotions if is_active(p, now) and qualifies(p, shopper) and not code_gated(p)]
-    return sorted(eligible, key=lambda p: (-p.priority, p.created_at, p.id))
-
-
 def guardrail_violation(
     kind: PromotionKind, value: int, *, ceiling_percent: int, cheapest_price: int | None
 ) -> str | None:
@@ -199,3 +191,18 @@ def guardrail_violation(
     if kind == "amount_off" and cheapest_price is not None and value > cheapest_price:
         return f"{value} off is more than the price ({cheapest_price}) of an item it applies to."
     return None
+
+
+def preference(promo: PromotionTerms) -> tuple[int, datetime, str]:
+    """The order `resolve` prefers promotions in, apart from the line-dependent discount: higher
+    priority, then older, then smaller id."""
+    return (-promo.priority, promo.created_at, promo.id)
+
+
+def customer_offers(promotions: Iterable[PromotionTerms], shopper: Shopper, now: datetime) -> list[PromotionTerms]:
+    """What a customer qualifies for now without doing anything more (active, needs no code, targets
+    them, limits not used up), in the order the engine prefers them."""
+    return sorted(
+        (p for p in promotions if is_active(p, now) and qualifies(p, shopper) and not code_gated(p)),
+        key=preference,
+    )

@@ -129,17 +129,22 @@ class CodesOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
-    promotion_id: str
+    """A promotion as a shopper sees it: what it takes off, on what, where and until when."""
+
+    id: str
     title: str
     kind: PromotionKind
-    value: int
+    value: Annotated[int, msgspec.Meta(description="percent_off: whole percent; amount_off: minor units off each unit")]
     currency: str | None
-    applies_to: AppliesTo | None
-    channels: list[str] | None
+    applies_to: Annotated[AppliesTo | None, msgspec.Meta(description="Absent: everything")]
+    channels: Annotated[list[str] | None, msgspec.Meta(description="Absent: every channel")]
     starts_at: datetime | None
     ends_at: datetime | None
     priority: int
-    segments: Annotated[list[str] | None, msgspec.Meta(description="The customer's segments it targets")]
+    segments: Annotated[
+        list[str] | None, msgspec.Meta(description="The customer's segments it targets (absent: it targets everyone)")
+    ]
     remaining: Annotated[
-        int | None, msgspec.Meta(description="Orders this customer may still use it on (None: no per-customer limit)")
+        int | None,
+        msgspec.Meta(description="Orders this customer may still use it on (absent: no per-customer limit)"),
     ]

@@ -435,52 +435,53 @@ async def give_back(db: AsyncSession, order_id: uuid.UUID) -> int:
     return int((await db.execute(_GIVE_BACK, {"order_id": order_id})).scalar_one())
 
 
-async def customer_offers(
-    db: AsyncSession, customer_id: uuid.UUID, now: datetime, limit: int, after: tuple[int, datetime, str] | None
-) -> tuple[list[OfferOut], tuple[int, datetime, str] | None]:
-    """The promotions this customer qualifies for now without a code, in the engine's order
-    (rules.offers); `after` is the (priority, created_at, id) the previous page ended on."""
+OFFERS_DOC = (
+    "The promotions the customer qualifies for now, in the order the promotion engine prefers them (higher "
+    "priority, then older): active ones that need no code, that target everyone or a segment the customer is "
+    "in, and whose limits the customer has not used up. The same list on every channel; each says the "
+    "channels it covers, what it applies to and how many more orders it may price for this customer."
+)
+
+
+async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetime) -> list[OfferOut]:
+    """The offers of one customer (promotions/rules.customer_offers decides; the query only narrows)."""
     terms, shopper = await candidate_promotions(
         db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
     )
-    ordered = rules.offers(terms, shopper, now)
-    if after is not None:
-        priority, created_at, promotion_id = after
-        mark = (-priority, created_at, promotion_id)
-        ordered = [p for p in ordered if (-p.priority, p.created_at, p.id) > mark]
-    page = ordered[:limit]
-    if not page:
-        return [], None
-    rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_([t.id for t in page])))}
+    ordered = rules.customer_offers(terms, shopper, now)
+    if not ordered:
+        return []
+    ids = [t.id for t in ordered]
+    rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_(ids)))}
     used = dict(
         (
             await db.execute(
                 select(PromotionCustomerRedemptions.promotion_id, PromotionCustomerRedemptions.redemptions).where(
                     PromotionCustomerRedemptions.customer_id == customer_id,
-                    PromotionCustomerRedemptions.promotion_id.in_([t.id for t in page]),
+                    PromotionCustomerRedemptions.promotion_id.in_(ids),
                 )
             )
         ).tuples()
     )
-    offers: list[OfferOut] = []
-    for t in page:
-        p = rows[t.id]
-        offers.append(
-            OfferOut(
-                promotion_id=p.id,
-                title=p.title,
-                kind=t.kind,
-                value=p.value,
-                currency=p.currency,
-                applies_to=None
-                if p.skus is None and p.categories is None
-                else AppliesTo(skus=p.skus, categories=p.categories),
-                channels=p.channels,
-                starts_at=p.starts_at,
-                ends_at=p.ends_at,
-                priority=p.priority,
-                segments=None if t.segments is None else sorted(t.segments & (shopper.segments or frozenset())),
-                remaining=None if p.per_customer_limit is None else p.per_customer_limit - used.get(p.id, 0),
-            )
+    return [
+        OfferOut(
+            id=t.id,
+            title=rows[t.id].title,
+            kind=t.kind,
+            value=t.value,
+            currency=t.currency,
+            applies_to=None
+            if t.skus is None and t.categories is None
+            else AppliesTo(
+                skus=None if t.skus is None else sorted(t.skus),
+                categories=None if t.categories is None else sorted(t.categories),
+            ),
+            channels=None if t.channels is None else sorted(t.channels),
+            starts_at=t.starts_at,
+            ends_at=t.ends_at,
+            priority=t.priority,
+            segments=None if t.segments is None else sorted(t.segments & (shopper.segments or frozenset())),
+            remaining=None if t.per_customer_limit is None else max(t.per_customer_limit - used.get(t.id, 0), 0),
         )
-    return offers, (page[-1].priority, page[-1].created_at, page[-1].id)
+        for t in ordered
+    ]

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, put
+from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, JSONBody, PathParameter
 
-from commerce.auth.guards import allow
-from commerce.customers import service as customers
+from commerce.auth.guards import allow, ensure_self
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from commerce.promotions import service as promotions
-from commerce.promotions.schemas import OfferOut
 from commerce.segments import service
 from commerce.segments.schemas import MemberOut, ProfileOut, SegmentIn, SegmentOut
 
@@ -66,54 +63,24 @@ class SegmentController(Controller):
         return Page(items=items, next_cursor=encode_cursor(str(items[-1].customer_id)) if len(items) == limit else None)
 
 
-class CustomerOffersController(Controller):
-    """What the service knows about a customer across channels, and what it offers them."""
+class CustomerProfileController(Controller):
+    """What the service knows about a customer across channels."""
 
     path = "/v1/customers"
     tags = ["Customers"]
-    guards = [allow("associate")]
+    guards = [allow("associate", CUSTOMER)]
 
     @get(
         "/{customer_id:uuid}/profile",
         summary="The customer's profile across every channel",
         description="Orders (web, mobile, store, imported) and till sales with the customer's loyalty id: how many, "
         "spend net of returns, first and last, per channel, the favourite store and the last store visit, and the "
-        "segments the customer is in. Kept current as purchases land (orders within seconds).",
+        "segments the customer is in. Kept current as purchases land (orders within seconds). A customer token "
+        "reads its own customer's only.",
         responses=problem_responses(401, 403, 404),
     )
-    async def profile(self, db: Db, customer_id: FromPath[uuid.UUID]) -> ProfileOut:
+    async def profile(
+        self, db: Db, request: Request[Principal, Any, Any], customer_id: FromPath[uuid.UUID]
+    ) -> ProfileOut:
+        ensure_self(request.user, customer_id)
         return await service.profile(db, customer_id)
-
-    @get(
-        "/{customer_id:uuid}/offers",
-        summary="The promotions the customer qualifies for now",
-        description="Active promotions the customer can have without a code (untargeted, or targeting a segment "
-        "the customer is in, with limits not used up), in the order the engine applies them: highest priority "
-        "first, then the older. The same list on every channel.",
-        responses=problem_responses(401, 403, 404, 422),
-    )
-    async def offers(
-        self,
-        db: Db,
-        customer_id: FromPath[uuid.UUID],
-        limit: Limit = 50,
-        cursor: Cursor = None,
-    ) -> Page[OfferOut]:
-        return await offers_page(db, customer_id, limit, cursor)
-
-
-async def offers_page(db: Db, customer_id: uuid.UUID, limit: int, cursor: str | None) -> Page[OfferOut]:
-    """One page of a customer's offers (shared by the customer-token form of the route)."""
-    await customers.require_customer(db, customer_id)
-    key = decode_cursor(cursor, 3)
-    after = None
-    if key is not None:
-        try:
-            after = (int(key[0]), datetime.fromisoformat(str(key[1])), str(key[2]))
-        except (TypeError, ValueError):
-            raise Unprocessable("`cursor` is not one this server issued.", code="invalid_cursor") from None
-    items, last = await promotions.customer_offers(db, customer_id, datetime.now(UTC), limit, after)
-    next_cursor = None
-    if last is not None and len(items) == limit:
-        next_cursor = encode_cursor(last[0], last[1].isoformat(), last[2])
-    return Page(items=items, next_cursor=next_cursor)

@@ -30,8 +30,8 @@ from commerce.segments.history import purchases_of
 from commerce.segments.models import CustomerProfile, Segment, SegmentMember
 from commerce.segments.schemas import MemberOut, ProfileOut, SegmentIn, SegmentOut, StoreVisit
 
-# The consent facts, read from the customer row.
-CONSENT_COLUMNS = "false AS email_consent, false AS sms_consent"
+# The consent facts, read from the customer row (customers/models.py).
+CONSENT_COLUMNS = "c.email_consent, c.sms_consent"
 
 _FACTS_SQL = (
     f"SELECT c.id, {CONSENT_COLUMNS}, p.orders_count, p.lifetime_values, p.last_order_at, p.skus, p.categories,"
