@@ -453,16 +453,15 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
         return []
     ids = [t.id for t in ordered]
     rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_(ids)))}
-    used = dict(
-        (
-            await db.execute(
-                select(PromotionCustomerRedemptions.promotion_id, PromotionCustomerRedemptions.redemptions).where(
-                    PromotionCustomerRedemptions.customer_id == customer_id,
-                    PromotionCustomerRedemptions.promotion_id.in_(ids),
-                )
+    used: dict[str, int] = {
+        promotion_id: count
+        for promotion_id, count in await db.execute(
+            select(PromotionCustomerRedemptions.promotion_id, PromotionCustomerRedemptions.redemptions).where(
+                PromotionCustomerRedemptions.customer_id == customer_id,
+                PromotionCustomerRedemptions.promotion_id.in_(ids),
             )
-        ).tuples()
-    )
+        )
+    }
     return [
         OfferOut(
             id=t.id,
