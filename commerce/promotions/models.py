@@ -36,6 +36,15 @@ class Promotion(Base):
         CheckConstraint("per_customer_limit IS NULL OR per_customer_limit > 0", name="per_customer_limit"),
         CheckConstraint("total_limit IS NULL OR total_limit > 0", name="total_limit"),
         CheckConstraint("redemptions >= 0", name="redemptions"),
+        Index("ix_promotions_skus", "skus", postgresql_using="gin", postgresql_where=text("killed_at IS NULL")),
+        Index(
+            "ix_promotions_categories", "categories", postgresql_using="gin", postgresql_where=text("killed_at IS NULL")
+        ),
+        Index(
+            "ix_promotions_untargeted",
+            "created_at",
+            postgresql_where=text("killed_at IS NULL AND skus IS NULL AND categories IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -214,13 +214,14 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
 
 
 # Plain rows, not ORM entities, and built once: this runs on every cart read and every checkout.
-# One statement: the shopper (their segments, one index-only read, and the promotions whose unredeemed
-# single-use codes the cart carries) and the active promotions that could touch these SKUs or
-# categories, each with whether its limits are used up for this shopper. A row with a NULL id means
-# no candidate. Segments and limits are filtered again by promotions/rules.py, which decides.
-_CANDIDATES = text(
-    """
-WITH shopper AS (
+# One statement: the shopper (their segments, one index-only read, and the cart's single-use codes:
+# the promotions whose unredeemed ones it carries, and those already redeemed) and the active
+# promotions that could touch these SKUs or categories, each with whether this customer has used up
+# its per-customer limit. The promotions come from three index-friendly arms (GIN on skus, GIN on
+# categories, a partial index on the untargeted ones) rather than one OR the planner scans whole.
+# A row with a NULL id means no candidate. Segments and limits are decided again by promotions/rules.py.
+_SHOPPER = """
+WITH shopper AS MATERIALIZED (
     SELECT CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
                (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
                 WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
@@ -230,24 +231,33 @@ WITH shopper AS (
            CASE WHEN cardinality(CAST(:codes AS varchar[])) > 0 THEN
                (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
                 WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) END AS used_codes
-)
+)"""
+_COLUMNS = """p.id, p.kind, p.value, p.currency, p.skus, p.categories, p.code, p.channels, p.starts_at, p.ends_at,
+    p.priority, p.killed_at, p.created_at, p.segments, p.per_customer_limit, p.total_limit, p.redemptions,
+    p.single_use_codes,
+    (p.per_customer_limit IS NOT NULL AND coalesce((
+        SELECT r.redemptions FROM promotion_customer_redemptions r
+        WHERE r.promotion_id = p.id AND r.customer_id = CAST(:customer_id AS uuid)), 0) >= p.per_customer_limit
+    ) AS limit_reached"""
+_ACTIVE = """p.killed_at IS NULL AND (p.starts_at IS NULL OR p.starts_at <= :now) AND (p.ends_at IS NULL OR p.ends_at > :now)
+    AND (p.segments IS NULL OR p.segments && s.segments) AND (p.total_limit IS NULL OR p.redemptions < p.total_limit)"""
+_RESULT = """
 SELECT s.segments AS shopper_segments, s.code_promotions AS shopper_code_promotions,
-       s.used_codes AS shopper_used_codes, p.*
-FROM shopper s LEFT JOIN LATERAL (
-    SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority, killed_at,
-           created_at, segments, per_customer_limit, total_limit, redemptions, single_use_codes,
-           (per_customer_limit IS NOT NULL AND coalesce((
-               SELECT r.redemptions FROM promotion_customer_redemptions r
-               WHERE r.promotion_id = promotions.id AND r.customer_id = CAST(:customer_id AS uuid)), 0)
-               >= per_customer_limit) AS limit_reached
-    FROM promotions
-    WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)
-      AND (segments IS NULL OR segments && s.segments)
-      AND (total_limit IS NULL OR redemptions < total_limit)
-      AND (CAST(:all_items AS boolean) OR (skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])
-           OR categories && CAST(:categories AS varchar[]))
-) p ON true
-"""
+       s.used_codes AS shopper_used_codes, c.*
+FROM shopper s LEFT JOIN candidates c ON true"""
+_CANDIDATES = text(
+    f"""{_SHOPPER}, candidates AS (
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus && CAST(:skus AS varchar[]) AND {_ACTIVE}
+    UNION ALL
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.categories && CAST(:categories AS varchar[])
+        AND NOT coalesce(p.skus && CAST(:skus AS varchar[]), false) AND {_ACTIVE}
+    UNION ALL
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus IS NULL AND p.categories IS NULL AND {_ACTIVE}
+){_RESULT}"""
+)
+# Every active promotion for this shopper, whatever it applies to (their offers).
+_ALL_CANDIDATES = text(
+    f"""{_SHOPPER}, candidates AS (SELECT {_COLUMNS} FROM promotions p, shopper s WHERE {_ACTIVE}){_RESULT}"""
 )
 
 
@@ -264,19 +274,11 @@ async def candidate_promotions(
     """Active promotions that could touch these SKUs or categories (every item with `all_items`) for
     this cart owner (None: an anonymous cart) and cart codes, and the shopper as promotions/rules
     sees them; rules.resolve decides which applies."""
-    rows = (
-        await db.execute(
-            _CANDIDATES,
-            {
-                "now": now,
-                "skus": list(skus),
-                "categories": list(categories),
-                "customer_id": customer_id,
-                "codes": [rules.normalise_code(c) for c in codes],
-                "all_items": all_items,
-            },
-        )
-    ).all()
+    params = {"now": now, "customer_id": customer_id, "codes": [rules.normalise_code(c) for c in codes]}
+    if all_items:
+        rows = (await db.execute(_ALL_CANDIDATES, params)).all()
+    else:
+        rows = (await db.execute(_CANDIDATES, params | {"skus": list(skus), "categories": list(categories)})).all()
     first = rows[0]
     shopper = rules.Shopper(
         segments=None if first.shopper_segments is None else frozenset(first.shopper_segments),
@@ -454,8 +456,8 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
     ids = [t.id for t in ordered]
     rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_(ids)))}
     used: dict[str, int] = {
-        promotion_id: count
-        for promotion_id, count in await db.execute(
+        r.promotion_id: r.redemptions
+        for r in await db.execute(
             select(PromotionCustomerRedemptions.promotion_id, PromotionCustomerRedemptions.redemptions).where(
                 PromotionCustomerRedemptions.customer_id == customer_id,
                 PromotionCustomerRedemptions.promotion_id.in_(ids),

@@ -87,6 +87,12 @@ def upgrade() -> None:
             -- Once it has single-use codes, a promotion prices only carts carrying one of them (or its code).
             ADD COLUMN single_use_codes boolean NOT NULL DEFAULT false;
 
+        -- Pricing finds the live promotions that could touch a cart through these (promotions/service.py).
+        CREATE INDEX ix_promotions_skus ON promotions USING gin (skus) WHERE killed_at IS NULL;
+        CREATE INDEX ix_promotions_categories ON promotions USING gin (categories) WHERE killed_at IS NULL;
+        CREATE INDEX ix_promotions_untargeted ON promotions (created_at)
+            WHERE killed_at IS NULL AND skus IS NULL AND categories IS NULL;
+
         -- Per-customer redemption counts of promotions with a per_customer_limit.
         CREATE TABLE promotion_customer_redemptions (
             promotion_id varchar(64) NOT NULL REFERENCES promotions (id) ON DELETE CASCADE,
@@ -127,6 +133,7 @@ def downgrade() -> None:
         DROP TABLE promotion_redemptions;
         DROP TABLE promotion_codes;
         DROP TABLE promotion_customer_redemptions;
+        DROP INDEX ix_promotions_skus, ix_promotions_categories, ix_promotions_untargeted;
         ALTER TABLE promotions DROP COLUMN segments, DROP COLUMN per_customer_limit, DROP COLUMN total_limit,
             DROP COLUMN redemptions, DROP COLUMN single_use_codes;
         DROP TABLE segment_feed_cursor;
