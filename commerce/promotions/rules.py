@@ -133,6 +133,9 @@ def is_eligible(
     shopper: Shopper = ANONYMOUS,
 ) -> bool:
     """`codes` are the cart's codes, already normalised."""
+    # Cheapest and most selective first: most candidates target another line of the cart.
+    if not targets(promo, line.sku, line.category):
+        return False
     if not is_active(promo, now):
         return False
     if promo.channels is not None and channel not in promo.channels:
@@ -141,9 +144,7 @@ def is_eligible(
         return False
     if not qualifies(promo, shopper):
         return False
-    if code_gated(promo) and not carries_code(promo, codes, shopper):
-        return False
-    return targets(promo, line.sku, line.category)
+    return not code_gated(promo) or carries_code(promo, codes, shopper)
 
 
 def line_discount(promo: PromotionTerms, line: LineToPrice) -> int:
