@@ -43,8 +43,7 @@ class RoleGuard:
             return  # CORS preflight and OPTIONS carry no key and change nothing
         principal: Principal = connection.user
         if principal.role not in self.roles:
-            what = "A customer token" if principal.role == CUSTOMER else f"A {principal.role} key"
-            raise Forbidden(f"{what} may not call this endpoint.")
+            raise Forbidden(f"{principal.credential} may not call this endpoint.")
 
 
 def allow(*roles: str) -> RoleGuard:
