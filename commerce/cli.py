@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.schemas import ROLES
 from commerce.db import EmbeddedPostgres, make_engine, make_sessionmaker, migrate
 from commerce.settings import Settings, default_data_dir
 
@@ -157,7 +158,7 @@ def keys() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "storefront", "pos", "associate", "ads"]),
+    type=click.Choice(ROLES),
     help="What the key may do.",
 )
 @click.option("--store", default=None, help="Store code (required for pos and associate keys).")
