@@ -212,3 +212,28 @@ async def test_me_is_for_customer_tokens_only(client: httpx.AsyncClient, api: Ap
             assert r.status_code == 403 and r.json()["code"] == "forbidden", path
     assert (await client.get("/v1/me")).status_code == 401
     assert (await client.get("/v1/me", headers=bearer("ct_" + "x" * 43))).status_code == 401
+
+
+async def test_tokens_go_a_week_after_they_expired_or_were_revoked(
+    client: httpx.AsyncClient, api: Api, app: Litestar, db_conn
+) -> None:
+    from commerce.retention import purge
+
+    ana = await api.customer(email="ana@example.com")
+    for _ in range(4):
+        await api.customer_token(ana["id"])
+    ids = [r["id"] for r in await db_conn.fetch("SELECT id FROM customer_tokens ORDER BY id")]
+    await db_conn.execute(
+        "UPDATE customer_tokens SET created_at = now() - interval '30 days', expires_at = now() - interval '8 days'"
+        " WHERE id = $1",
+        ids[0],
+    )
+    await db_conn.execute(
+        "UPDATE customer_tokens SET created_at = now() - interval '30 days', expires_at = now() - interval '6 days'"
+        " WHERE id = $1",
+        ids[1],
+    )
+    await db_conn.execute("UPDATE customer_tokens SET revoked_at = now() - interval '8 days' WHERE id = $1", ids[2])
+    purged = await purge(app.state.sessionmaker, app.state.settings)
+    assert purged.customer_tokens == 2
+    assert {r["id"] for r in await db_conn.fetch("SELECT id FROM customer_tokens")} == {ids[1], ids[3]}
