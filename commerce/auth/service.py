@@ -100,7 +100,7 @@ class KeyResolver:
         self.admin_token = admin_token
         self.ttl = ttl
         self._cache: dict[str, _Entry] = {}
-        # Bumped by every forget_customer: a lookup that started before a revocation committed does
+        # Bumped by every forget: a lookup that started before a revocation committed does
         # not cache what it read.
         self._generation = 0
 
