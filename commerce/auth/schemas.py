@@ -53,6 +53,13 @@ class Principal(msgspec.Struct, frozen=True):
     customer_id: uuid.UUID | None = None
 
     @property
+    def credential(self) -> str:
+        """How an error message names the caller: "A customer token", "An admin key", "A pos key"."""
+        if self.role == CUSTOMER:
+            return "A customer token"
+        return f"{'An' if self.role[0] in 'aeiou' else 'A'} {self.role} key"
+
+    @property
     def source(self) -> str:
         """How ledgers and logs name who made a change: `role:key id`."""
         return f"{self.role}:{self.key_id}"

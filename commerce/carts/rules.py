@@ -57,7 +57,7 @@ def cart_owner(principal: Principal, asked: uuid.UUID | None) -> uuid.UUID | Non
         return principal.customer_id
     if asked is not None and principal.role not in OWNER_SETTING_ROLES:
         raise Forbidden(
-            f"A {principal.role} key creates anonymous carts; a signed-in shopper's cart is created with their "
+            f"{principal.credential} creates anonymous carts; a signed-in shopper's cart is created with their "
             "customer token (or GET /v1/me/cart)."
         )
     return asked

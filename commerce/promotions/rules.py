@@ -194,13 +194,17 @@ def guardrail_violation(
     return None
 
 
-def preference(promo: PromotionTerms) -> tuple[int, datetime, str]:
-    """The order `resolve` prefers promotions in, apart from the line-dependent discount: higher
-    priority, then older, then smaller id."""
-    return (-promo.priority, promo.created_at, promo.id)
+def preference(promo: PromotionTerms) -> tuple[int, int, int, datetime, str]:
+    """The order `resolve` prefers promotions in, without a line to price: higher priority, then the
+    larger discount (of two of one kind, the larger value; a percent and an amount of one priority are
+    listed percent first, as which is larger depends on the price), then older, then smaller id."""
+    kind_rank = 1 if promo.kind == "amount_off" else 0
+    return (-promo.priority, kind_rank, -promo.value, promo.created_at, promo.id)
 
 
-def customer_offers(promotions: Iterable[PromotionTerms], shopper: Shopper, now: datetime) -> list[PromotionTerms]:
+def customer_offers(
+    promotions: Iterable[PromotionTerms], now: datetime, shopper: Shopper = ANONYMOUS
+) -> list[PromotionTerms]:
     """What a customer qualifies for now without doing anything more (active, needs no code, targets
     them, limits not used up), in the order the engine prefers them."""
     return sorted(

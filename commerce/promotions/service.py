@@ -471,7 +471,7 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
     terms, shopper = await candidate_promotions(
         db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
     )
-    ordered = rules.customer_offers(terms, shopper, now)
+    ordered = rules.customer_offers(terms, now, shopper)
     if not ordered:
         return []
     ids = [t.id for t in ordered]
