@@ -350,14 +350,20 @@ WITH used AS (
     SELECT id, total_limit, per_customer_limit, single_use_codes FROM promotions
     WHERE id = ANY(CAST(:promotion_ids AS varchar[]))
       AND (total_limit IS NOT NULL OR per_customer_limit IS NOT NULL OR single_use_codes)
+), locked AS (
+    -- Counted rows are locked in id order, so two checkouts (or a checkout and a cancel) that count
+    -- the same promotions never wait on each other crosswise.
+    SELECT id FROM promotions WHERE id IN (SELECT id FROM used WHERE total_limit IS NOT NULL)
+    ORDER BY id FOR UPDATE
 ), totals AS (
     UPDATE promotions p SET redemptions = p.redemptions + 1
-    FROM used u WHERE p.id = u.id AND u.total_limit IS NOT NULL AND p.redemptions < p.total_limit
+    FROM locked l WHERE p.id = l.id AND p.redemptions < p.total_limit
     RETURNING p.id
 ), mine AS (
     INSERT INTO promotion_customer_redemptions AS r (promotion_id, customer_id, redemptions)
     SELECT u.id, CAST(:customer_id AS uuid), 1 FROM used u
     WHERE u.per_customer_limit IS NOT NULL AND CAST(:customer_id AS uuid) IS NOT NULL
+    ORDER BY u.id
     ON CONFLICT (promotion_id, customer_id) DO UPDATE SET redemptions = r.redemptions + 1
     WHERE r.redemptions < (SELECT p.per_customer_limit FROM promotions p WHERE p.id = r.promotion_id)
     RETURNING r.promotion_id
@@ -437,9 +443,12 @@ _GIVE_BACK = text(
 WITH gone AS (
     DELETE FROM promotion_redemptions WHERE order_id = :order_id
     RETURNING promotion_id, customer_id, counted_total, code_key
+), locked AS (
+    SELECT id FROM promotions WHERE id IN (SELECT promotion_id FROM gone WHERE counted_total)
+    ORDER BY id FOR UPDATE
 ), totals AS (
     UPDATE promotions p SET redemptions = greatest(p.redemptions - 1, 0)
-    FROM gone g WHERE p.id = g.promotion_id AND g.counted_total
+    FROM locked l WHERE p.id = l.id
 ), mine AS (
     UPDATE promotion_customer_redemptions r SET redemptions = greatest(r.redemptions - 1, 0)
     FROM gone g WHERE r.promotion_id = g.promotion_id AND r.customer_id = g.customer_id
