@@ -5,9 +5,10 @@
 
 Makes a database of its own on the server (dropped afterwards), applies the migrations and seeds a
 catalog of 2,000 SKUs in 20 categories and a customer whose 5-line cart is priced. "None": no
-promotions and no segments. "Loaded": 1,000 active promotions (850 on a few SKUs each, 100 on a
-category, 50 each targeting one of 50 segments) and the customer in 10 of the 50 segments. Both are
-timed in-process, alternating blocks so drift hits both alike: the pricing service call
+promotions and no segments. "Promotions": 1,000 active promotions (850 on a few SKUs each, 100 on a
+category, 50 on everything or a category). "Loaded": the same, but those 50 each target one of 50
+segments, and the customer is in 10 of them. All are timed in-process, in alternating blocks so
+drift hits them alike: the pricing service call
 (`carts.pricing.price_lines` in its own transaction) and the whole `GET /v1/carts/{id}` request
 through the ASGI app. Writes its section of benchmarks/RESULTS.md.
 """
@@ -41,6 +42,9 @@ TOKEN = "bench-pricing-admin-token"
 SKUS = 2_000
 CATEGORIES = 20
 SEGMENTS = 50
+# "none": no promotions, no segments; "promotions": 1,000 promotions, none targeted; "loaded": the same
+# 1,000 with 50 of them targeting segments, and the customer in 10 of the 50 segments.
+SCENARIOS = ("none", "promotions", "loaded")
 MARK_START, MARK_END = "<!-- pricing-segments:start -->", "<!-- pricing-segments:end -->"
 
 
@@ -79,16 +83,19 @@ async def seed_catalog(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
     return customer, cart
 
 
-async def load_promotions(conn: asyncpg.Connection, customer: uuid.UUID) -> None:
+async def load_promotions(conn: asyncpg.Connection, customer: uuid.UUID, *, segmented: bool = True) -> None:
+    """1,000 active promotions; with `segmented`, 50 of them target one segment each and the customer is in
+    10 segments, otherwise those 50 target everyone."""
     rng = random.Random(7)
-    await conn.executemany(
-        "INSERT INTO segments (id, title, rules, status) VALUES ($1, $1, '[]', 'ready')",
-        [(f"seg{i}",) for i in range(SEGMENTS)],
-    )
-    await conn.executemany(
-        "INSERT INTO segment_members (segment_id, customer_id) VALUES ($1, $2)",
-        [(f"seg{i}", customer) for i in range(0, SEGMENTS, 5)],
-    )
+    if segmented:
+        await conn.executemany(
+            "INSERT INTO segments (id, title, rules, status) VALUES ($1, $1, '[]', 'ready')",
+            [(f"seg{i}",) for i in range(SEGMENTS)],
+        )
+        await conn.executemany(
+            "INSERT INTO segment_members (segment_id, customer_id) VALUES ($1, $2)",
+            [(f"seg{i}", customer) for i in range(0, SEGMENTS, 5)],
+        )
     rows: list[tuple[Any, ...]] = []
     for i in range(1_000):
         skus = categories = segments = None
@@ -97,7 +104,7 @@ async def load_promotions(conn: asyncpg.Connection, customer: uuid.UUID) -> None
         elif i < 950:
             categories = [f"cat{rng.randrange(CATEGORIES)}"]
         else:
-            segments = [f"seg{i - 950}"]
+            segments = [f"seg{i - 950}"] if segmented else None
             categories = [f"cat{rng.randrange(CATEGORIES)}"] if i % 2 else None
         rows.append((f"promo{i}", rng.randint(5, 40), skus, categories, segments, rng.randint(0, 3)))
     await conn.executemany(
@@ -145,27 +152,25 @@ async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
         customer, cart = await seed_catalog(conn)
         settings = Settings(database_url=url, admin_token=TOKEN, background_workers=False, log_level="WARNING")
         app = create_app(settings)
-        timings: dict[str, tuple[list[float], list[float], list[float]]] = {
-            "none": ([], [], []),
-            "loaded": ([], [], []),
-        }
+        timings: dict[str, tuple[list[float], list[float], list[float]]] = {name: ([], [], []) for name in SCENARIOS}
         discounted = 0
         async with app.lifespan():
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 for _ in range(repeats):
-                    for scenario in ("none", "loaded"):
-                        if scenario == "loaded":
-                            await load_promotions(conn, customer)
+                    for scenario in SCENARIOS:
+                        if scenario != "none":
+                            await load_promotions(conn, customer, segmented=scenario == "loaded")
                         await time_block(app, client, cart, 100)  # warm-up: plans, caches
                         gc.collect()
                         for i, values in enumerate(await time_block(app, client, cart, rounds)):
                             timings[scenario][i].extend(values)
-                        if scenario == "loaded":
+                        if scenario != "none":
                             body = (
                                 await client.get(f"/v1/carts/{cart}", headers={"Authorization": f"Bearer {TOKEN}"})
                             ).json()
-                            discounted = sum(1 for line in body["lines"] if line["promotion_id"])
+                            if scenario == "loaded":
+                                discounted = sum(1 for line in body["lines"] if line["promotion_id"])
                             await clear_promotions(conn)
         await conn.close()
     finally:
@@ -177,13 +182,14 @@ async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"rounds": rounds * repeats, "discounted_lines": discounted}
     for kind, i in (("service", 0), ("cpu", 1), ("request", 2)):
-        none, loaded = timings["none"][i], timings["loaded"][i]
+        none, plain, loaded = (timings[name][i] for name in SCENARIOS)
         out[kind] = {
             "none_p50": ms(none, 50),
+            "plain_p50": ms(plain, 50),
             "loaded_p50": ms(loaded, 50),
-            "none_p90": ms(none, 90),
             "loaded_p90": ms(loaded, 90),
             "ratio": statistics.median(loaded) / statistics.median(none),
+            "segments_ratio": statistics.median(loaded) / statistics.median(plain),
         }
     return out
 
@@ -204,13 +210,15 @@ def write(result: dict[str, Any], path: Path) -> str:
         "",
         f"Run {when} with `python -m benchmarks.pricing_segments` on {machine()}; PostgreSQL on the same machine.",
         f'{result["rounds"]} timed calls per scenario, in alternating blocks. A 5-line cart of a customer; "none": no',
-        'promotions and no segments; "loaded": 1,000 active promotions (850 on SKUs, 100 on categories, 50 on one',
-        f"segment each) and the customer in 10 of the 50 segments ({result['discounted_lines']} of 5 lines discounted).",
+        'promotions and no segments; "1,000": 1,000 active promotions (850 on SKUs, 100 on categories, 50 on',
+        'everything); "1,000 + 50 segments": the same, but those 50 each target one of 50 segments and the customer',
+        f"is in 10 of them ({result['discounted_lines']} of 5 lines discounted).",
         f"Load average when it finished: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares them:",
         "compare the columns of one run, not runs).",
         "",
-        "| what is timed | none p50 ms | loaded p50 ms | none p90 ms | loaded p90 ms | loaded / none (p50) |",
-        "|---|---|---|---|---|---|",
+        "| what is timed | none p50 ms | 1,000 p50 ms | 1,000 + 50 segments p50 ms | its p90 ms "
+        "| vs none (p50) | vs 1,000 without segments (p50) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kind, label in (
         ("service", "pricing (`price_lines` in its own transaction), wall"),
@@ -219,8 +227,8 @@ def write(result: dict[str, Any], path: Path) -> str:
     ):
         r = result[kind]
         lines.append(
-            f"| {label} | {r['none_p50']:.2f} | {r['loaded_p50']:.2f} | {r['none_p90']:.2f} | {r['loaded_p90']:.2f} "
-            f"| {r['ratio']:.2f} |"
+            f"| {label} | {r['none_p50']:.2f} | {r['plain_p50']:.2f} | {r['loaded_p50']:.2f} | {r['loaded_p90']:.2f} "
+            f"| {r['ratio']:.2f} | {r['segments_ratio']:.2f} |"
         )
     lines.append(MARK_END)
     section = "\n".join(lines)
