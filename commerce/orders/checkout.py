@@ -34,7 +34,7 @@ from commerce.inventory.service import reserve_lines, ship_candidates
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
-from commerce.promotions import service as promotions
+from commerce.promotions import redemptions
 from commerce.settings import Settings
 
 log = logging.getLogger("commerce.checkout")
@@ -218,7 +218,7 @@ async def checkout(
     # A store-bound key may only place orders its store handles.
     check_reach(principal, order, lines)
     # Promotion limits and single-use codes: counted in one conditional statement, or 409 and nothing written.
-    await promotions.redeem(
+    await redemptions.redeem(
         db,
         order_id=order_id,
         customer_id=cart.customer_id,

@@ -11,7 +11,7 @@ import pytest
 
 from commerce.errors import Conflict
 from commerce.orders.sweeper import sweep_once
-from commerce.promotions import service as promotions
+from commerce.promotions import redemptions
 from tests.conftest import ADMIN, Api
 from tests.shopping import order, till
 from tests.stock import stock
@@ -124,7 +124,7 @@ async def test_a_checkout_past_a_limit_is_409_and_writes_nothing(
     assert (await order(client, None, ("GRINDER", 1))).status_code == 201
     with pytest.raises(Conflict) as refused:
         async with app.state.sessionmaker() as db, db.begin():
-            await promotions.redeem(
+            await redemptions.redeem(
                 db,
                 order_id=uuid.uuid4(),
                 customer_id=None,
