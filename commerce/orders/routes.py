@@ -144,8 +144,8 @@ class OrderController(Controller):
 IMPORT_DOC = """An order another system (a web shop, a marketplace) already accepted and charged, recorded
 here exactly once per (`source`, `external_id`): the first import is 201 with the order; importing
 the same body again is 200 with the same order (concurrent duplicates create one order); another body
-under the same pair is 422 `idempotency_conflict`. An `Idempotency-Key` header is not needed: the
-pair is the key.
+under the same pair is 422 `idempotency_conflict`. The pair is the key, so `Idempotency-Key` is not
+needed; when sent, it works as on every other POST (a retry with it gets the first response again).
 
 Prices are the ones charged there (`unit_price` per unit, `discount` for the whole line, all in
 `currency`); the catalog's prices and promotions play no part. Each line's stock is reserved at the
@@ -182,11 +182,19 @@ class OrderImportController(Controller):
         },
     )
     async def import_order(
-        self, db: Db, request: Request[Principal, Any, Any], data: RequestBody[OrderImportIn]
+        self,
+        db: Db,
+        request: Request[Principal, Any, Any],
+        data: RequestBody[OrderImportIn],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[OrderOut]:
         settings: Settings = request.app.state.settings
-        order, created = await imports.import_order(db, data, request.user, settings, datetime.now(UTC))
-        return Response(order, status_code=201 if created else 200)
+
+        async def run() -> Response[OrderOut]:
+            order, created = await imports.import_order(db, data, request.user, settings, datetime.now(UTC))
+            return Response(order, status_code=201 if created else 200)
+
+        return await idempotent(db, request, idempotency_key, run)
 
     @get(
         "/",

@@ -427,3 +427,23 @@ async def test_find_an_imported_order_by_its_source_and_id(
     assert r.status_code == 422 and r.json()["code"] == "validation_failed"
     r = await client.get("/v1/orders", params={"source": "shopify", "cursor": "garbage"}, headers=ADMIN)
     assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
+
+
+async def test_an_idempotency_key_works_as_on_every_other_post(
+    client: httpx.AsyncClient, shop: dict[str, dict[str, str]], db_conn: asyncpg.Connection
+) -> None:
+    payload = body("1017", line("JKT-M", 1))
+    headers = shop["integration"] | {"Idempotency-Key": "import-1017"}
+    first = await client.post("/v1/orders/import", json=payload, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post("/v1/orders/import", json=payload, headers=headers)
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
+    assert again.json() == first.json()
+    other = await client.post("/v1/orders/import", json=body("1018", line("JKT-M", 1)), headers=headers)
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_conflict")
+    # A new key for the same order: the pair still finds it.
+    fresh = await client.post(
+        "/v1/orders/import", json=payload, headers=shop["integration"] | {"Idempotency-Key": "import-1017-b"}
+    )
+    assert fresh.status_code == 200 and fresh.json()["id"] == first.json()["id"]
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
