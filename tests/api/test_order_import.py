@@ -105,6 +105,7 @@ async def test_a_repeat_is_200_with_the_same_order_and_writes_nothing(
     client: httpx.AsyncClient, shop: dict[str, dict[str, str]], db_conn: asyncpg.Connection
 ) -> None:
     first_body = body("1002", line("JKT-M", 1, "LOOP", "pickup"), customer={"email": "Ann@Example.com"})
+    first_body["placed_at"] = datetime.now(timezone(timedelta(hours=5, minutes=30))).isoformat()
     first = await client.post("/v1/orders/import", json=first_body, headers=shop["integration"])
     assert first.status_code == 201, first.text
     before = await counts(db_conn)
