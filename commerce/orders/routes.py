@@ -159,7 +159,9 @@ Refused with nothing written (422): an unknown store (`unknown_store`) or SKU (`
 one listed in `errors`; pickup at a store that does not offer it (`pickup_unavailable`) or at
 several (`multiple_pickup_stores`); money in another currency (`currency_mismatch`); a discount
 above its line's price (`invalid_discount`); the same SKU twice for the same fulfillment
-(`duplicate_line`); `placed_at` in the future (`invalid_placed_at`)."""
+(`duplicate_line`); `placed_at` in the future (`invalid_placed_at`); an absurd total
+(`amount_too_large`); a customer without any identifier (`identifier_required`). 409
+`request_in_flight`: the same `Idempotency-Key` is still being processed."""
 
 FIND_IMPORTED_DOC = """The orders imported from `source`, newest first. With `external_id`, the one order
 imported under that pair: `items` holds it, or is empty when there is none (not a 404, so a client can
