@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import delete, func, select, text
@@ -220,3 +221,39 @@ async def import_products(db: AsyncSession, lines: Iterable[bytes], first_line: 
             updated += 1
     log.info("import: %d created, %d updated, %d failed", created, updated, len(failed))
     return ImportReport(created=created, updated=updated, failed=failed)
+
+
+# --- public pages and shelf labels ---
+
+
+class ShelfVariant(NamedTuple):
+    """A variant with what a shopper sees of its product."""
+
+    sku: str
+    product_id: str
+    title: str  # "Product / Variant", or the product's title
+    barcode: str | None
+    brand: str | None
+    category: str | None
+    description: str | None
+    price: Money
+
+
+async def shelf_variants(db: AsyncSession, skus: Sequence[str]) -> dict[str, ShelfVariant]:
+    """The variants of these SKUs that exist, with their products' titles, in one query."""
+    rows = await db.execute(
+        select(Variant, Product).join(Product, Product.id == Variant.product_id).where(Variant.sku.in_(list(skus)))
+    )
+    return {
+        v.sku: ShelfVariant(
+            sku=v.sku,
+            product_id=p.id,
+            title=f"{p.title} / {v.title}" if v.title else p.title,
+            barcode=v.barcode,
+            brand=p.brand,
+            category=p.category,
+            description=p.description,
+            price=Money(v.price_amount, v.currency),
+        )
+        for v, p in rows.tuples()
+    }
