@@ -101,5 +101,7 @@ def public_url(raw: str | None) -> str | None:
     url = raw.strip().rstrip("/")
     scheme, sep, rest = url.partition("://")
     if scheme not in ("http", "https") or not sep or not rest or any(c in rest for c in "?# "):
-        raise ValueError(f"COMMERCE_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com, got {raw!r}")
+        raise ValueError(
+            f"COMMERCE_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com, got {raw!r}"
+        )
     return url

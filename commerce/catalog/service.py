@@ -239,6 +239,13 @@ class ShelfVariant(NamedTuple):
     price: Money
 
 
+def shelf_title(product_title: str, variant_title: str | None) -> str:
+    """ "Product / Variant"; a variant title that already names the product stands alone."""
+    if not variant_title:
+        return product_title
+    return variant_title if variant_title.startswith(product_title) else f"{product_title} / {variant_title}"
+
+
 async def shelf_variants(db: AsyncSession, skus: Sequence[str]) -> dict[str, ShelfVariant]:
     """The variants of these SKUs that exist, with their products' titles, in one query."""
     rows = await db.execute(
@@ -248,7 +255,7 @@ async def shelf_variants(db: AsyncSession, skus: Sequence[str]) -> dict[str, She
         v.sku: ShelfVariant(
             sku=v.sku,
             product_id=p.id,
-            title=f"{p.title} / {v.title}" if v.title else p.title,
+            title=shelf_title(p.title, v.title),
             barcode=v.barcode,
             brand=p.brand,
             category=p.category,

@@ -85,4 +85,3 @@ def product_everywhere(base: str, page: ProductEverywhere) -> dict[str, Any]:
         for o in page.offers
     ]
     return data
-

@@ -86,7 +86,7 @@ def qr_rectangles(url: str) -> tuple[int, list[tuple[int, int, int, int]]]:
     tests decode each code back with zxing-cpp.
     """
     code = segno.make_qr(url, error="m", mask=QR_MASK)
-    size = code.symbol_size(border=QR_BORDER)[0]
+    size = int(code.symbol_size(border=QR_BORDER)[0])
     open_runs: dict[tuple[int, int], list[int]] = {}  # (column, width) -> [first row, height]
     rectangles = []
     for r, row in enumerate(code.matrix):

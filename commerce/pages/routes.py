@@ -28,13 +28,20 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"
 
 
 def html_page(
-    request: Request[Any, Any, Any], template: str, context: dict[str, Any], *, status: int = 200, cache: str = PAGE_CACHE
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    cache: str = PAGE_CACHE,
 ) -> Response[bytes]:
-    body = request.app.template_engine.get_template(template).render(**context).encode()
+    engine = request.app.template_engine
+    assert engine is not None, "create_app sets the template config"
+    body = engine.get_template(template).render(**context).encode()
     tag = rules.etag(body)
     headers = {**SECURITY_HEADERS, "Cache-Control": cache, "ETag": tag}
     if status == 200 and rules.matches_etag(request.headers.get("if-none-match"), tag):
@@ -69,7 +76,9 @@ class PageController(Controller):
     exception_handlers = {DomainError: error_page, HTTPException: error_page}
 
     @get("/stores/{code:str}")
-    async def store_page(self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, code: str) -> Response[bytes]:
+    async def store_page(
+        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, code: str
+    ) -> Response[bytes]:
         settings = _settings(state)
         now = datetime.now(UTC)
         page = await service.store_page(db, reader, code, now=now, threshold=settings.low_stock_threshold)

@@ -96,7 +96,9 @@ def schema_price(amount: int, currency: str) -> str:
 
 # --- schema.org JSON-LD ---
 
-_SCHEMA_DAYS = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True))
+_SCHEMA_DAYS = dict(
+    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+)
 
 
 def opening_hours_specification(
@@ -148,7 +150,9 @@ def json_ld_text(data: Any) -> str:
 
 # --- hours as shown on a store's page ---
 
-_DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True))
+_DAY_NAMES = dict(
+    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+)
 
 
 def hours_text(opens: str | None, closes: str | None, closed: bool = False) -> str:
@@ -167,7 +171,9 @@ def week_rows(opening_hours: Sequence[OpeningHours], today: date) -> list[tuple[
     return rows
 
 
-def upcoming_special_hours(special_hours: Sequence[SpecialHours], today: date, days: int = 60) -> list[tuple[date, str]]:
+def upcoming_special_hours(
+    special_hours: Sequence[SpecialHours], today: date, days: int = 60
+) -> list[tuple[date, str]]:
     """Dated exceptions from today on, for the next `days` days, as (date, hours)."""
     by_date: dict[date, list[str]] = {}
     for s in special_hours:

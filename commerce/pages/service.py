@@ -64,7 +64,7 @@ class Stock:
 
 @dataclass(frozen=True, slots=True)
 class StoreOffer:
-    store: StoreListItem
+    store: StoreListItem | StoreOut  # a listing item carries `distance_km` when found near a point
     stock: Stock
 
 
@@ -147,7 +147,7 @@ async def store_page(db: AsyncSession, reader: Reader, code: str, *, now: dateti
             ShelfVariant(
                 sku=v.sku,
                 product_id=p.product_id,
-                title=f"{p.title} / {v.title}" if v.title else p.title,
+                title=catalog.shelf_title(p.title, v.title),
                 barcode=v.barcode,
                 brand=p.brand,
                 category=p.category,
@@ -186,9 +186,9 @@ async def product_page(
             sku=sku,
             limit=NEARBY_SHOWN + 1,
         )
-        nearby = [
-            StoreOffer(s, stock_of(s.available or 0, True, threshold)) for s, _ in found if s.code != code
-        ][:NEARBY_SHOWN]
+        nearby = [StoreOffer(s, stock_of(s.available or 0, True, threshold)) for s, _ in found if s.code != code][
+            :NEARBY_SHOWN
+        ]
     promise = rules.pickup_promise(store.pickup_enabled, store.pickup_lead_minutes, stock.availability)
     return ProductPage(store, item, price, stock, promise, nearby)
 
@@ -202,19 +202,8 @@ async def product_everywhere(
     all_stores = await stores.list_stores(reader, "store", MOST_STORES, None)
     matrix = await local_stock.availability_matrix(reader, [sku], [s.code for s in all_stores])
     units = {a.store: a.available for a in matrix}
-    offers = [
-        StoreOffer(StoreListItem(**_listing(s)), stock_of(units[s.code], True, threshold))
-        for s in all_stores
-        if units.get(s.code, 0) > 0
-    ]
+    offers = [StoreOffer(s, stock_of(units[s.code], True, threshold)) for s in all_stores if units.get(s.code, 0) > 0]
     return ProductEverywhere(item, price, offers)
-
-
-def _listing(store: StoreOut) -> dict[str, object]:
-    return {
-        name: getattr(store, name)
-        for name in ("code", "name", "kind", "latitude", "longitude", "address", "timezone", "pickup_enabled")
-    } | {"pickup_lead_minutes": store.pickup_lead_minutes}
 
 
 async def sku_for_gtin(db: AsyncSession, raw: str) -> str:

@@ -90,7 +90,7 @@ _STORE_COLUMNS = (
 )
 
 
-async def list_stores(reader: Reader, kind: str | None, limit: int, after: str | None) -> list[StoreOut]:
+async def list_stores(reader: Reader, kind: str | None, limit: int, after: str | None) -> list[StoreListItem]:
     """Stores (of `kind`, if given) by code, after the code `after`."""
     rows = await reader.fetch(
         f"SELECT {', '.join(_STORE_COLUMNS)} FROM stores WHERE ($1::text IS NULL OR kind = $1)"
@@ -99,7 +99,7 @@ async def list_stores(reader: Reader, kind: str | None, limit: int, after: str |
         after,
         limit,
     )
-    return [StoreOut(**dict(r)) for r in rows]
+    return [StoreListItem(**dict(r)) for r in rows]
 
 
 def distance_sql(lat: str, lon: str, alias: str = "s") -> str:

@@ -28,7 +28,14 @@ def test_closing_before_opening_runs_into_the_next_morning() -> None:
 
 @pytest.mark.parametrize(
     ("opens", "closes"),
-    [("25:00", "26:00"), ("09:60", "10:00"), ("24:00", "02:00"), ("09:00", "24:01"), ("9:00", "10:00"), ("10:00", "10:00")],
+    [
+        ("25:00", "26:00"),
+        ("09:60", "10:00"),
+        ("24:00", "02:00"),
+        ("09:00", "24:01"),
+        ("9:00", "10:00"),
+        ("10:00", "10:00"),
+    ],
 )
 def test_bad_times_are_refused(opens: str, closes: str) -> None:
     with pytest.raises(Unprocessable):
