@@ -262,5 +262,5 @@ async def shelf_variants(db: AsyncSession, skus: Sequence[str]) -> dict[str, She
             description=p.description,
             price=Money(v.price_amount, v.currency),
         )
-        for v, p in rows.tuples()
+        for v, p in rows
     }

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from commerce.db import Db, ReadDb
@@ -77,7 +77,7 @@ class PageController(Controller):
 
     @get("/stores/{code:str}")
     async def store_page(
-        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, code: str
+        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, code: FromPath[str]
     ) -> Response[bytes]:
         settings = _settings(state)
         now = datetime.now(UTC)
@@ -98,7 +98,13 @@ class PageController(Controller):
 
     @get("/stores/{code:str}/products/{sku:str}")
     async def product_page(
-        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, code: str, sku: str
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        reader: ReadDb,
+        state: State,
+        code: FromPath[str],
+        sku: FromPath[str],
     ) -> Response[bytes]:
         settings = _settings(state)
         now = datetime.now(UTC)
@@ -116,7 +122,7 @@ class PageController(Controller):
 
     @get("/products/{sku:str}")
     async def product_everywhere(
-        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, sku: str
+        self, request: Request[Any, Any, Any], db: Db, reader: ReadDb, state: State, sku: FromPath[str]
     ) -> Response[bytes]:
         settings = _settings(state)
         page = await service.product_everywhere(
@@ -134,7 +140,12 @@ class PageController(Controller):
 
     @get("/01/{gtin:str}")
     async def digital_link(
-        self, request: Request[Any, Any, Any], db: Db, state: State, gtin: str, store: FromQuery[str | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        gtin: FromPath[str],
+        store: FromQuery[str | None] = None,
     ) -> Redirect:
         """GS1 Digital Link: a GTIN to the product's page, or to one store's page for it with `?store=`."""
         sku = await service.sku_for_gtin(db, gtin)
