@@ -111,6 +111,14 @@ def decode_pdf(pdf: bytes) -> list[str]:
     return found
 
 
+def pdf_page_count(pdf: bytes) -> int:
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
+
+
 _RECT = re.compile(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+z")
 
 
