@@ -161,9 +161,9 @@
     hide($("pickup-error"), $("pickup-notice"));
     try {
       const updated = await api(`/v1/orders/${enc(order.id)}/${action}`, { method: "POST" });
+      await loadQueue(false);
       $("pickup-notice").hidden = false;
       $("pickup-notice").textContent = `Order ${order.id.slice(0, 8)} is now ${updated.status.replaceAll("_", " ")}.`;
-      await loadQueue(false);
     } catch (error) { showError($("pickup-error"), error); }
   }
   async function loadQueue(clear = true) {
