@@ -163,7 +163,7 @@
       const updated = await api(`/v1/orders/${enc(order.id)}/${action}`, { method: "POST" });
       await loadQueue(false);
       $("pickup-notice").hidden = false;
-      $("pickup-notice").textContent = `Order ${order.id.slice(0, 8)} is now ${updated.status.replaceAll("_", " ")}.`;
+      $("pickup-notice").textContent = `Order ${order.number} is now ${updated.status.replaceAll("_", " ")}.`;
     } catch (error) { showError($("pickup-error"), error); }
   }
   async function loadQueue(clear = true) {
@@ -176,13 +176,14 @@
       if (!page.items.length) { list.append(el("p", {}, "No orders here.")); return; }
       for (const order of page.items) {
         const hold = order.pickup?.hold_until ? new Date(order.pickup.hold_until).toLocaleString() : "";
+        // The next step for the order's status; the API has the last word (another associate, the customer
+        // or the hold's expiry may have moved the order since this list was read).
+        const next = { placed: ["ready", "Mark ready"], ready_for_pickup: ["collect", "Mark collected"] }[order.status];
         list.append(el("article", { class: "card", "data-order": order.id },
-          el("h3", {}, `Order ${order.id.slice(0, 8)}`),
+          el("h3", {}, `Order ${order.number}`),
           el("p", {}, `Status: ${order.status.replaceAll("_", " ")}`, hold ? ` · hold until ${hold}` : ""),
-          el("ul", {}, ...order.lines.map((l) => el("li", {}, `${l.quantity} × ${l.sku}`))),
-          el("div", { class: "actions" },
-            el("button", { type: "button", onclick: () => act(order, "ready") }, "Mark ready"),
-            el("button", { type: "button", class: "secondary", onclick: () => act(order, "collect") }, "Mark collected")),
+          el("ul", {}, ...order.lines.map((l) => el("li", {}, `${l.quantity} × ${l.title ?? l.sku} (${l.sku})`))),
+          next ? el("div", { class: "actions" }, el("button", { type: "button", onclick: () => act(order, next[0]) }, next[1])) : "",
         ));
       }
     } catch (error) { showError($("pickup-error"), error); }
