@@ -37,7 +37,8 @@ class LabelController(Controller):
         description="One label per SKU, in the order given, on US Letter sheets of 4 x 2 inch labels (10 a sheet): "
         "title, price (the regular price struck through when a public promotion applies in store), SKU and a QR "
         "code of the GS1 Digital Link `/01/{gtin}?store={code}` (the store's product page when the barcode is not "
-        f"a GTIN). At most {MAX_LABELS} SKUs; an unknown SKU is 404 naming it. `format=svg` (default) or `pdf`.",
+        f"a GTIN). At most {MAX_LABELS} SKUs; an unknown SKU is 404 naming it, and so is a warehouse (it has no "
+        "shelves for shoppers). `format=svg` (default) or `pdf`.",
         responses=problem_responses(401, 403, 404, 422),
     )
     async def labels(

@@ -322,5 +322,7 @@ async def test_console_and_assets_need_no_key(client: httpx.AsyncClient) -> None
     assert (await client.get("/static/pages/associate.js")).status_code == 200
     assert (await client.get("/static/pages/pages.css")).status_code == 200
     assert (await client.get("/static/pages/nope.css")).status_code == 404
-    # The API itself still needs a key.
+    # A stale key a browser still sends does not stop a public page; the API itself still needs a key.
+    assert (await client.get("/associate", headers={"Authorization": "Bearer revoked"})).status_code == 200
+    assert (await client.get("/schema", headers={"Authorization": "Bearer revoked"})).status_code == 200
     assert (await client.get("/v1/stores/LOOP")).status_code == 401
