@@ -12,7 +12,6 @@ from commerce.inventory import service
 from commerce.inventory.rules import StockLine
 from tests.conftest import ADMIN, Api
 
-
 # The store product page with the placeholder ad systems fill in (COMMERCE_PUBLIC_URL unset: the request's host).
 LINK = "http://commerce.test/stores/{store_code}/products/"
 
