@@ -9,6 +9,7 @@ written by ReportLab, with each code drawn as vector rectangles so it prints sha
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ PAD = 10.0
 QR_SIZE = LABEL_H - 2 * PAD  # the code's square, quiet zone included
 QR_BORDER = 4  # modules of quiet zone, as the QR standard asks
 QR_MASK = 2
+_DARK_RUN = re.compile(rb"[^\x00]+")  # a run of dark modules in a row of segno's matrix
 TEXT_W = LABEL_W - QR_SIZE - 3 * PAD
 TITLE_FONT, TITLE_SIZE, TITLE_LINES = "Helvetica-Bold", 12.0, 3
 PRICE_FONT, PRICE_SIZE = "Helvetica-Bold", 24.0
@@ -90,16 +92,7 @@ def qr_rectangles(url: str) -> tuple[int, list[tuple[int, int, int, int]]]:
     open_runs: dict[tuple[int, int], list[int]] = {}  # (column, width) -> [first row, height]
     rectangles = []
     for r, row in enumerate(code.matrix):
-        runs = set()
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                runs.add((start, c - start))
-            else:
-                c += 1
+        runs = {(m.start(), m.end() - m.start()) for m in _DARK_RUN.finditer(bytes(row))}
         for key in list(open_runs):
             if key not in runs:
                 first, height = open_runs.pop(key)

@@ -10,12 +10,11 @@ from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from commerce.db import Db, ReadDb
-from commerce.errors import DomainError
+from commerce.errors import Problem, exception_handlers
 from commerce.pages import jsonld, links, rules, service
 from commerce.settings import Settings
 
@@ -50,18 +49,13 @@ def html_page(
 
 
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Errors on a public page are pages too, with the status and stable code of the API's problems."""
-    if isinstance(exc, DomainError):
-        status, title, detail, code = exc.status, exc.title, exc.detail, exc.code
-    elif isinstance(exc, HTTPException):
-        status, title, detail, code = exc.status_code, "Not found", str(exc.detail), "not_found"
-        if status != 404:
-            title, code = "Bad request", "validation_failed"
-    else:  # pragma: no cover - the app's handlers log and answer everything else
-        raise exc
-    context = {"status": status, "title": title, "detail": detail, "code": code}
-    cache = PAGE_CACHE if status == 404 else "no-store"
-    return html_page(request, "error.html.j2", context, status=status, cache=cache)
+    """Any error on a public page is a page too, saying what the API's problem response would say (the same
+    handler builds it: one definition of each status, title and stable code)."""
+    handler = next(h for cls in type(exc).__mro__ if (h := exception_handlers.get(cls)) is not None)
+    problem: Problem = handler(request, exc).content
+    context = {"status": problem.status, "title": problem.title, "detail": problem.detail, "code": problem.code}
+    cache = PAGE_CACHE if problem.status == 404 else "no-store"
+    return html_page(request, "error.html.j2", context, status=problem.status, cache=cache)
 
 
 def _settings(state: State) -> Settings:
@@ -73,7 +67,8 @@ class PageController(Controller):
     path = "/"
     include_in_schema = False
     opt = {"exclude_from_auth": True}
-    exception_handlers = {DomainError: error_page, HTTPException: error_page}
+    # Every error the API maps to a problem response is a page here (the same keys, so none falls through).
+    exception_handlers = dict.fromkeys(exception_handlers, error_page)
 
     @get("/stores/{code:str}")
     async def store_page(
