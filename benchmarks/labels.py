@@ -1,4 +1,4 @@
-"""Shelf label sheets: how long 100 labels take, as SVG and as PDF.
+"""Shelf label sheets: how long 100 labels take, as SVG and as PDF; and a store page and a product page.
 
     python -m benchmarks.labels [--server-url postgresql://postgres@127.0.0.1:5432/postgres] [--runs 15]
 
@@ -121,7 +121,19 @@ async def over_http(server_url: str, runs: int) -> dict[str, list[float]]:
                     r = await client.get(f"/v1/stores/CHI-LOOP/labels?skus={skus}&format={fmt}")
                     assert r.status_code == 200, r.text
 
-                results[fmt] = await timed_async(get, runs)
+                results[f"GET .../labels?skus=<{SKUS}>&format={fmt} (in-process app, PostgreSQL)"] = await timed_async(
+                    get, runs
+                )
+            for name, path in (
+                ("store page", "/stores/CHI-LOOP"),
+                ("store product page", "/stores/CHI-LOOP/products/JACKET-000-M"),
+            ):
+
+                async def page(path: str = path) -> None:
+                    r = await client.get(path)
+                    assert r.status_code == 200, r.text
+
+                results[f"GET {path} ({name}, in-process app, PostgreSQL)"] = await timed_async(page, runs * 4)
             return results
     finally:
         conn = await asyncpg.connect(admin_dsn)
@@ -157,9 +169,7 @@ def main() -> None:
         row(f"render {SKUS} labels as PDF (no I/O)", timed(lambda: label_sheet.pdf_sheet(labels), args.runs)),
     ]
     http = asyncio.run(over_http(args.server_url, args.runs))
-    rows += [
-        row(f"GET .../labels?skus=<{SKUS}>&format={fmt} (in-process app, PostgreSQL)", t) for fmt, t in http.items()
-    ]
+    rows += [row(name, t) for name, t in http.items()]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Shelf labels",
