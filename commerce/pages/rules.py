@@ -106,7 +106,8 @@ def opening_hours_specification(
 ) -> list[dict[str, Any]]:
     """schema.org `OpeningHoursSpecification`s: weekly hours, then dated ones (a closed date is
     00:00-00:00, schema.org's way of saying closed all day). A `closes` earlier than `opens` means
-    the next morning in both our data and schema.org's."""
+    the next morning in both our data and schema.org's; our closing time 24:00 is written 23:59, as
+    schema.org's times are times of day (xsd:time has no 24:00)."""
     specs: list[dict[str, Any]] = [
         {
             "@type": "OpeningHoursSpecification",
