@@ -277,9 +277,11 @@ async def test_associate_signs_in_looks_up_and_works_the_pickup_queue(
     # Meanwhile the other order is cancelled elsewhere; the console's list is stale and the API says why.
     await page.get_by_label("Show").select_option("")
     await page.get_by_role("button", name="Refresh").click()
+    stale = page.locator(f"article[data-order='{shop['second']}']").get_by_role("button", name="Mark ready")
+    await stale.wait_for()  # the whole list is shown (the ready-for-pickup one had no such order)
     async with httpx.AsyncClient(base_url=served, headers=ADMIN) as api:
         assert (await api.post(f"/v1/orders/{shop['second']}/cancel")).status_code == 200
-    await page.locator(f"article[data-order='{shop['second']}']").get_by_role("button", name="Mark ready").click()
+    await stale.click()
     alert = page.locator("#pickup-error")
     await alert.wait_for()
     assert "(409, invalid_state)" in await alert.inner_text()
