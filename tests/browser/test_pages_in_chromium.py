@@ -245,7 +245,9 @@ async def test_associate_signs_in_looks_up_and_works_the_pickup_queue(
     await page.get_by_label("Store code").fill("LOOP")
     await page.get_by_label("Associate key").fill("not-a-key")
     await page.get_by_role("button", name="Sign in").click()
-    assert "(401, unauthorized)" in await page.get_by_role("alert").first.inner_text()
+    refused = page.locator("#signin-error")
+    await refused.wait_for()  # shown once the API has answered
+    assert "(401, unauthorized)" in await refused.inner_text()
     await shot(page, "associate-sign-in-refused")
 
     await page.get_by_label("Associate key").fill(shop["key"])
