@@ -162,3 +162,20 @@ def test_qr_rectangles_cover_exactly_the_dark_modules() -> None:
     covered = [(r + dr, c + dc) for r, c, w, h in rectangles for dr in range(h) for dc in range(w)]
     assert size == len(code.matrix) + 2 * border
     assert sorted(covered) == sorted(dark)  # every dark module once, nothing else
+
+
+def test_public_url_setting_is_an_absolute_http_url() -> None:
+    from commerce.settings import Settings
+
+    assert (
+        Settings.from_env({"COMMERCE_PUBLIC_URL": "https://shop.example.com/"}).public_url == "https://shop.example.com"
+    )
+    assert (
+        Settings.from_env({"COMMERCE_PUBLIC_URL": "http://10.0.0.5:8000/store"}).public_url
+        == "http://10.0.0.5:8000/store"
+    )
+    assert Settings.from_env({"COMMERCE_PUBLIC_URL": ""}).public_url is None
+    assert Settings.from_env({}).public_url is None
+    for bad in ("shop.example.com", "ftp://shop.example.com", "https://", "https://shop.example.com/?x=1"):
+        with pytest.raises(ValueError, match="COMMERCE_PUBLIC_URL"):
+            Settings.from_env({"COMMERCE_PUBLIC_URL": bad})
