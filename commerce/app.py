@@ -17,7 +17,6 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 
@@ -39,6 +38,9 @@ from commerce.inventory.routes import AvailabilityController, InventoryControlle
 from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
 from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
+from commerce.pages import openapi_render_plugins, static_routers, template_config
+from commerce.pages.labels import LabelController
+from commerce.pages.routes import PageController
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
 from commerce.retention import retention_sweeper
@@ -158,7 +160,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EventController,
             WebhookController,
             FeedController,
+            # --- public pages, shelf labels, the associates' console, static assets (commerce/pages) ---
+            PageController,
+            LabelController,
+            *static_routers(),
         ],
+        template_config=template_config(),
         dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
         before_request=reject_nul_characters,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
@@ -178,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=openapi_render_plugins(),
             components=Components(
                 security_schemes={
                     API_KEY: SecurityScheme(

@@ -52,6 +52,7 @@ GET    /v1/stores                                    ok    ok     ok   ok   ok  
 GET    /v1/stores/{store}                            ok    ok     ok   ok   ok   ok   ok   ok    ok    ok    401
 GET    /v1/stores/{store}/lookup?q={sku}             ok    403    403  403  ok   403  403  403   403   403   401
 GET    /v1/stores/{store}/orders                     ok    403    403  403  ok   403  403  403   403   403   401
+GET    /v1/stores/{store}/labels?skus={sku}          ok    403    403  403  ok   403  403  403   403   403   401
 
 PUT    /v1/products/{product}                        ok    403    403  403  403  403  403  403   403   403   401
 GET    /v1/products                                  ok    ok     ok   ok   ok   ok   ok   ok    ok    ok    401
