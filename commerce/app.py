@@ -29,6 +29,7 @@ from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
+from commerce.decoding import StrictRequest, check_query_spelling
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
@@ -69,12 +70,14 @@ class Health(msgspec.Struct, frozen=True):
 _NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL; refuse it at the door with a 422 instead of failing deep inside."""
+async def screen_request(request: Request[Any, Any, Any]) -> None:
+    """Refuse at the door what would fail deep inside: NUL characters (PostgreSQL text cannot hold
+    them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
     if b"%00" in request.scope.get("query_string", b""):
         raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
     if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
         raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
+    check_query_spelling(request)
 
 
 def settle_heap() -> None:
@@ -144,7 +147,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FeedController,
         ],
         dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
-        before_request=reject_nul_characters,
+        before_request=screen_request,
+        request_class=StrictRequest,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,
         lifespan=[

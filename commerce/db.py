@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -72,6 +73,28 @@ ReadDb: TypeAlias = NamedDependency[SkipValidation[Reader]]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+MODEL_MODULES = (
+    "commerce.auth.models",
+    "commerce.stores.models",
+    "commerce.catalog.models",
+    "commerce.inventory.models",
+    "commerce.promotions.models",
+    "commerce.customers.models",
+    "commerce.carts.models",
+    "commerce.orders.models",
+    "commerce.pos.models",
+    "commerce.events.models",
+    "commerce.idempotency",
+)
+
+
+def all_tables() -> MetaData:
+    """Every table the models map (each context's models imported), as the migrations must build them."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return Base.metadata
 
 
 def asyncpg_url(url: str) -> str:

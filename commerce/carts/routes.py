@@ -13,6 +13,7 @@ from commerce.carts import pricing, rules, service
 from commerce.carts.schemas import CartIn, CartOut, CodeIn, LineIn, LinePatch, MergeIn
 from commerce.db import Db
 from commerce.errors import problem_responses
+from commerce.money import Currency
 from commerce.promotions.schemas import Channel
 from commerce.settings import Settings
 
@@ -181,7 +182,7 @@ class CustomerCartController(Controller):
         customer_id: FromPath[uuid.UUID],
         channel: Annotated[Channel, QueryParameter(description="Channel of a newly created cart")] = "web",
         currency: Annotated[
-            str, QueryParameter(pattern=r"^[A-Z]{3}$", description="Currency of a newly created cart (ISO 4217)")
+            Currency, QueryParameter(description="Currency of a newly created cart (ISO 4217)")
         ] = "USD",
     ) -> Response[CartOut]:
         cart_id = await service.customer_cart(db, customer_id, channel=channel, currency=currency)

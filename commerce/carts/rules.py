@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from commerce.errors import BadRequest
@@ -10,12 +11,17 @@ from commerce.promotions.rules import normalise_code
 MAX_CODES = 10
 
 
+# A cart's version is a 32-bit integer column: an If-Match past it was never issued.
+MAX_VERSION = 2**31 - 1
+_VERSION = re.compile(r"^[0-9]{1,10}$")
+
+
 def parse_if_match(header: str | None) -> int | None:
     """The version an `If-Match` header expects (`"3"`, `W/"3"` or `3`); None when absent or `*`."""
     if header is None or header.strip() == "*":
         return None
     raw = header.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not _VERSION.match(raw) or int(raw) > MAX_VERSION:
         raise BadRequest(
             f'`If-Match` {header!r} is not a cart version; send the `ETag` of your last read, e.g. "3".',
             code="invalid_if_match",

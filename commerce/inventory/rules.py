@@ -10,6 +10,10 @@ from commerce.errors import Unprocessable
 
 StockStatus = Literal["in_stock", "low_stock", "out_of_stock"]
 
+# Far above any real stock, far below the 64-bit columns: every input is bounded (an adjustment by
+# 10 million, a count, a POS line by pos/rules), and adjustments stop here, so no sum can overflow.
+MAX_ON_HAND = 10**12
+
 INBOUND_REASONS = frozenset({"receipt", "transfer_in"})
 OUTBOUND_REASONS = frozenset({"damage", "shrink", "transfer_out"})
 ADJUSTMENT_REASONS = INBOUND_REASONS | OUTBOUND_REASONS | {"correction"}

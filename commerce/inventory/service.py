@@ -13,8 +13,8 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.errors import InsufficientStock, NotFound
-from commerce.inventory.rules import DatedChange, LocationStock, StockLine, available, in_lock_order
+from commerce.errors import InsufficientStock, NotFound, Unprocessable
+from commerce.inventory.rules import MAX_ON_HAND, DatedChange, LocationStock, StockLine, available, in_lock_order
 from commerce.inventory.schemas import LedgerEntryOut
 from commerce.stores.rules import haversine_km
 
@@ -41,7 +41,7 @@ _LEDGER_AND_EVENTS = (
 )
 
 _REQUESTED = (
-    "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]))"
+    "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]))"
     " AS r(store_code, sku, qty)"
 )
 
@@ -226,7 +226,7 @@ async def settle_reservations(
         " UPDATE reservations SET status = :status, updated_at = now()"
         f" WHERE reference = :reference AND status = 'active' {store_filter}"
         " RETURNING store_code, sku, quantity"
-        "), agg AS (SELECT store_code, sku, sum(quantity)::int AS qty FROM res GROUP BY store_code, sku"
+        "), agg AS (SELECT store_code, sku, sum(quantity)::bigint AS qty FROM res GROUP BY store_code, sku"
         "), upd AS ("
         " UPDATE inventory_levels il SET reserved = il.reserved - agg.qty,"
         "   on_hand = il.on_hand - CASE WHEN :consume THEN agg.qty ELSE 0 END, updated_at = now()"
@@ -315,15 +315,17 @@ async def adjust_on_hand(
     reference: str | None = None,
     note: str | None = None,
 ) -> dict[str, int]:
-    """Move on_hand by `delta`; refuses (409 insufficient_stock) to take it below what is reserved."""
+    """Move on_hand by `delta`; refuses (409 insufficient_stock) to take it below what is reserved, and
+    (422 stock_limit) past MAX_ON_HAND."""
     if delta > 0:
         await ensure_levels(db, [(store, sku)])
     sql = (
         "WITH upd AS ("
         " UPDATE inventory_levels il SET on_hand = il.on_hand + :delta, updated_at = now()"
         " WHERE il.store_code = :store AND il.sku = :sku AND il.on_hand + :delta >= il.reserved"
+        "   AND il.on_hand + :delta <= :max_on_hand"
         " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-        "   CAST(:delta AS integer) AS d_on_hand, 0 AS d_reserved"
+        "   CAST(:delta AS bigint) AS d_on_hand, 0 AS d_reserved"
         ")" + _LEDGER_AND_EVENTS
     )
     params = {
@@ -334,8 +336,13 @@ async def adjust_on_hand(
         "source": source,
         "reference": reference,
         "note": note,
+        "max_on_hand": MAX_ON_HAND,
     }
     row = (await db.execute(text(sql), params)).first()
+    if row is None and delta > 0 and (await levels(db, [store], [sku]))[(store, sku)].on_hand + delta > MAX_ON_HAND:
+        raise Unprocessable(
+            f"on_hand at {store} would pass {MAX_ON_HAND:,} units of {sku!r}; check the quantity.", code="stock_limit"
+        )
     if row is None:
         now_available = await availability_of(db, [(store, sku)])
         raise InsufficientStock(
@@ -432,7 +439,7 @@ async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_i
 _DATED_CHANGES = (
     """
 WITH c AS (
-    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS integer) AS qty,
+    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS bigint) AS qty,
         CAST(e->>3 AS boolean) AS is_count, e->>4 AS reason, e->>5 AS source, e->>6 AS reference, n
     FROM jsonb_array_elements(CAST(:changes AS jsonb)) WITH ORDINALITY AS x(e, n)
 ), lvl AS (
@@ -456,7 +463,7 @@ WITH c AS (
              ELSE c.qty END AS delta
     FROM c JOIN lvl USING (sku) LEFT JOIN newest USING (sku) LEFT JOIN since USING (sku)
 ), totals AS (
-    SELECT m.sku, sum(m.delta)::int AS d, max(newest.occurred_at) AS counted_at
+    SELECT m.sku, sum(m.delta)::bigint AS d, max(newest.occurred_at) AS counted_at
     FROM moves m LEFT JOIN newest USING (sku) GROUP BY m.sku
 ), upd AS (
     UPDATE inventory_levels il SET on_hand = il.on_hand + totals.d,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base
@@ -14,6 +14,8 @@ class Store(Base):
         CheckConstraint("kind IN ('store', 'warehouse')", name="kind"),
         CheckConstraint("latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180", name="coordinates"),
         CheckConstraint("pickup_lead_minutes >= 0", name="pickup_lead"),
+        # Nearby queries: a bounding box on this GiST index, then the exact distance.
+        Index("ix_stores_location", text("point(longitude, latitude)"), postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
