@@ -25,6 +25,16 @@ class StockLine(NamedTuple):
     quantity: int
 
 
+class Hold(NamedTuple):
+    """Units to reserve at a location under `reference` (an order's pickup or ship lines)."""
+
+    store: str
+    sku: str
+    quantity: int
+    reference: str
+    expires_at: datetime | None = None
+
+
 class DatedChange(NamedTuple):
     """A change at a known time at one store: a signed delta, or (is_count) an absolute count."""
 
@@ -60,6 +70,17 @@ def in_lock_order(lines: Iterable[StockLine]) -> list[StockLine]:
     for line in lines:
         merged[(line.store, line.sku)] = merged.get((line.store, line.sku), 0) + line.quantity
     return [StockLine(store, sku, qty) for (store, sku), qty in sorted(merged.items())]
+
+
+def holds_in_lock_order(holds: Iterable[Hold]) -> list[Hold]:
+    """Merge holds for the same (store, sku, reference) and sort them by (store, sku, reference):
+    the one order in which a transaction's reservations lock their levels."""
+    merged: dict[tuple[str, str, str], Hold] = {}
+    for hold in holds:
+        key = (hold.store, hold.sku, hold.reference)
+        seen = merged.get(key)
+        merged[key] = hold if seen is None else seen._replace(quantity=seen.quantity + hold.quantity)
+    return [merged[key] for key in sorted(merged)]
 
 
 def check_adjustment(reason: str, delta: int) -> None:
