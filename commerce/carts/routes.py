@@ -191,7 +191,8 @@ class CustomerCartController(Controller):
     @post(
         "/merge",
         summary="Merge an anonymous cart into the customer's cart",
-        description="Lines move (same SKU and fulfillment: quantities add, at most 999), codes carry over and the "
+        description="Lines move (same SKU and fulfillment: quantities add; a sum past 999 is 422 `quantity_limit` "
+        "and nothing is merged), codes carry over and the "
         "anonymous cart is closed (`status: merged`, `merged_into`). Repeating it changes nothing.",
         status_code=200,
         responses=problem_responses(401, 403, 404, 409, 422),

@@ -9,6 +9,9 @@ from commerce.errors import BadRequest
 from commerce.promotions.rules import normalise_code
 
 MAX_CODES = 10
+# Units one cart line holds (the cart_lines quantity check): adding, moving or merging past it is
+# refused, never capped.
+MAX_LINE_QUANTITY = 999
 
 
 # A cart's version is a 32-bit integer column: an If-Match past it was never issued.
