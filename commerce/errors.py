@@ -112,11 +112,14 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 TRANSACTION_CONFLICT = "A concurrent transaction conflicted with this one (the database rolled it back)"
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Problem]:
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[Problem]:
     return Response(
         Problem(status=status, title=title, detail=detail, code=code, **extra),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -152,7 +155,8 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     detail = str(exc.detail)
     if exc.status_code == 400 and ("json" in detail.lower() or "decode" in detail.lower()):
         code, title = "malformed_json", "Malformed JSON"
-    return problem(exc.status_code, code, title, detail)
+    # A 405 keeps the framework's `Allow` header: the methods the resource does answer (RFC 9110).
+    return problem(exc.status_code, code, title, detail, headers=dict(exc.headers or {}) or None)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

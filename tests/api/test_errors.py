@@ -44,6 +44,8 @@ async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
 async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     r = await client.delete("/v1/stores/S1", headers=ADMIN)
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "PUT"}
+    assert "DELETE" not in r.headers["allow"]
 
 
 async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
