@@ -12,6 +12,7 @@ from commerce.auth.schemas import Principal
 from commerce.db import Db
 from commerce.errors import problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
+from commerce.openapi import REQUIRED_HEADERS
 from commerce.orders import service
 from commerce.orders.checkout import checkout
 from commerce.orders.rules import Action, OrderStatus
@@ -24,6 +25,9 @@ CHECKOUT_DOC = """Reserves every line in one transaction and places the order: p
 (the nearest to `ship_to` when given). Requires `Idempotency-Key`: a retry with the same key returns
 the same order. Any short line is 409 `insufficient_stock` listing every short line, and nothing is
 reserved. The cart is closed."""
+
+
+REQUIRED_HEADERS["/v1/carts/{cart_id}/checkout"] = ("Idempotency-Key",)
 
 
 class OrderController(Controller):
