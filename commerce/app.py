@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -70,14 +70,28 @@ class Health(msgspec.Struct, frozen=True):
 _NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-async def screen_request(request: Request[Any, Any, Any]) -> None:
+def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
+    """An OPTIONS answer whose `Allow` lists every method of the resource.
+
+    The framework's own OPTIONS handler reports the methods of the first handlers registered for
+    the path (`GET, OPTIONS` for a store, which also takes PUT); a 405 already lists them all.
+    """
+    template = request.scope.get("path_template")
+    methods = sorted({m for route in request.app.routes if route.path_format == template for m in route.methods})
+    return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+async def screen_request(request: Request[Any, Any, Any]) -> Response[None] | None:
     """Refuse at the door what would fail deep inside: NUL characters (PostgreSQL text cannot hold
     them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
+    if request.method == "OPTIONS" and "access-control-request-method" not in request.headers:
+        return allowed_methods(request)
     if b"%00" in request.scope.get("query_string", b""):
         raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
     if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
         raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
     check_query_spelling(request)
+    return None
 
 
 def settle_heap() -> None:

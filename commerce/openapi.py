@@ -140,7 +140,9 @@ def finish_openapi(app: Litestar) -> None:
         _require_headers(path, op)
         responses = op.responses if op.responses is not None else {}
         needed: list[str] = []
-        if not path.startswith(_PUBLIC):
+        if path.startswith(_PUBLIC):
+            op.security = []  # no key needed: overrides the document's default
+        else:
             needed.append("401")
         if op.parameters or op.request_body:
             needed.append("422")
