@@ -156,7 +156,7 @@ def check_query_spelling(request: Request[Any, Any, Any]) -> None:
         if kind is None:
             continue
         pattern, spelling = _QUERY_SPELLING[kind]
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             errors.append({"key": name, "message": f"Expected {spelling}, got {value!r}", "source": "query"})
         elif kind is int and not INT64_MIN <= int(value) <= INT64_MAX:
             errors.append({"key": name, "message": f"{value} is out of range (64-bit integers)", "source": "query"})

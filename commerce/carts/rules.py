@@ -24,7 +24,7 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     raw = header.strip().removeprefix("W/").strip('"')
-    if not _VERSION.match(raw) or int(raw) > MAX_VERSION:
+    if not _VERSION.fullmatch(raw) or int(raw) > MAX_VERSION:
         raise BadRequest(
             f'`If-Match` {header!r} is not a cart version; send the `ETag` of your last read, e.g. "3".',
             code="invalid_if_match",
