@@ -19,6 +19,7 @@ from commerce.catalog.schemas import (
     ProductOut,
     VariantOut,
 )
+from commerce.decoding import too_deep
 from commerce.errors import Conflict, DomainError, NotFound, Unprocessable
 from commerce.events import service as events
 from commerce.money import Money
@@ -208,6 +209,12 @@ async def import_products(db: AsyncSession, lines: Iterable[bytes], first_line: 
             continue
         except msgspec.DecodeError as exc:
             failed.append(ImportFailure(number, "malformed_json", str(exc)))
+            continue
+        except UnicodeDecodeError:
+            failed.append(ImportFailure(number, "malformed_json", "The line is not UTF-8 text."))
+            continue
+        except RecursionError:
+            failed.append(ImportFailure(number, "validation_failed", too_deep("The line").detail))
             continue
         try:
             async with db.begin_nested():

@@ -29,7 +29,8 @@ from commerce.catalog import service as catalog
 from commerce.customers import service as customers
 from commerce.errors import Conflict, Unprocessable
 from commerce.events import service as events
-from commerce.inventory.service import Hold, reserve_available
+from commerce.inventory.rules import Hold
+from commerce.inventory.service import reserve_available
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.rules import check_import, import_fingerprint, line_amounts
 from commerce.orders.schemas import OrderImportIn, OrderOut

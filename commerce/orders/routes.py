@@ -13,6 +13,7 @@ from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
+from commerce.openapi import REQUIRED_HEADERS
 from commerce.orders import imports, service
 from commerce.orders.checkout import checkout
 from commerce.orders.rules import Action, OrderStatus
@@ -32,6 +33,9 @@ ORDER_REACH = (
     "The order's id is the capability for a storefront key. An associate key reaches orders its store "
     "handles; a customer token its own customer's orders (another customer's answer 404)."
 )
+
+
+REQUIRED_HEADERS["/v1/carts/{cart_id}/checkout"] = ("Idempotency-Key",)
 
 
 class OrderController(Controller):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +18,8 @@ class Store(Base):
         CheckConstraint("pickup_lead_minutes >= 0", name="pickup_lead"),
         CheckConstraint("jsonb_typeof(opening_hours) = 'array'", name="opening_hours"),
         CheckConstraint("jsonb_typeof(special_hours) = 'array'", name="special_hours"),
+        # Nearby queries: a bounding box on this GiST index, then the exact distance.
+        Index("ix_stores_location", text("point(longitude, latitude)"), postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
