@@ -10,14 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 
@@ -31,14 +30,18 @@ from commerce.catalog.routes import ImportController, ProductController, Variant
 from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
+from commerce.decoding import StrictRequest, check_query_spelling
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
 from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
-from commerce.orders.routes import OrderController
+from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
+from commerce.pages import openapi_render_plugins, static_routers, template_config
+from commerce.pages.labels import LabelController
+from commerce.pages.routes import PageController
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
 from commerce.retention import retention_sweeper
@@ -84,12 +87,28 @@ class Health(msgspec.Struct, frozen=True):
 _NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL; refuse it at the door with a 422 instead of failing deep inside."""
+def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
+    """An OPTIONS answer whose `Allow` lists every method of the resource.
+
+    The framework's own OPTIONS handler reports the methods of the first handlers registered for
+    the path (`GET, OPTIONS` for a store, which also takes PUT); a 405 already lists them all.
+    """
+    template = request.scope.get("path_template")
+    methods = sorted({m for route in request.app.routes if route.path_format == template for m in route.methods})
+    return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+async def screen_request(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """Refuse at the door what would fail deep inside: NUL characters (PostgreSQL text cannot hold
+    them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
+    if request.method == "OPTIONS" and "access-control-request-method" not in request.headers:
+        return allowed_methods(request)
     if b"%00" in request.scope.get("query_string", b""):
         raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
     if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
         raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
+    check_query_spelling(request)
+    return None
 
 
 def settle_heap() -> None:
@@ -146,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VariantController,
             ImportController,
             OrderController,
+            OrderImportController,
             PromotionController,
             CustomerController,
             CustomerTokenController,
@@ -161,9 +181,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EventController,
             WebhookController,
             FeedController,
+            # --- public pages, shelf labels, the associates' console, static assets (commerce/pages) ---
+            PageController,
+            LabelController,
+            *static_routers(),
         ],
+        template_config=template_config(),
         dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
-        before_request=reject_nul_characters,
+        before_request=screen_request,
+        request_class=StrictRequest,
         middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
         exception_handlers=exception_handlers,
         lifespan=[
@@ -185,7 +211,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=openapi_render_plugins(),
             components=Components(
                 security_schemes={
                     API_KEY: SecurityScheme(

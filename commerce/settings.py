@@ -58,6 +58,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Segments: how often the membership worker reads order events, time-based rechecks and backfills.
     segment_refresh_seconds: float = 1.0
     log_level: str = "INFO"
+    # --- public pages ---
+    # The service's public address (scheme and host, no trailing slash) for absolute links: the feed's
+    # `link_template`, QR codes, JSON-LD. Unset: taken from each request's own address.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +95,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
             segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "1")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
+            public_url=public_url(env.get("COMMERCE_PUBLIC_URL")),
         )
+
+
+def public_url(raw: str | None) -> str | None:
+    """`COMMERCE_PUBLIC_URL` checked: an absolute http(s) URL, kept without its trailing slash."""
+    if not raw or not raw.strip():
+        return None
+    url = raw.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or any(c in rest for c in "?# "):
+        raise ValueError(
+            f"COMMERCE_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com, got {raw!r}"
+        )
+    return url

@@ -15,6 +15,7 @@ from commerce.carts import pricing, rules, service
 from commerce.carts.schemas import CartIn, CartOut, CodeIn, LineIn, LinePatch, MergeIn
 from commerce.db import Db
 from commerce.errors import problem_responses
+from commerce.money import Currency
 from commerce.promotions.schemas import Channel
 from commerce.settings import Settings
 
@@ -31,11 +32,10 @@ ETAG = [
     ResponseHeader(name="ETag", description="The cart's version; send it back as `If-Match`", documentation_only=True)
 ]
 NewCartChannel = Annotated[Channel, QueryParameter(description="Channel of a newly created cart")]
-NewCartCurrency = Annotated[
-    str, QueryParameter(pattern=r"^[A-Z]{3}$", description="Currency of a newly created cart (ISO 4217)")
-]
+NewCartCurrency = Annotated[Currency, QueryParameter(description="Currency of a newly created cart (ISO 4217)")]
 MERGE_DOC = (
-    "Lines move (same SKU and fulfillment: quantities add, at most 999), codes carry over and the anonymous "
+    "Lines move (same SKU and fulfillment: quantities add; a sum past 999 is 422 `quantity_limit` and nothing "
+    "is merged), codes carry over and the anonymous "
     "cart is closed (`status: merged`, `merged_into`). Repeating it changes nothing. Call it when the shopper "
     "signs in, with the cart they filled before. A customer token merges into its own cart only, from an "
     "anonymous cart or its own."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 
@@ -10,6 +11,14 @@ from commerce.errors import BadRequest, Forbidden
 from commerce.promotions.rules import normalise_code
 
 MAX_CODES = 10
+# Units one cart line holds (the cart_lines quantity check): adding, moving or merging past it is
+# refused, never capped.
+MAX_LINE_QUANTITY = 999
+
+
+# A cart's version is a 32-bit integer column: an If-Match past it was never issued.
+MAX_VERSION = 2**31 - 1
+_VERSION = re.compile(r"^[0-9]{1,10}$")
 
 
 def parse_if_match(header: str | None) -> int | None:
@@ -17,7 +26,7 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     raw = header.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not _VERSION.fullmatch(raw) or int(raw) > MAX_VERSION:
         raise BadRequest(
             f'`If-Match` {header!r} is not a cart version; send the `ETag` of your last read, e.g. "3".',
             code="invalid_if_match",

@@ -29,7 +29,7 @@ from commerce.auth.guards import ensure_reach
 from commerce.auth.schemas import Principal
 from commerce.carts.pricing import PricedLine, cart_head, price_lines
 from commerce.errors import InsufficientStock, InvalidState, Unprocessable
-from commerce.inventory.rules import StockLine, ship_source
+from commerce.inventory.rules import Hold, ship_source
 from commerce.inventory.service import reserve_lines, ship_candidates
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
@@ -232,22 +232,14 @@ async def checkout(
     # hot SKU. A short line rolls the order back with everything else.
     placed = (await db.execute(_PLACE_ORDER, params)).one()
     order.number, order.created_at, order.updated_at = placed
-    source = f"{principal.role}:{principal.key_id}"
-    if pickup_store is not None:
-        await reserve_lines(
-            db,
-            [StockLine(pickup_store, line.sku, line.quantity) for line in pickup_lines],
-            reference=pickup_reference(order_id),
-            source=source,
-            expires_at=hold_until,
-        )
-    if ship_lines:
-        await reserve_lines(
-            db,
-            [StockLine(ship_from[line.id], line.sku, line.quantity) for line in ship_lines],
-            reference=ship_reference(order_id),
-            source=source,
-        )
+    # Pickup and ship lines are reserved by one statement, which locks all their levels in one order.
+    holds = [
+        Hold(pickup_store, line.sku, line.quantity, pickup_reference(order_id), hold_until)
+        if line.pickup_store is not None and pickup_store is not None
+        else Hold(ship_from[line.id], line.sku, line.quantity, ship_reference(order_id))
+        for line in priced.lines
+    ]
+    await reserve_lines(db, holds, source=f"{principal.role}:{principal.key_id}")
     log.info(
         "order %s (#%s) placed from cart %s: %d lines, total %d %s",
         order.id,

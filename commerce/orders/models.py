@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Integer, String, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base
@@ -11,10 +11,43 @@ from commerce.db import Base
 
 class Order(Base):
     __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('placed', 'ready_for_pickup', 'collected', 'shipped', 'cancelled', 'expired')", name="status"
+        ),
+        CheckConstraint("(pickup_store IS NULL) = (hold_until IS NULL)", name="pickup_hold"),
+        # One order per cart: a checkout retried without its idempotency key still cannot order twice.
+        Index("uq_orders_cart_id", "cart_id", unique=True),
+        Index(
+            "ix_orders_pickup_store",
+            "pickup_store",
+            "status",
+            "created_at",
+            postgresql_where=text("pickup_store IS NOT NULL"),
+        ),
+        Index("ix_orders_due", "hold_until", postgresql_where=text("status IN ('placed', 'ready_for_pickup')")),
+        Index(
+            "ix_orders_customer",
+            "customer_id",
+            text("created_at DESC"),
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            "(source IS NULL) = (external_id IS NULL) AND (source IS NULL) = (request_hash IS NULL)", name="import"
+        ),
+        Index(
+            "uq_orders_source_external_id",
+            "source",
+            "external_id",
+            unique=True,
+            postgresql_where=text("source IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
-    cart_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # Set for an order checked out from a cart; None for one imported from another system.
+    cart_id: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[uuid.UUID | None]
     channel: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20))
@@ -27,12 +60,23 @@ class Order(Base):
     pickup_store: Mapped[str | None] = mapped_column(ForeignKey("stores.code"))
     hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An imported order: the system it came from, its id there (unique together), the fingerprint of
+    # the import body (a retry must match it) and when that system accepted it.
+    source: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class OrderLine(Base):
     __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("fulfillment IN ('ship', 'pickup')", name="fulfillment"),
+        CheckConstraint("backordered BETWEEN 0 AND quantity", name="backordered"),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -45,3 +89,5 @@ class OrderLine(Base):
     promotion_id: Mapped[str | None] = mapped_column(String(64))
     fulfillment: Mapped[str] = mapped_column(String(8))
     location: Mapped[str] = mapped_column(ForeignKey("stores.code"))
+    # Units the location could not reserve when an imported order arrived (never more than quantity).
+    backordered: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -66,6 +66,7 @@ def order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
                     type=cast(Any, line.fulfillment), store=line.location if line.fulfillment == "pickup" else None
                 ),
                 location=line.location,
+                backordered=line.backordered or 0,
             )
             for line in lines
         ],
@@ -76,6 +77,10 @@ def order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
         if order.pickup_store is not None and order.hold_until is not None
         else None,
         shipped_at=order.shipped_at,
+        # A checkout's order object is built before the insert, which defaults placed_at to created_at.
+        placed_at=order.placed_at or order.created_at,
+        source=order.source,
+        external_id=order.external_id,
         created_at=order.created_at,
         updated_at=order.updated_at,
     )
@@ -149,9 +154,10 @@ async def transition(
         await settle_reservations(db, ship_reference(order.id), consume=True, reason="ship", source=source)
     elif action in ("cancel", "expire"):
         # Before the stock: checkout takes promotion rows before inventory rows, and so does this.
-        await redemptions.give_back(db, order.id)
-        for ref in (pickup_reference(order.id), ship_reference(order.id)):
-            await settle_reservations(db, ref, consume=False, reason=action, source=source)
+        await redemptions.give_back(db, [order.id])
+        await settle_reservations(
+            db, [pickup_reference(order.id), ship_reference(order.id)], consume=False, reason=action, source=source
+        )
     values: dict[str, Any] = {"status": status, "updated_at": text("now()")}
     if action == "ship":
         values["shipped_at"] = now or text("now()")
@@ -177,7 +183,15 @@ async def expire_due(db: AsyncSession, now: datetime, limit: int = 100) -> int:
             .with_for_update(skip_locked=True)
         )
     ).all()
+    if not ids:
+        return 0
     system = Principal(key_id="expiry-sweeper", role="admin")
+    # Promotion redemptions go back first: checkout and cancel take promotion rows before inventory rows.
+    await redemptions.give_back(db, list(ids))
+    # Every due order's stock is released by one statement (its levels locked in one order); each
+    # order's own transition then finds nothing left to release.
+    references = [ref for order_id in ids for ref in (pickup_reference(order_id), ship_reference(order_id))]
+    await settle_reservations(db, references, consume=False, reason="expire", source=f"{system.role}:{system.key_id}")
     for order_id in ids:
         await transition(db, order_id, "expire", system, now)
     return len(ids)

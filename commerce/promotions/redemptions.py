@@ -116,27 +116,31 @@ async def redeem(
 _GIVE_BACK = text(
     """
 WITH gone AS (
-    DELETE FROM promotion_redemptions WHERE order_id = :order_id
-    RETURNING promotion_id, customer_id, counted_total, code_key
+    DELETE FROM promotion_redemptions WHERE order_id = ANY(CAST(:order_ids AS uuid[]))
+    RETURNING order_id, promotion_id, customer_id, counted_total, code_key
 ), locked AS (
     SELECT id FROM promotions WHERE id IN (SELECT promotion_id FROM gone WHERE counted_total)
     ORDER BY id FOR UPDATE
 ), totals AS (
-    UPDATE promotions p SET redemptions = greatest(p.redemptions - 1, 0)
-    FROM locked l WHERE p.id = l.id
+    UPDATE promotions p SET redemptions = greatest(p.redemptions - g.n, 0)
+    FROM (SELECT promotion_id, count(*) AS n FROM gone WHERE counted_total GROUP BY 1) g, locked l
+    WHERE p.id = g.promotion_id AND l.id = p.id
 ), mine AS (
-    UPDATE promotion_customer_redemptions r SET redemptions = greatest(r.redemptions - 1, 0)
-    FROM gone g WHERE r.promotion_id = g.promotion_id AND r.customer_id = g.customer_id
+    UPDATE promotion_customer_redemptions r SET redemptions = greatest(r.redemptions - g.n, 0)
+    FROM (SELECT promotion_id, customer_id, count(*) AS n FROM gone WHERE customer_id IS NOT NULL GROUP BY 1, 2) g
+    WHERE r.promotion_id = g.promotion_id AND r.customer_id = g.customer_id
 ), codes AS (
     UPDATE promotion_codes c SET redeemed_at = NULL, order_id = NULL
-    FROM gone g WHERE c.code_key = g.code_key AND c.order_id = :order_id
+    FROM gone g WHERE c.code_key = g.code_key AND c.order_id = g.order_id
 )
 SELECT count(*) FROM gone
 """
 )
 
 
-async def give_back(db: AsyncSession, order_id: uuid.UUID) -> int:
-    """Give back what a cancelled or expired order counted (limits and single-use codes); returns how
-    many promotions it had counted. Giving back twice changes nothing."""
-    return int((await db.execute(_GIVE_BACK, {"order_id": order_id})).scalar_one())
+async def give_back(db: AsyncSession, order_ids: Sequence[uuid.UUID]) -> int:
+    """Give back what cancelled or expired orders counted (limits and single-use codes); returns how
+    many redemptions that was. Giving back twice changes nothing."""
+    if not order_ids:
+        return 0
+    return int((await db.execute(_GIVE_BACK, {"order_ids": list(order_ids)})).scalar_one())

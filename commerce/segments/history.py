@@ -19,7 +19,7 @@ from commerce.segments.rules import Purchase, PurchaseLine
 
 _ORDERS = text(
     """
-SELECT o.customer_id, o.id, o.channel, o.status, o.created_at, o.updated_at, o.currency, o.total, o.pickup_store,
+SELECT o.customer_id, o.id, o.channel, o.status, o.placed_at, o.currency, o.total, o.pickup_store,
        l.sku, l.quantity, p.category
 FROM orders o
 JOIN order_lines l ON l.order_id = o.id
@@ -61,7 +61,8 @@ async def purchases_of(db: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> d
             Purchase(
                 kind="order",
                 channel=o.channel,
-                at=o.created_at,
+                # When the order was placed (an imported order: in the other system).
+                at=o.placed_at,
                 # Collecting a pickup order is a visit to its store.
                 store=o.pickup_store if o.status == "collected" else None,
                 currency=o.currency,

@@ -52,6 +52,7 @@ GET    /v1/stores                                    ok    ok     ok   ok   ok  
 GET    /v1/stores/{store}                            ok    ok     ok   ok   ok   ok   ok   ok    ok    ok    401
 GET    /v1/stores/{store}/lookup?q={sku}             ok    403    403  403  ok   403  403  403   403   403   401
 GET    /v1/stores/{store}/orders                     ok    403    403  403  ok   403  403  403   403   403   401
+GET    /v1/stores/{store}/labels?skus={sku}          ok    403    403  403  ok   403  403  403   403   403   401
 
 PUT    /v1/products/{product}                        ok    403    403  403  403  403  403  403   403   403   401
 GET    /v1/products                                  ok    ok     ok   ok   ok   ok   ok   ok    ok    ok    401
@@ -106,6 +107,8 @@ POST   /v1/orders/{order}/ready                      ok    403    403  403  ok  
 POST   /v1/orders/{order}/collect                    ok    403    403  403  ok   403  403  403   403   403   401
 POST   /v1/orders/{order}/ship                       ok    403    403  403  ok   403  403  ok    403   403   401
 POST   /v1/orders/{order}/cancel                     ok    ok     403  403  ok   403  403  ok    ok    404   401
+POST   /v1/orders/import                             ok    403    403  403  403  403  403  ok    403   403   401
+GET    /v1/orders?source=shopify                     ok    403    403  403  403  403  403  ok    403   403   401
 
 POST   /v1/pos/{store}/events                        ok    403    ok   403  403  403  403  ok    403   403   401
 
@@ -369,6 +372,23 @@ PREPARE: dict[str, Callable[[World], Awaitable[Call]]] = {
     "POST /v1/orders/{order}/collect": ready_order_cell,
     "POST /v1/orders/{order}/ship": shipping_order_cell,
     "POST /v1/orders/{order}/cancel": order_cell,
+    "POST /v1/orders/import": with_body(
+        lambda w: {
+            "source": "shopify",
+            "external_id": w.unique("ext"),
+            "channel": "web",
+            "placed_at": "2026-11-27T10:00:00Z",
+            "currency": "USD",
+            "lines": [
+                {
+                    "sku": "JKT",
+                    "quantity": 1,
+                    "unit_price": {"amount": 5000, "currency": "USD"},
+                    "fulfillment": {"type": "ship", "store": "S1"},
+                }
+            ],
+        }
+    ),
     "POST /v1/pos/{store}/events": with_body(
         lambda w: {
             "events": [

@@ -17,6 +17,13 @@ def test_if_match_accepts_quoted_weak_and_bare_versions() -> None:
         parse_if_match('"abc"')
 
 
+@pytest.mark.parametrize("header", ['"2147483648"', '"9223372036854775808"', '"\u00b2"', '"\u0663"', '"-1"', '"1.0"'])
+def test_if_match_refuses_what_no_cart_version_can_be(header: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_if_match(header)
+    assert parse_if_match('"2147483647"') == 2**31 - 1
+
+
 def test_codes_are_kept_once_whatever_their_case() -> None:
     assert add_code(["SAVE10"], "save10") == ["SAVE10"]
     assert merge_codes(["A1B"], ["a1b", "C2D"]) == ["A1B", "C2D"]
