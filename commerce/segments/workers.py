@@ -43,9 +43,12 @@ async def feed_step(db: AsyncSession, settings: Settings, now: datetime, batch: 
     """Apply one batch of order events (or one rebuild batch); returns how much it did (0: caught up)."""
     cursor = (await db.execute(_CURSOR)).first()
     if cursor is None:
-        # Another process holds it, or it is missing (a wiped table): then a rebuild starts.
-        await db.execute(text("INSERT INTO segment_feed_cursor (id) VALUES (1) ON CONFLICT DO NOTHING"))
-        return 0
+        # Another process holds it (nothing to do here), or it is missing (a wiped table): then a
+        # rebuild starts on the next step.
+        made = await db.scalar(
+            text("INSERT INTO segment_feed_cursor (id) VALUES (1) ON CONFLICT DO NOTHING RETURNING id")
+        )
+        return 0 if made is None else 1
     if cursor.after_seq is not None:
         try:
             page = await events.list_events(

@@ -200,3 +200,35 @@ async def test_days_since_last_order_moves_with_time(client: httpx.AsyncClient, 
     # Buying again makes the customer recent.
     await till(client, "LOOP", "L-ANN", ("BEANS", 1, 1_200))
     assert await members(client, "lapsed") == set()
+
+
+async def test_an_imported_order_joins_the_profile_by_its_placed_time(
+    client: httpx.AsyncClient, api: Api, app: Any, shop: None
+) -> None:
+    ann = await api.customer(email="ann@example.com", loyalty_id="L-ANN")
+    await put_segment(client, "web-shoppers", {"fact": "channel_used", "op": "eq", "value": "web"})
+    placed_at = datetime.now(UTC) - timedelta(days=10)
+    body = {
+        "source": "shopify",
+        "external_id": "1001",
+        "channel": "web",
+        "placed_at": placed_at.isoformat(),
+        "currency": "USD",
+        "customer": {"loyalty_id": "L-ANN"},
+        "lines": [
+            {
+                "sku": "GRINDER",
+                "quantity": 1,
+                "unit_price": {"amount": 7_500, "currency": "USD"},
+                "fulfillment": {"type": "ship", "store": "LOOP"},
+            }
+        ],
+    }
+    r = await client.post("/v1/orders/import", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    await sync(app)
+    profile = (await client.get(f"/v1/customers/{ann['id']}/profile", headers=ADMIN)).json()
+    assert profile["orders_count"] == 1 and profile["channels"] == {"web": 1}
+    assert profile["lifetime_value"] == {"amount": 7_500, "currency": "USD"}
+    assert datetime.fromisoformat(profile["last_order_at"]) == placed_at
+    assert await members(client, "web-shoppers") == {ann["id"]}
