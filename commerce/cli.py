@@ -119,7 +119,35 @@ def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server
     console.print("Stopped.")
 
 
+@contextmanager
+def metrics_across_workers(workers: int) -> Iterator[None]:
+    """Several workers: prometheus_client's multiprocess mode, so any worker's /metrics shows them all.
+
+    The folder must be set before a worker imports prometheus_client, and each worker must import it
+    afresh: workers are started with "spawn", not forked from this process (which imported it already).
+    """
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    import multiprocessing
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="commerce-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_server(host: str, port: int, workers: int, server: str) -> None:
+    with metrics_across_workers(workers):
+        serve_app(host, port, workers, server)
+
+
+def serve_app(host: str, port: int, workers: int, server: str) -> None:
     if server == "uvicorn":
         import uvicorn
 

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 from commerce.errors import DatabaseUnavailable
+from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
 log = logging.getLogger("commerce.db")
 
@@ -115,6 +116,8 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker() as session, session.begin():
+        with waiting_for_connection("primary"):
+            await session.connection()
         yield session
 
 
@@ -130,7 +133,7 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def make_read_pool(url: str, size: int) -> Any:
+async def make_read_pool(url: str, size: int, *, application_name: str = "commerce-reads") -> Any:
     """The pool behind `Reader`; it opens connections when they are first needed."""
     return await asyncpg.create_pool(
         driver_dsn(url),
@@ -139,21 +142,31 @@ async def make_read_pool(url: str, size: int) -> Any:
         init=_json_codecs,
         server_settings={
             **SERVER_SETTINGS,
-            "application_name": "commerce-reads",
+            "application_name": application_name,
             "plan_cache_mode": "force_custom_plan",
         },
     )
 
 
 async def provide_reader(state: State) -> AsyncIterator[Reader]:
-    """A connection of the read pool for the request; a lost or refused connection is a 503."""
+    """A connection of the read pool for the request; a lost or refused connection is a 503.
+
+    With a replica configured (DATABASE_READ_URL), a reader that asks the replica first (replica.py).
+    """
+    if state.replica is not None:
+        yield state.replica.reader(state.read_pool)
+        return
     try:
-        conn = await state.read_pool.acquire(timeout=READ_POOL_TIMEOUT_SECONDS)
+        with waiting_for_connection("read"):
+            conn = await state.read_pool.acquire(timeout=READ_POOL_TIMEOUT_SECONDS)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable() from exc
+    in_use = POOL_IN_USE.labels("read")
+    in_use.inc()
     try:
         yield conn
     finally:
+        in_use.dec()
         await state.read_pool.release(conn)
 
 
