@@ -96,10 +96,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        engine = make_engine(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            transaction_pooler=settings.db_transaction_pooler,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.read_pool = await make_read_pool(database_url, settings.db_read_pool_size)
+        app.state.read_pool = await make_read_pool(
+            database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
+        )
         app.state.replica = (
             await Replica.connect(settings.database_read_url, settings.db_read_pool_size)
             if settings.database_read_url

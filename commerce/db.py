@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -83,7 +84,38 @@ def asyncpg_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://...")
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_pool: bool = False) -> AsyncEngine:
+def through_transaction_pooler(application_name: str) -> dict[str, Any]:
+    """Driver arguments for a connection through PgBouncer in transaction mode (each transaction may
+    run on a different server connection), the way asyncpg and SQLAlchemy document it:
+
+    - no statement cache (`statement_cache_size=0`, and SQLAlchemy's `prepared_statement_cache_size=0`):
+      a statement prepared on one server connection is not there on the next transaction's;
+    - SQLAlchemy's prepared statements get unique names (`prepared_statement_name_func`), so two
+      clients' statements never collide on a shared server connection (asyncpg's own names are
+      per-connection counters);
+    - only `application_name` in the startup packet (PgBouncer refuses other settings there): put
+      `statement_timeout` on the database role instead (docs/OPERATIONS.md). Statements prepared once
+      are planned with their actual values anyway, so `plan_cache_mode` is not needed.
+
+    PgBouncer 1.21+ can track protocol-level prepared statements itself (`max_prepared_statements`),
+    which would let the statement cache stay on; Debian 12 ships 1.18, so this way works with both.
+    """
+    return {
+        "server_settings": {"application_name": application_name},
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__commerce_{uuid.uuid4().hex}__",
+    }
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    null_pool: bool = False,
+    transaction_pooler: bool = False,
+) -> AsyncEngine:
     kwargs: dict[str, Any] = (
         {"poolclass": NullPool}
         if null_pool
@@ -98,9 +130,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_p
     )
     return create_async_engine(
         asyncpg_url(url),
-        connect_args={
-            "server_settings": SERVER_SETTINGS,
-        },
+        connect_args=(
+            through_transaction_pooler("commerce") if transaction_pooler else {"server_settings": SERVER_SETTINGS}
+        ),
         **kwargs,
     )
 
@@ -133,19 +165,22 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def make_read_pool(url: str, size: int, *, application_name: str = "commerce-reads") -> Any:
+async def make_read_pool(
+    url: str, size: int, *, application_name: str = "commerce-reads", transaction_pooler: bool = False
+) -> Any:
     """The pool behind `Reader`; it opens connections when they are first needed."""
-    return await asyncpg.create_pool(
-        driver_dsn(url),
-        min_size=0,
-        max_size=size,
-        init=_json_codecs,
-        server_settings={
-            **SERVER_SETTINGS,
-            "application_name": application_name,
-            "plan_cache_mode": "force_custom_plan",
-        },
-    )
+    if transaction_pooler:
+        options = through_transaction_pooler(application_name)
+        del options["prepared_statement_cache_size"], options["prepared_statement_name_func"]
+    else:
+        options = {
+            "server_settings": {
+                **SERVER_SETTINGS,
+                "application_name": application_name,
+                "plan_cache_mode": "force_custom_plan",
+            }
+        }
+    return await asyncpg.create_pool(driver_dsn(url), min_size=0, max_size=size, init=_json_codecs, **options)
 
 
 async def provide_reader(state: State) -> AsyncIterator[Reader]:

@@ -28,14 +28,24 @@ ROUTE = "/v1/stores/{code}"
 
 @contextlib.asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Another app (own settings), its lifespan run, with a client."""
+    """Another app (own settings), its lifespan run in a task of its own, with a client."""
     app = create_app(settings)
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as client,
-    ):
-        client.app = app  # type: ignore[attr-defined]
-        yield client
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run())
+    await started.wait()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+    finally:
+        stop.set()
+        await task
 
 
 async def test_requests_are_counted_by_route_template_and_status_with_latencies(client, api: Api) -> None:
