@@ -313,4 +313,46 @@ def purge(data_dir: Path) -> None:
     )
 
 
+# --- bridges of the event feed to durable logs (commerce/events/bridge.py) ---
+@main.group()
+def bridge() -> None:
+    """Publish the event feed to a durable log."""
+
+
+@bridge.command("nats")
+@click.option("--url", required=True, help="NATS server URL, e.g. nats://127.0.0.1:4222 (JetStream enabled).")
+@click.option("--stream", default="COMMERCE_EVENTS", show_default=True, help="JetStream stream (created if missing).")
+@click.option("--subject-prefix", default="commerce.events", show_default=True, help="Subjects: PREFIX.<event type>.")
+@click.option("--name", default="nats", show_default=True, help="The bridge's name: its durable cursor's key.")
+@data_dir_option
+def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir: Path) -> None:
+    """Publish every feed event, in seq order, to NATS JetStream (Nats-Msg-Id = seq); runs until stopped."""
+    import signal
+
+    from commerce.events.bridge import BridgeConfig, NatsBridge
+
+    async def run(db_url: str) -> None:
+        engine = make_engine(db_url, pool_size=2, max_overflow=0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        nats_bridge = NatsBridge(
+            make_sessionmaker(engine), BridgeConfig(url=url, name=name, stream=stream, subject_prefix=subject_prefix)
+        )
+        try:
+            await nats_bridge.connect()
+            await nats_bridge.run(stop)
+        finally:
+            await nats_bridge.close()
+            await engine.dispose()
+
+    with database(data_dir) as db_url:
+        migrate(db_url)
+        asyncio.run(run(db_url))
+
+
+# --- end bridges ---
+
+
 __all__ = ["Settings", "main"]
