@@ -329,6 +329,7 @@ def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir:
     """Publish every feed event, in seq order, to NATS JetStream (Nats-Msg-Id = seq); runs until stopped."""
     import signal
 
+    from commerce.db import driver_dsn
     from commerce.events.bridge import BridgeConfig, NatsBridge
 
     async def run(db_url: str) -> None:
@@ -341,8 +342,9 @@ def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir:
             make_sessionmaker(engine), BridgeConfig(url=url, name=name, stream=stream, subject_prefix=subject_prefix)
         )
         try:
-            await nats_bridge.connect()
-            await nats_bridge.run(stop)
+            if await nats_bridge.take_lock(driver_dsn(db_url), stop):
+                await nats_bridge.connect()
+                await nats_bridge.run(stop)
         finally:
             await nats_bridge.close()
             await engine.dispose()

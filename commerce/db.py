@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -154,8 +155,21 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
 
 
 def driver_dsn(url: str) -> str:
-    """The URL as the driver itself takes it (no SQLAlchemy dialect in the scheme)."""
-    return "postgresql://" + asyncpg_url(url).split("://", 1)[1]
+    """The URL as the driver itself takes it (no SQLAlchemy dialect in the scheme).
+
+    Several hosts (failover: `postgresql://u@/db?host=h1:5432&host=h2:5432&target_session_attrs=read-write`,
+    the spelling SQLAlchemy takes) become the driver's `postgresql://u@h1:5432,h2:5432/db?...`.
+    """
+    dsn = "postgresql://" + asyncpg_url(url).split("://", 1)[1]
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hosts = [v for k, v in query if k == "host"]
+    if len(hosts) < 2:
+        return dsn
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + ",".join(hosts)
+    rest = urlencode([(k, v) for k, v in query if k != "host"])
+    return urlunsplit((parts.scheme, netloc, parts.path, rest, parts.fragment))
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:

@@ -11,6 +11,11 @@ After a crash the bridge resumes from that cursor, or from the stream's own last
 that is further on (a crash between the acknowledgement and the cursor update), so the stream holds
 every event once and in order even when the restart comes after JetStream's duplicate window.
 Retention keeps the events a bridge has not published yet (retention.py).
+
+One bridge of a name publishes at a time: it holds a session advisory lock on a connection of its
+own, so a second process started with the same name waits as a standby and takes over when the
+first one's connection goes. A bridge that loses its lock connection stops (exit status 1) rather
+than publish beside its successor; run it under a supervisor that restarts it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import msgspec
 import nats
 from nats.js.api import StreamConfig
@@ -51,6 +57,10 @@ _ADVANCE = text(
 )
 
 
+class LockLost(Exception):
+    """The connection holding the bridge's lock is gone: another process may be publishing now."""
+
+
 class FeedPositionLost(Exception):
     """Events the bridge had not published were deleted by retention: the stream would have a hole."""
 
@@ -74,6 +84,29 @@ class NatsBridge:
         self.nc: Any = None
         self.js: Any = None
         self.cursor = 0
+        self.lock: asyncpg.Connection | None = None
+
+    async def take_lock(self, dsn: str, stop: asyncio.Event) -> bool:
+        """Wait until no other process publishes under this bridge's name (a standby waits here);
+        False if `stop` was set first."""
+        name = self.config.name
+        self.lock = await asyncpg.connect(dsn, server_settings={"application_name": f"commerce-bridge-{name}"})
+        waiting = False
+        while not stop.is_set():
+            if await self.lock.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", f"bridge:{name}"):
+                if waiting:
+                    log.info("bridge %s takes over", name)
+                return True
+            if not waiting:
+                log.info("another bridge named %s is publishing; standing by to take over", name)
+                waiting = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        return False
+
+    def check_lock(self) -> None:
+        if self.lock is not None and self.lock.is_closed():
+            raise LockLost(self.config.name)
 
     async def connect(self) -> None:
         c = self.config
@@ -110,6 +143,7 @@ class NatsBridge:
 
     async def publish_pending(self) -> int:
         """Publish up to one batch of events after the cursor; returns how many."""
+        self.check_lock()
         async with self.sessionmaker() as db, db.begin():
             rows = (await db.execute(_NEXT, {"after": self.cursor, "limit": self.config.batch})).all()
             if rows and rows[0].seq != self.cursor + 1 and self.cursor > 0:
@@ -136,7 +170,7 @@ class NatsBridge:
         while not stop.is_set():
             try:
                 published = await self.publish_pending()
-            except FeedPositionLost:
+            except (FeedPositionLost, LockLost):
                 raise
             except Exception:
                 # NATS or the database unreachable: the cursor is where the last acknowledged batch left it.
@@ -157,3 +191,6 @@ class NatsBridge:
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
+        if self.lock is not None:
+            with contextlib.suppress(Exception):
+                await self.lock.close()

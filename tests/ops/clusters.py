@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+
 def _pg_bin() -> Path:
     """PG_BIN, or the newest Debian PostgreSQL server's binaries."""
     if os.environ.get("PG_BIN"):

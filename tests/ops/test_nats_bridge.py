@@ -20,8 +20,8 @@ import nats
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from commerce.db import make_engine, make_sessionmaker
-from commerce.events.bridge import BridgeConfig, NatsBridge
+from commerce.db import driver_dsn, make_engine, make_sessionmaker
+from commerce.events.bridge import BridgeConfig, LockLost, NatsBridge
 from commerce.events.relay import relay_once
 from tests.api.test_webhooks import eventually
 from tests.ops.clusters import free_port, wait_for_port
@@ -156,3 +156,30 @@ async def test_a_cursor_behind_the_stream_resumes_after_the_streams_last_event(
         assert (await nc.jetstream().stream_info(STREAM)).state.messages == 13
     finally:
         await nc.close()
+
+
+async def test_a_second_bridge_of_the_same_name_stands_by_until_the_first_is_gone(
+    database_url: str, sessionmaker, nats_url: str
+) -> None:
+    dsn = driver_dsn(database_url)
+    stop = asyncio.Event()
+    first, second = (NatsBridge(sessionmaker, BridgeConfig(url=nats_url)) for _ in range(2))
+    assert await first.take_lock(dsn, stop)
+    standby = asyncio.create_task(second.take_lock(dsn, stop))
+    await asyncio.sleep(0.3)
+    assert not standby.done()
+    await first.close()  # its connection, and so its lock, is gone
+    assert await asyncio.wait_for(standby, 5)
+    with pytest.raises(LockLost):
+        first.check_lock()
+    await second.close()
+    # Asked to stop while standing by: it gives up waiting.
+    third = NatsBridge(sessionmaker, BridgeConfig(url=nats_url))
+    holder = NatsBridge(sessionmaker, BridgeConfig(url=nats_url))
+    assert await holder.take_lock(dsn, stop)
+    waiting = asyncio.create_task(third.take_lock(dsn, stop))
+    await asyncio.sleep(0.1)
+    stop.set()
+    assert await asyncio.wait_for(waiting, 5) is False
+    await third.close()
+    await holder.close()
