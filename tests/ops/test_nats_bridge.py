@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from commerce.db import driver_dsn, make_engine, make_sessionmaker
 from commerce.events.bridge import BridgeConfig, LockLost, NatsBridge
 from commerce.events.relay import relay_once
+from commerce.retention import purge
+from tests.api.test_retention import NOW, seqs
+from tests.api.test_retention import emit as emit_aged
 from tests.api.test_webhooks import eventually
 from tests.ops.clusters import free_port, wait_for_port
 
@@ -183,3 +186,14 @@ async def test_a_second_bridge_of_the_same_name_stands_by_until_the_first_is_gon
     assert await asyncio.wait_for(waiting, 5) is False
     await third.close()
     await holder.close()
+
+
+async def test_retention_keeps_what_a_bridge_has_not_published(app, db_conn) -> None:
+
+    await emit_aged(db_conn, app, [30, 29, 28, 27])
+    await db_conn.execute("INSERT INTO event_bridges (name, target, last_published_seq) VALUES ('nats', 'x', 2)")
+    await purge(app.state.sessionmaker, app.state.settings, now=NOW)
+    assert await seqs(db_conn) == [3, 4]  # the bridge has published up to seq 2
+    await db_conn.execute("UPDATE event_bridges SET last_published_seq = 4")
+    await purge(app.state.sessionmaker, app.state.settings, now=NOW)
+    assert await seqs(db_conn) == [4]
