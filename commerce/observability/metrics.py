@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import os
 from collections import Counter as Counter_
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.plugins.prometheus import PrometheusConfig
@@ -43,6 +45,8 @@ from prometheus_client.registry import Collector
 from commerce.errors import Unauthorized
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SCRAPE_TIMEOUT_SECONDS = 5.0
+log = logging.getLogger("commerce.metrics")
 
 # Request count, latency histogram and in-flight requests, labelled by the route *template*
 # (`/v1/carts/{cart_id:str}/checkout`, not every cart id) and the status code.
@@ -149,9 +153,19 @@ class DatabaseState(Collector):
         yield from self.families
 
     async def read(self, state: State) -> None:
-        async with state.read_pool.acquire() as conn:
-            relay = await conn.fetchrow(_RELAY_LAG)
-            hooks = await conn.fetch(_WEBHOOKS)
+        """Read the figures; a database that does not answer leaves only `commerce_db_up 0`, so the
+        process figures are still scraped during an outage."""
+        up = GaugeMetricFamily("commerce_db_up", "1 when the primary answered this scrape's queries")
+        try:
+            async with state.read_pool.acquire(timeout=SCRAPE_TIMEOUT_SECONDS) as conn:
+                relay = await conn.fetchrow(_RELAY_LAG, timeout=SCRAPE_TIMEOUT_SECONDS)
+                hooks = await conn.fetch(_WEBHOOKS, timeout=SCRAPE_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("metrics: the database did not answer; only process figures this scrape", exc_info=True)
+            up.add_metric([], 0)
+            self.families = [up]
+            return
+        up.add_metric([], 1)
         lag_events = GaugeMetricFamily(
             "commerce_event_relay_lag_events", "Committed outbox events not yet numbered into the feed"
         )
@@ -173,7 +187,7 @@ class DatabaseState(Collector):
         for hook in hooks:
             backlog.add_metric([hook["id"]], hook["backlog"])
             failing.add_metric([hook["id"]], hook["failed_attempts"])
-        self.families = [lag_events, lag_seconds, backlog, failing]
+        self.families = [up, lag_events, lag_seconds, backlog, failing]
         replica = getattr(state, "replica", None)
         if replica is not None:
             self.families += await replica.lag_metrics(state.read_pool)

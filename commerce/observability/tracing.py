@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from litestar.plugins import PluginProtocol
 
@@ -58,4 +57,4 @@ def start_tracing(endpoint: str | None) -> Tracing | None:
     return Tracing(endpoint) if endpoint else None
 
 
-__all__: list[Any] = ["Tracing", "start_tracing"]
+__all__ = ["Tracing", "start_tracing"]

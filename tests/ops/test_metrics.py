@@ -192,3 +192,14 @@ async def test_pos_outcomes_refused_checkouts_and_expired_reservations(app, clie
     assert delta("commerce_pos_events_total", status="duplicate") == 1
     assert delta("commerce_checkouts_refused_for_stock_total") == 1
     assert delta("commerce_reservations_expired_total") == 1
+
+
+async def test_metrics_are_served_while_the_database_is_down(settings: Settings, client) -> None:
+    assert value(await scrape(client), "commerce_db_up") == 1
+    unreachable = msgspec.structs.replace(settings, database_url="postgresql://postgres@127.0.0.1:1/nowhere")
+    async with served(unreachable) as down:
+        r = await down.get("/metrics")
+        assert r.status_code == 200
+        assert "commerce_db_up 0.0" in r.text
+        assert "commerce_requests_total" in r.text
+        assert "commerce_event_relay_lag_events" not in r.text
