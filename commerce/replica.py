@@ -1,7 +1,7 @@
 """Reads from a streaming replica (DATABASE_READ_URL), with the primary as the fallback.
 
 Only the one-statement searches (`db.ReadDb`: listings by store, nearby stores, availability, the
-store list) go to the replica: they tolerate being a few milliseconds behind. Carts, checkout and
+store list) and the streamed local-inventory feed go to the replica: they tolerate being a few milliseconds behind. Carts, checkout and
 everything that reads its own writes keep using the primary's transactions.
 
 A replica that stops answering (refused, dropped or timed-out connections, recovery conflicts)
@@ -12,14 +12,18 @@ warning is logged once per outage, and once when it answers again).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 import asyncpg
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commerce.db import READ_POOL_TIMEOUT_SECONDS, make_read_pool
+from commerce.db import READ_POOL_TIMEOUT_SECONDS, make_engine, make_read_pool
 from commerce.errors import DatabaseUnavailable
 from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
@@ -51,14 +55,30 @@ SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn() AS replayed,
 class Replica:
     """The replica's pool and whether it is answering (one per process)."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, engine: AsyncEngine) -> None:
         self.pool = pool
+        # For the streamed local-inventory feed (it reads through SQLAlchemy, on a connection of its own).
+        self.engine = engine
         self.down_until = 0.0
         self.down_since: float | None = None
 
     @classmethod
     async def connect(cls, url: str, size: int) -> Replica:
-        return cls(await make_read_pool(url, size, application_name="commerce-replica-reads"))
+        pool = await make_read_pool(url, size, application_name="commerce-replica-reads")
+        return cls(pool, make_engine(url, pool_size=2, max_overflow=2))
+
+    async def engine_for_stream(self, primary: AsyncEngine) -> AsyncEngine:
+        """The replica's engine for a long read if it answers now, else the primary's."""
+        if self.usable():
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except (*REPLICA_DOWN, DBAPIError) as exc:
+                self.failed(exc)
+            else:
+                self.answered()
+                return self.engine
+        return primary
 
     def usable(self) -> bool:
         return time.monotonic() >= self.down_until
@@ -85,6 +105,7 @@ class Replica:
 
     async def close(self) -> None:
         await self.pool.close()
+        await self.engine.dispose()
 
     async def lag_metrics(self, primary_pool: Any) -> list[GaugeMetricFamily]:
         """Replica lag: WAL bytes the replica has not replayed yet, and seconds behind the primary."""

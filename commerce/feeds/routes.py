@@ -45,5 +45,7 @@ class FeedController(Controller):
         format: Annotated[FeedFormat, QueryParameter(description="ndjson (default) or tsv")] = "ndjson",
     ) -> Stream:
         settings: Settings = state.settings
-        rows = stream_local_inventory(state.engine, format, low_stock_threshold=settings.low_stock_threshold)
+        # A long read: from the replica when there is one that answers (replica.py).
+        engine = await state.replica.engine_for_stream(state.engine) if state.replica else state.engine
+        rows = stream_local_inventory(engine, format, low_stock_threshold=settings.low_stock_threshold)
         return Stream(rows, media_type=MEDIA_TYPES[format])

@@ -6,6 +6,7 @@ A real primary and a replica made with `pg_basebackup -R`, on loopback ports, in
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -44,6 +45,21 @@ async def put_store(client: httpx.AsyncClient, code: str) -> None:
     assert r.status_code == 201, r.text
 
 
+async def receive(client: httpx.AsyncClient, store: str, sku: str = "TEE-S") -> None:
+    body = {"store": store, "sku": sku, "delta": 5, "reason": "receipt"}
+    r = await client.post(
+        "/v1/inventory/adjustments", json=body, headers={**ADMIN, "Idempotency-Key": f"{store}-{sku}"}
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def fed(client: httpx.AsyncClient) -> list[str]:
+    """Stores in the local-inventory feed (streamed from the replica when there is one)."""
+    r = await client.get("/v1/feeds/local-inventory", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    return sorted({json.loads(line)["store_code"] for line in r.text.splitlines()})
+
+
 async def listed(client: httpx.AsyncClient) -> list[str]:
     r = await client.get("/v1/stores", headers=ADMIN)
     assert r.status_code == 200, r.text
@@ -59,15 +75,25 @@ async def test_searches_answer_from_the_replica(replica_client: httpx.AsyncClien
     assert (await reader.fetch("SELECT inet_server_port() AS p"))[0]["p"] == replica.port
 
     await put_store(client, "ONE")
+    r = await client.put(
+        "/v1/products/tee",
+        json={"title": "Tee", "variants": [{"sku": "TEE-S", "price": {"amount": 1000, "currency": "USD"}}]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    await receive(client, "ONE")
     await eventually(lambda: listed_contains(client, "ONE"))
+    await eventually(lambda: fed_contains(client, "ONE"))
     standby = await asyncpg.connect(replica.url)
     try:
         # Hold the replica's replay: what the primary writes now is not visible to the searches...
         await standby.execute("SELECT pg_wal_replay_pause()")
         await put_store(client, "TWO")  # written through the primary (a transaction)
+        await receive(client, "TWO")
         r = await client.get("/v1/stores/TWO", headers=ADMIN)  # read in a primary transaction
         assert r.status_code == 200
         assert await listed(client) == ["ONE"]  # the list is a replica search
+        assert await fed(client) == ["ONE"]  # and so is the local-inventory feed
         samples = await scrape(client)
         assert value(samples, "commerce_db_replica_up") == 1
         assert value(samples, "commerce_db_replica_lag_bytes") > 0
@@ -75,19 +101,25 @@ async def test_searches_answer_from_the_replica(replica_client: httpx.AsyncClien
         # ... until it replays again.
         await standby.execute("SELECT pg_wal_replay_resume()")
         await eventually(lambda: listed_contains(client, "TWO"))
+        assert await fed(client) == ["ONE", "TWO"]
         samples = await scrape(client)
         assert value(samples, "commerce_db_replica_lag_seconds") == 0
         # The searches' connections are on the replica, named as such.
         names = await standby.fetch(
             "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'commerce%'"
         )
-        assert {n["application_name"] for n in names} == {"commerce-replica-reads"}
+        assert {n["application_name"] for n in names} <= {"commerce-replica-reads", "commerce"}
+        assert "commerce-replica-reads" in {n["application_name"] for n in names}
     finally:
         await standby.close()
 
 
 async def listed_contains(client: httpx.AsyncClient, code: str) -> bool:
     return code in await listed(client)
+
+
+async def fed_contains(client: httpx.AsyncClient, code: str) -> bool:
+    return code in await fed(client)
 
 
 async def test_a_replica_that_stops_answering_falls_back_to_the_primary(
@@ -105,6 +137,8 @@ async def test_a_replica_that_stops_answering_falls_back_to_the_primary(
                 assert await listed(client) == ["ONE"]
             await put_store(client, "TWO")
             assert await listed(client) == ["ONE", "TWO"]  # answered by the primary
+            r = await client.get("/v1/feeds/local-inventory", headers=ADMIN)
+            assert r.status_code == 200  # streamed from the primary
         warnings = [r.getMessage() for r in caplog.records if r.name == "commerce.replica"]
         assert len(warnings) == 1, warnings
         assert "not answering" in warnings[0]
