@@ -10,9 +10,8 @@ from litestar.params import FromPath, QueryParameter, RequestBody
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.db import Db
-from commerce.errors import InsufficientStock, problem_responses
+from commerce.errors import problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
-from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders import service
 from commerce.orders.checkout import checkout
 from commerce.orders.rules import Action, OrderStatus
@@ -49,18 +48,14 @@ class OrderController(Controller):
     ) -> Response[OrderOut]:
         settings: Settings = request.app.state.settings
         now = datetime.now(UTC)
-        try:
-            return await idempotent(
-                db,
-                request,
-                idempotency_key,
-                lambda: checkout(db, cart_id, data or CheckoutIn(), request.user, settings, now),
-                status_code=201,
-                required=True,
-            )
-        except InsufficientStock:
-            CHECKOUTS_REFUSED.inc()
-            raise
+        return await idempotent(
+            db,
+            request,
+            idempotency_key,
+            lambda: checkout(db, cart_id, data or CheckoutIn(), request.user, settings, now),
+            status_code=201,
+            required=True,
+        )
 
     @get(
         "/orders/{order_id:uuid}",
