@@ -265,7 +265,7 @@ class Load:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def retried(client: httpx.AsyncClient, method: str, url: str, load: Load, **kwargs: Any) -> httpx.Response:
+async def retried(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Send until the service answers something other than a 5xx (the database is failing over)."""
     while True:
         try:
@@ -279,10 +279,10 @@ async def retried(client: httpx.AsyncClient, method: str, url: str, load: Load, 
 
 async def shopper(client: httpx.AsyncClient, headers: dict[str, str], load: Load) -> None:
     while not load.stop.is_set():
-        r = await retried(client, "POST", "/v1/carts", load, json={"channel": "web"}, headers=headers)
+        r = await retried(client, "POST", "/v1/carts", json={"channel": "web"}, headers=headers)
         cart = r.json()["id"]
         line = {"sku": "FAIL-1", "quantity": 1, "fulfillment": {"type": "pickup", "store": "LOOP"}}
-        await retried(client, "POST", f"/v1/carts/{cart}/lines", load, json=line, headers=headers)
+        await retried(client, "POST", f"/v1/carts/{cart}/lines", json=line, headers=headers)
         key = str(uuid.uuid4())
         while True:  # the same key until the checkout is answered
             started = time.monotonic()

@@ -38,7 +38,11 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             await stop.wait()
 
     task = asyncio.create_task(run())
-    await started.wait()
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():  # the lifespan failed: show why instead of waiting forever
+        ready.cancel()
+        task.result()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as client:
             client.app = app  # type: ignore[attr-defined]
