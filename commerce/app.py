@@ -36,6 +36,7 @@ from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
+from commerce.observability.setup import Observability
 from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
 from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
@@ -44,6 +45,7 @@ from commerce.pages.labels import LabelController
 from commerce.pages.routes import PageController
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
+from commerce.replica import Replica
 from commerce.retention import retention_sweeper
 from commerce.segments.routes import CustomerProfileController, SegmentController
 from commerce.segments.workers import segment_worker
@@ -124,19 +126,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set: run `commerce serve`, which starts an embedded PostgreSQL.")
     database_url = settings.database_url
+    observability = Observability(settings)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        engine = make_engine(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            transaction_pooler=settings.db_transaction_pooler,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.read_pool = await make_read_pool(database_url, settings.db_read_pool_size)
+        app.state.read_pool = await make_read_pool(
+            database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
+        )
+        app.state.replica = (
+            await Replica.connect(settings.database_read_url, settings.db_read_pool_size)
+            if settings.database_read_url
+            else None
+        )
         app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
         app.state.settings = settings
         settle_heap()
         try:
             yield
         finally:
+            if app.state.replica is not None:
+                await app.state.replica.close()
             await app.state.read_pool.close()
             await engine.dispose()
 
@@ -159,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health_check,
             liveness,
+            *observability.route_handlers,
             ApiKeyController,
             StoreController,
             ProductController,
@@ -190,10 +208,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
         before_request=screen_request,
         request_class=StrictRequest,
-        middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
+        middleware=[
+            *observability.middleware,
+            DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$", "^/metrics$"]),
+        ],
+        plugins=observability.plugins,
         exception_handlers=exception_handlers,
         lifespan=[
             database,
+            observability.lifespan,
             revocation_listener,
             *(
                 [expiry_sweeper, event_workers, retention_sweeper, segment_worker]
@@ -203,8 +226,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=CORSConfig(
             allow_origins=["*"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
-            expose_headers=["ETag"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-Id"],
+            expose_headers=["ETag", "X-Request-Id"],
         ),
         openapi_config=OpenAPIConfig(
             title="Commerce API",
@@ -234,6 +257,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            formatters=observability.logging_formatters(),
             log_exceptions="debug",
         ),
         debug=False,

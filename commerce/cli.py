@@ -154,7 +154,35 @@ def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server
     console.print("Stopped.")
 
 
+@contextmanager
+def metrics_across_workers(workers: int) -> Iterator[None]:
+    """Several workers: prometheus_client's multiprocess mode, so any worker's /metrics shows them all.
+
+    The folder must be set before a worker imports prometheus_client, and each worker must import it
+    afresh: workers are started with "spawn", not forked from this process (which imported it already).
+    """
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    import multiprocessing
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="commerce-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_server(host: str, port: int, workers: int, server: str) -> None:
+    with metrics_across_workers(workers):
+        serve_app(host, port, workers, server)
+
+
+def serve_app(host: str, port: int, workers: int, server: str) -> None:
     if server == "uvicorn":
         import uvicorn
 
@@ -320,6 +348,50 @@ def purge(data_dir: Path) -> None:
         f" log row(s) and {purged.events} feed event(s) past their retention."
     )
     console.print(f"Deleted {purged.customer_tokens} customer token(s) expired or revoked over a week ago.")
+
+
+# --- bridges of the event feed to durable logs (commerce/events/bridge.py) ---
+@main.group()
+def bridge() -> None:
+    """Publish the event feed to a durable log."""
+
+
+@bridge.command("nats")
+@click.option("--url", required=True, help="NATS server URL, e.g. nats://127.0.0.1:4222 (JetStream enabled).")
+@click.option("--stream", default="COMMERCE_EVENTS", show_default=True, help="JetStream stream (created if missing).")
+@click.option("--subject-prefix", default="commerce.events", show_default=True, help="Subjects: PREFIX.<event type>.")
+@click.option("--name", default="nats", show_default=True, help="The bridge's name: its durable cursor's key.")
+@data_dir_option
+def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir: Path) -> None:
+    """Publish every feed event, in seq order, to NATS JetStream (Nats-Msg-Id = seq); runs until stopped."""
+    import signal
+
+    from commerce.db import driver_dsn
+    from commerce.events.bridge import BridgeConfig, NatsBridge
+
+    async def run(db_url: str) -> None:
+        engine = make_engine(db_url, pool_size=2, max_overflow=0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        nats_bridge = NatsBridge(
+            make_sessionmaker(engine), BridgeConfig(url=url, name=name, stream=stream, subject_prefix=subject_prefix)
+        )
+        try:
+            if await nats_bridge.take_lock(driver_dsn(db_url), stop):
+                await nats_bridge.connect()
+                await nats_bridge.run(stop)
+        finally:
+            await nats_bridge.close()
+            await engine.dispose()
+
+    with database(data_dir) as db_url:
+        migrate(db_url)
+        asyncio.run(run(db_url))
+
+
+# --- end bridges ---
 
 
 __all__ = ["Settings", "main"]

@@ -44,7 +44,7 @@ _DELIVERIES = text(
     "DELETE FROM webhook_deliveries WHERE id IN ("
     " SELECT id FROM webhook_deliveries WHERE at < :cutoff LIMIT :batch FOR UPDATE SKIP LOCKED)"
 )
-# The feed's start moves to the first event that is recent enough or that some webhook still needs,
+# The feed's start moves to the first event that is recent enough or that some webhook or bridge still needs,
 # whichever comes first; everything numbered before it goes, oldest first. The newest numbered event
 # always stays: the relay numbers on from it.
 _FEED_KEEP_FROM = text(
@@ -52,6 +52,7 @@ _FEED_KEEP_FROM = text(
     SELECT least(
         (SELECT min(seq) FROM events WHERE seq IS NOT NULL AND occurred_at >= :cutoff),
         (SELECT min(last_delivered_seq) + 1 FROM webhooks),
+        (SELECT min(last_published_seq) + 1 FROM event_bridges),
         (SELECT max(seq) FROM events)
     )
     """

@@ -62,6 +62,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The service's public address (scheme and host, no trailing slash) for absolute links: the feed's
     # `link_template`, QR codes, JSON-LD. Unset: taken from each request's own address.
     public_url: str | None = None
+    # --- Operations (docs/OPERATIONS.md) ---
+    # Bearer token GET /metrics requires when set (open otherwise: keep it off the public network).
+    metrics_token: str | None = None
+    # "text" (human lines) or "json" (one JSON object a line, with the request id, and an access line a request).
+    log_format: str = "text"
+    # A streaming replica for the one-statement searches; the primary answers them when unset or down.
+    database_read_url: str | None = None
+    # DATABASE_URL goes through a transaction-mode pooler (PgBouncer): no server-side prepared statement
+    # outlives its transaction and no setting is sent in the startup packet.
+    db_transaction_pooler: bool = False
+    # OpenTelemetry tracing is on only when an OTLP endpoint is set (the standard variable).
+    otel_endpoint: str | None = None
+    # --- end Operations ---
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +109,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "1")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
             public_url=public_url(env.get("COMMERCE_PUBLIC_URL")),
+            # --- Operations ---
+            metrics_token=env.get("COMMERCE_METRICS_TOKEN") or None,
+            log_format=env.get("COMMERCE_LOG_FORMAT", "text").strip().lower(),
+            database_read_url=env.get("DATABASE_READ_URL") or None,
+            db_transaction_pooler=flag("COMMERCE_DB_TRANSACTION_POOLER", False),
+            otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            # --- end Operations ---
         )
 
 

@@ -48,8 +48,10 @@ class FeedController(Controller):
         format: Annotated[FeedFormat, QueryParameter(description="ndjson (default) or tsv")] = "ndjson",
     ) -> Stream:
         settings: Settings = state.settings
+        # A long read: from the replica when there is one that answers (replica.py).
+        engine = await state.replica.engine_for_stream(state.engine) if state.replica else state.engine
         rows = stream_local_inventory(
-            state.engine,
+            engine,
             format,
             low_stock_threshold=settings.low_stock_threshold,
             base=public_base(settings.public_url, request),

@@ -245,7 +245,7 @@ WITH req AS (
     ORDER BY il.store_code, il.sku FOR UPDATE
 ), share AS (
     SELECT req.*, greatest(least(req.qty, lvl.avail - coalesce(sum(req.qty) OVER (
-        PARTITION BY req.store_code, req.sku ORDER BY req.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0)
+        PARTITION BY req.store_code, req.sku ORDER BY req.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0)::bigint
         AS take
     FROM req JOIN lvl USING (store_code, sku)
 ), agg AS (

@@ -31,6 +31,7 @@ from commerce.carts.pricing import PricedLine, cart_head, price_lines
 from commerce.errors import InsufficientStock, InvalidState, Unprocessable
 from commerce.inventory.rules import Hold, ship_source
 from commerce.inventory.service import reserve_lines, ship_candidates
+from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
@@ -97,6 +98,16 @@ async def route_ship_lines(
 
 
 async def checkout(
+    db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
+) -> OrderOut:
+    try:
+        return await _checkout(db, cart_id, data, principal, settings, now)
+    except InsufficientStock:
+        CHECKOUTS_REFUSED.inc()
+        raise
+
+
+async def _checkout(
     db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
 ) -> OrderOut:
     cart = await cart_head(db, cart_id, lock=True)
