@@ -1,7 +1,7 @@
 """Segments, customer profiles, targeted promotions, redemption limits and single-use codes.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-27
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from migrations.sql import run_script
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
