@@ -23,10 +23,11 @@ from sqlalchemy import text
 
 from commerce import __version__
 from commerce.auth.guards import ApiKeyMiddleware
-from commerce.auth.routes import ApiKeyController
+from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
 from commerce.errors import Unprocessable, exception_handlers
@@ -34,7 +35,7 @@ from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
-from commerce.openapi import finish_openapi
+from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
 from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
 from commerce.pos.routes import PosController
@@ -48,8 +49,19 @@ log = logging.getLogger("commerce")
 DESCRIPTION = """
 One catalog, price and promotion database, per-store inventory, carts and orders for every channel.
 
-**Authentication**: send `Authorization: Bearer <api key>`. Roles: `admin`, `storefront`, `pos`,
-`associate`, `ads`; `pos` and `associate` keys act on their own store only.
+**Authentication**: send `Authorization: Bearer <credential>`, an API key or a customer token; each
+operation names the ones it takes and the roles it admits. Missing, unknown, expired or revoked: 401; a
+role or store that may not: 403.
+
+- API keys (`ck_...`, `POST /v1/api-keys`): roles `admin`, `storefront`, `pos`, `associate`, `ads`,
+  `integration`. `pos` and `associate` keys act on their own store only.
+- A `storefront` key is public: it ships inside web and mobile apps. It reads the catalog, stores and
+  availability, creates anonymous carts and works on a cart or order whose id it holds; it never finds
+  or reads a customer.
+- A customer token (`ct_...`) is a signed-in shopper's: the retailer's sign-in service mints it with an
+  admin key (`POST /v1/customers/{id}/tokens`) and hands it to the shopper's app. It acts as role
+  `customer` for that one customer (`/v1/me/...`, their carts, orders, history and offers) plus every
+  public read; another customer's cart, order or history is 404.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable machine `code`.
 
@@ -134,6 +146,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrderImportController,
             PromotionController,
             CustomerController,
+            CustomerTokenController,
+            MeController,
             CartController,
             CustomerCartController,
             InventoryController,
@@ -164,9 +178,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
-                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer", description="An API key")}
+                security_schemes={
+                    API_KEY: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="ck_<role>_<random>",
+                        description="An API key (`POST /v1/api-keys`), shown once when issued.",
+                    ),
+                    CUSTOMER_TOKEN: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="ct_<random>",
+                        description="A signed-in shopper's customer token (`POST /v1/customers/{id}/tokens`, "
+                        "minted by the retailer's sign-in service with an admin key). Acts for that one customer "
+                        "until it expires or is revoked.",
+                    ),
+                }
             ),
-            security=[{"ApiKey": []}],
+            security=[{API_KEY: []}, {CUSTOMER_TOKEN: []}],
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.schemas import ROLES
 from commerce.db import EmbeddedPostgres, make_engine, make_sessionmaker, migrate
 from commerce.settings import Settings, default_data_dir
 
@@ -157,7 +158,7 @@ def keys() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "storefront", "pos", "associate", "ads"]),
+    type=click.Choice(ROLES),
     help="What the key may do.",
 )
 @click.option("--store", default=None, help="Store code (required for pos and associate keys).")
@@ -264,8 +265,9 @@ def expire(data_dir: Path) -> None:
 @main.command()
 @data_dir_option
 def purge(data_dir: Path) -> None:
-    """Delete what is past its retention now: idempotency records, the webhook delivery log and old feed
-    events (the service also does this itself; the COMMERCE_*_RETENTION_* settings say how long)."""
+    """Delete what is past its retention now: idempotency records, the webhook delivery log, old feed
+    events and old customer tokens (the service also does this itself; the COMMERCE_*_RETENTION_*
+    settings say how long)."""
     from commerce.retention import Purged
     from commerce.retention import purge as purge_expired
 
@@ -283,6 +285,7 @@ def purge(data_dir: Path) -> None:
         f"Deleted {purged.idempotency_keys} idempotency record(s), {purged.webhook_deliveries} webhook delivery"
         f" log row(s) and {purged.events} feed event(s) past their retention."
     )
+    console.print(f"Deleted {purged.customer_tokens} customer token(s) expired or revoked over a week ago.")
 
 
 __all__ = ["Settings", "main"]

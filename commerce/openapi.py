@@ -4,6 +4,8 @@
 - Every operation that needs a key documents 401; every one with parameters or a body, 422;
   every one with a body, 400 (malformed JSON).
 - Request structs that reject unknown fields say so (`additionalProperties: false`).
+- Every operation names the credentials it takes (`security`: an API key, a customer token, or none)
+  and the roles it admits, read from its role guards.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
+from litestar.routes import HTTPRoute
 
+from commerce.auth.guards import RoleGuard
+from commerce.auth.schemas import CUSTOMER, ROLES
 from commerce.errors import PROBLEM_MEDIA_TYPE
 
 _DESCRIPTIONS = {
     "400": "Malformed request (bad JSON, a missing required header)",
-    "401": "Missing or unknown API key",
+    "401": "Missing, unknown, expired or revoked API key or customer token",
     "422": "Validation failed: see `code` and `errors`",
     "414": "The URI is longer than the server accepts (answered by the HTTP server, not as a problem)",
 }
@@ -51,25 +56,63 @@ def _strict_struct_names() -> set[str]:
     return names
 
 
-def _operations(doc: OpenAPI) -> list[tuple[str, Operation]]:
+def _operations(doc: OpenAPI) -> list[tuple[str, str, Operation]]:
     found = []
     for path, item in (doc.paths or {}).items():
         for method in ("get", "put", "post", "patch", "delete"):
             op = getattr(item, method, None)
             if op is not None:
-                found.append((path, op))
+                found.append((path, method, op))
     return found
+
+
+API_KEY, CUSTOMER_TOKEN = "ApiKey", "CustomerToken"
+
+
+def _admitted_roles(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
+    """(OpenAPI path, method) -> the roles its guards admit (every role when it has no role guard)."""
+    everyone = frozenset(ROLES) | {CUSTOMER}
+    admitted: dict[tuple[str, str], frozenset[str]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            roles = everyone
+            for guard in handler.resolve_guards():
+                guard = getattr(guard, "func", guard)  # the framework wraps plain callables
+                if isinstance(guard, RoleGuard):
+                    roles &= guard.roles
+            for method in handler.http_methods:
+                admitted[(route.path_format, method.lower())] = roles
+    return admitted
+
+
+def _document_access(op: Operation, roles: frozenset[str], public: bool) -> None:
+    if public:
+        op.security = []
+        return
+    schemes: list[dict[str, list[str]]] = []
+    if roles - {CUSTOMER}:
+        schemes.append({API_KEY: []})
+    if CUSTOMER in roles:
+        schemes.append({CUSTOMER_TOKEN: []})
+    op.security = schemes
+    names = [f"`{r}`" for r in (*ROLES, CUSTOMER) if r in roles]
+    line = "**Who may call**: " + ", ".join(names) + (" (a customer token)" if CUSTOMER in roles else "") + "."
+    op.description = f"{op.description}\n\n{line}" if op.description else line
 
 
 def finish_openapi(app: Litestar) -> None:
     doc = app.openapi_schema
+    admitted = _admitted_roles(app)
     problem_ref = Reference(ref="#/components/schemas/Problem")
     strict = _strict_struct_names()
     if doc.components and doc.components.schemas:
         for name, schema in doc.components.schemas.items():
             if isinstance(schema, Schema) and (name in strict or name.rsplit("_", 1)[-1] in strict):
                 schema.additional_properties = False
-    for path, op in _operations(doc):
+    for path, method, op in _operations(doc):
+        _document_access(op, admitted.get((path, method), frozenset()), path.startswith(_PUBLIC))
         responses = op.responses if op.responses is not None else {}
         needed: list[str] = []
         if not path.startswith(_PUBLIC):

@@ -30,7 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pickup_hold_minutes: int = 2 * 24 * 60
     # How often the in-service sweeper looks for pickup orders past their hold.
     expiry_sweep_seconds: float = 30.0
-    # Seconds an API key lookup is cached in-process (revocation takes effect within this).
+    # Seconds an API key or customer token lookup is cached in-process. Revoking customer tokens takes
+    # effect at once in the process that revoked them, in the others within this; a token never
+    # outlives its expiry.
     auth_cache_seconds: float = 30.0
     db_pool_size: int = 10
     db_max_overflow: int = 10

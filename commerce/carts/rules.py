@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
-from commerce.errors import BadRequest
+from commerce.auth.schemas import CUSTOMER, Principal
+from commerce.errors import BadRequest, Forbidden
 from commerce.promotions.rules import normalise_code
 
 MAX_CODES = 10
@@ -40,3 +42,22 @@ def merge_codes(target: Iterable[str], source: Iterable[str]) -> list[str]:
 
 def without_code(codes: Iterable[str], code: str) -> list[str]:
     return [c for c in codes if normalise_code(c) != normalise_code(code)]
+
+
+# Who may name the owner of a new cart: the staff roles. A customer token's cart is its own; a
+# storefront key is public and creates anonymous carts.
+OWNER_SETTING_ROLES = frozenset({"admin", "associate"})
+
+
+def cart_owner(principal: Principal, asked: uuid.UUID | None) -> uuid.UUID | None:
+    """The customer a new cart belongs to."""
+    if principal.role == CUSTOMER:
+        if asked is not None and asked != principal.customer_id:
+            raise Forbidden("A customer token creates carts for its own customer only; leave out `customer_id`.")
+        return principal.customer_id
+    if asked is not None and principal.role not in OWNER_SETTING_ROLES:
+        raise Forbidden(
+            f"{principal.credential} creates anonymous carts; a signed-in shopper's cart is created with their "
+            "customer token (or GET /v1/me/cart)."
+        )
+    return asked

@@ -11,6 +11,8 @@ from sqlalchemy import Row, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.guards import ensure_reach
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.carts import rules
 from commerce.carts.models import Cart, CartLine
 from commerce.carts.schemas import CartIn, Fulfillment, LineIn, LinePatch, Pickup
@@ -28,21 +30,29 @@ def new_cart_id() -> str:
     return secrets.token_urlsafe(24)
 
 
-async def create_cart(db: AsyncSession, data: CartIn) -> str:
-    if data.customer_id is not None:
-        await customers.require_customer(db, data.customer_id)
+async def create_cart(db: AsyncSession, data: CartIn, principal: Principal) -> str:
+    owner = rules.cart_owner(principal, data.customer_id)
+    if owner is not None:
+        await customers.require_customer(db, owner)
     cart_id = await db.scalar(
         insert(Cart)
-        .values(id=new_cart_id(), channel=data.channel, customer_id=data.customer_id, currency=data.currency)
+        .values(id=new_cart_id(), channel=data.channel, customer_id=owner, currency=data.currency)
         .on_conflict_do_nothing()
         .returning(Cart.id)
     )
     if not isinstance(cart_id, str):
         raise Conflict(
-            "This customer already has an active cart; use GET /v1/customers/{id}/cart to reach it.",
+            "This customer already has an active cart; use GET /v1/customers/{id}/cart (or /v1/me/cart) to reach it.",
             code="active_cart_exists",
         )
     return cart_id
+
+
+async def reach_cart(db: AsyncSession, principal: Principal, cart_id: str) -> None:
+    """404 for a customer token on another customer's cart (other callers hold the id: that is enough)."""
+    if principal.role == CUSTOMER:
+        owner = await db.scalar(select(Cart.customer_id).where(Cart.id == cart_id))
+        ensure_reach(principal, owner, f"No cart with id {cart_id!r}.")
 
 
 async def customer_cart(db: AsyncSession, customer_id: uuid.UUID, *, channel: str, currency: str) -> str:
@@ -199,7 +209,9 @@ async def remove_code(db: AsyncSession, cart_id: str, expected: int | None, code
     await set_codes(db, cart_id, remaining)
 
 
-async def merge_into_customer_cart(db: AsyncSession, customer_id: uuid.UUID, source_id: str) -> str:
+async def merge_into_customer_cart(
+    db: AsyncSession, customer_id: uuid.UUID, source_id: str, principal: Principal
+) -> str:
     """Move an anonymous cart's lines and codes into the customer's active cart and close it.
 
     Repeating it changes nothing: a merged cart remembers where its lines went. Quantities of the
@@ -215,6 +227,7 @@ async def merge_into_customer_cart(db: AsyncSession, customer_id: uuid.UUID, sou
     ).first()
     if source is None:
         raise NotFound(f"No cart with id {source_id!r}.")
+    ensure_reach(principal, source.customer_id, f"No cart with id {source_id!r}.")
     if source.customer_id is not None and source.customer_id != customer_id:
         raise InvalidState("That cart belongs to another customer and cannot be merged here.")
     if source.status == "merged" and source.merged_into is not None:

@@ -25,6 +25,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.guards import ensure_reach
 from commerce.auth.schemas import Principal
 from commerce.carts.pricing import PricedLine, cart_head, price_lines
 from commerce.errors import InsufficientStock, InvalidState, Unprocessable
@@ -98,6 +99,7 @@ async def checkout(
     db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
 ) -> OrderOut:
     cart = await cart_head(db, cart_id, lock=True)
+    ensure_reach(principal, cart.customer_id, f"No cart with id {cart_id!r}.")
     if cart.status != "active":
         raise InvalidState(f"This cart is {cart.status}; start a new cart.", code="invalid_state")
     priced = await price_lines(db, cart, now=now)
@@ -152,7 +154,8 @@ async def checkout(
     order = Order(
         id=order_id,
         cart_id=cart_id,
-        customer_id=cart.customer_id,
+        # A signed-in shopper's order joins their history even from a cart filled before signing in.
+        customer_id=cart.customer_id or principal.customer_id,
         channel=cart.channel,
         status="placed",
         currency=cart.currency,

@@ -9,7 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RequestBody
 
 from commerce.auth.guards import allow, ensure_store
-from commerce.auth.schemas import Principal
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
@@ -24,7 +24,14 @@ CHECKOUT_DOC = """Reserves every line in one transaction and places the order: p
 (held until `pickup.hold_until`), ship lines at a warehouse, or a store when no warehouse has them
 (the nearest to `ship_to` when given). Requires `Idempotency-Key`: a retry with the same key returns
 the same order. Any short line is 409 `insufficient_stock` listing every short line, and nothing is
-reserved. The cart is closed."""
+reserved. The cart is closed.
+
+A customer token checks out its own carts and anonymous ones (the order then belongs to its customer);
+another customer's cart answers 404."""
+ORDER_REACH = (
+    "The order's id is the capability for a storefront key. An associate key reaches orders its store "
+    "handles; a customer token its own customer's orders (another customer's answer 404)."
+)
 
 
 class OrderController(Controller):
@@ -33,7 +40,7 @@ class OrderController(Controller):
 
     @post(
         "/carts/{cart_id:str}/checkout",
-        guards=[allow("storefront", "associate")],
+        guards=[allow("storefront", "associate", CUSTOMER)],
         summary="Check out a cart",
         description=CHECKOUT_DOC,
         status_code=201,
@@ -60,8 +67,9 @@ class OrderController(Controller):
 
     @get(
         "/orders/{order_id:uuid}",
-        guards=[allow("storefront", "associate", "integration")],
+        guards=[allow("storefront", "associate", "integration", CUSTOMER)],
         summary="One order",
+        description=ORDER_REACH,
         responses=problem_responses(401, 403, 404),
     )
     async def get_order(self, db: Db, request: Request[Principal, Any, Any], order_id: FromPath[uuid.UUID]) -> OrderOut:
@@ -106,9 +114,9 @@ class OrderController(Controller):
 
     @post(
         "/orders/{order_id:uuid}/cancel",
-        guards=[allow("storefront", "associate", "integration")],
+        guards=[allow("storefront", "associate", "integration", CUSTOMER)],
         summary="Cancel an order",
-        description="Releases every reservation it still holds.",
+        description="Releases every reservation it still holds. " + ORDER_REACH,
         status_code=200,
         responses=problem_responses(401, 403, 404, 409),
     )

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.auth.guards import ensure_store
+from commerce.auth.guards import ensure_reach, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.errors import Forbidden, NotFound
 from commerce.events import service as events
@@ -97,7 +97,9 @@ async def _lines(db: AsyncSession, order_id: uuid.UUID) -> list[OrderLine]:
 
 
 def check_reach(principal: Principal, order: Order, lines: Sequence[OrderLine]) -> None:
-    """A store-bound key reaches an order only through a store it serves."""
+    """A store-bound key reaches an order only through a store it serves; a customer token its own
+    customer's orders (another's is 404) and anonymous ones whose id it holds."""
+    ensure_reach(principal, order.customer_id, f"No order {order.id}.")
     if principal.role not in STORE_BOUND:
         return
     stores = {order.pickup_store, *(line.location for line in lines)}

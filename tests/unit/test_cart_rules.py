@@ -59,3 +59,24 @@ def test_ship_source_picks_the_nearest_when_the_destination_is_known() -> None:
     levels = [LocationStock("W1", "warehouse", 99, 800.0), LocationStock("W2", "warehouse", 5, 40.0)]
     assert ship_source(levels, 5) == levels[1]
     assert ship_source(levels, 6) == levels[0]
+
+
+def test_only_staff_name_a_new_carts_customer_and_a_customer_tokens_cart_is_its_own() -> None:
+    import uuid
+
+    from commerce.auth.schemas import Principal
+    from commerce.carts.rules import cart_owner
+    from commerce.errors import Forbidden
+
+    ana, bo = uuid.uuid4(), uuid.uuid4()
+    token = Principal(key_id="t", role="customer", customer_id=ana)
+    assert cart_owner(token, None) == ana
+    assert cart_owner(token, ana) == ana
+    with pytest.raises(Forbidden):
+        cart_owner(token, bo)
+    for role in ("admin", "associate"):
+        assert cart_owner(Principal(key_id="k", role=role, store="S1"), bo) == bo
+    for role in ("storefront", "pos", "ads", "integration"):
+        assert cart_owner(Principal(key_id="k", role=role), None) is None
+        with pytest.raises(Forbidden):
+            cart_owner(Principal(key_id="k", role=role), bo)
