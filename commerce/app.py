@@ -41,6 +41,8 @@ from commerce.orders.sweeper import expiry_sweeper
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
 from commerce.retention import retention_sweeper
+from commerce.segments.routes import CustomerProfileController, SegmentController
+from commerce.segments.workers import segment_worker
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
 
@@ -148,6 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CustomerController,
             CustomerTokenController,
             MeController,
+            SegmentController,
+            CustomerProfileController,
             CartController,
             CustomerCartController,
             InventoryController,
@@ -164,7 +168,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         lifespan=[
             database,
-            *([expiry_sweeper, event_workers, retention_sweeper] if settings.background_workers else []),
+            *(
+                [expiry_sweeper, event_workers, retention_sweeper, segment_worker]
+                if settings.background_workers
+                else []
+            ),
         ],
         cors_config=CORSConfig(
             allow_origins=["*"],

@@ -39,6 +39,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     first_seq: Annotated[
         int | None, msgspec.Meta(description="With `feed_position_expired`: the feed's oldest seq")
     ] = None
+    promotion_id: Annotated[
+        str | None, msgspec.Meta(description="With `promotion_limit_reached` and `code_used`: the promotion")
+    ] = None
 
 
 class DomainError(Exception):

@@ -55,6 +55,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_retention_days: float = 7.0
     webhook_delivery_retention_days: float = 7.0
     retention_sweep_seconds: float = 300.0
+    # Segments: how often the membership worker reads order events, time-based rechecks and backfills.
+    segment_refresh_seconds: float = 1.0
     log_level: str = "INFO"
 
     @classmethod
@@ -87,5 +89,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             event_retention_days=float(env.get("COMMERCE_EVENT_RETENTION_DAYS", "7")),
             webhook_delivery_retention_days=float(env.get("COMMERCE_WEBHOOK_DELIVERY_RETENTION_DAYS", "7")),
             retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
+            segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "1")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
         )

@@ -63,6 +63,10 @@ class PricedLines:
     # Sums over the lines in the cart's currency (a line repriced into another currency is not summed).
     subtotal: int
     discount_total: int
+    # Promotions that priced a line and that checkout counts (limits, single-use codes), and the cart's
+    # single-use codes another order already redeemed.
+    counted_promotions: tuple[str, ...] = ()
+    used_codes: tuple[str, ...] = ()
 
 
 # Built once: parsing SQL text for its parameters costs more than running the query.
@@ -95,12 +99,20 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
     rows = (await db.execute(_LINES, {"cart_id": cart.id})).all()
     skus = sorted({r.sku for r in rows})
     categories = sorted({r.category for r in rows if r.category is not None})
-    candidates = await promotions.candidate_promotions(db, skus=skus, categories=categories, now=now) if rows else []
+    candidates, shopper = (
+        await promotions.candidate_promotions(
+            db, skus=skus, categories=categories, now=now, customer_id=cart.customer_id, codes=cart.codes
+        )
+        if rows
+        else ([], promotion_rules.ANONYMOUS)
+    )
     lines: list[PricedLine] = []
     subtotal = discount_total = 0
     for r in rows:
         line = promotion_rules.LineToPrice(r.sku, r.category, r.price_amount, r.currency, r.quantity)
-        applied = promotion_rules.resolve(line, channel=cart.channel, codes=cart.codes, now=now, promotions=candidates)
+        applied = promotion_rules.resolve(
+            line, channel=cart.channel, codes=cart.codes, now=now, promotions=candidates, shopper=shopper
+        )
         discount = 0 if applied is None else applied.discount
         line_price = r.price_amount * r.quantity
         # A SKU repriced into another currency after it was added stays visible but is not summed.
@@ -122,7 +134,11 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
                 line_total=Money(line_price - discount, r.currency),
             )
         )
-    return PricedLines(lines, subtotal, discount_total)
+    counted = {p.id for p in candidates if promotion_rules.is_counted(p)}
+    applied_ids = {line.promotion_id for line in lines if line.promotion_id is not None}
+    return PricedLines(
+        lines, subtotal, discount_total, tuple(sorted(applied_ids & counted)), tuple(sorted(shopper.used_codes))
+    )
 
 
 async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: int, now: datetime) -> CartOut:

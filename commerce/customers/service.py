@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
@@ -13,6 +14,7 @@ from commerce.customers import rules
 from commerce.customers.models import ConsentChange, Customer
 from commerce.customers.schemas import ConsentIn, CustomerIn, CustomerOut, CustomerPatch, MarketingConsent
 from commerce.errors import Conflict, NotFound, Unprocessable
+from commerce.segments import service as segments
 
 _IDENTIFIERS = ("email", "phone", "loyalty_id")
 
@@ -83,6 +85,8 @@ async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str) ->
         ),
     )
     await _record_consent(db, customer_id, consent, source)
+    # A new customer may already belong to segments (no orders yet, consent).
+    await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     return await get_customer(db, customer_id)
 
 
@@ -112,6 +116,8 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
     values.update({f"{channel}_consent": granted for channel, granted in consent.items()})
     if values:
         await _write(db, update(Customer).where(Customer.id == customer_id).values(**values))
+        # Consent is a segment fact, and a new loyalty id brings its till sales into the profile.
+        await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     await _record_consent(db, customer_id, consent, source)
     return await get_customer(db, customer_id)
 

@@ -24,6 +24,11 @@ async def record(db: AsyncSession, type_: str, data: dict[str, Any]) -> None:
     await db.execute(insert(OutboxEvent).values(type=type_, data=data))
 
 
+async def feed_end(db: AsyncSession) -> int:
+    """The last seq in the feed (0 when empty): a reader starting after it sees only what comes next."""
+    return int(await db.scalar(select(func.coalesce(func.max(OutboxEvent.seq), 0))) or 0)
+
+
 async def list_events(
     db: AsyncSession, *, after: int, types: list[str] | None, limit: int, settings: Settings
 ) -> EventPage:

@@ -34,6 +34,7 @@ from commerce.inventory.service import reserve_lines, ship_candidates
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
+from commerce.promotions import service as promotions
 from commerce.settings import Settings
 
 log = logging.getLogger("commerce.checkout")
@@ -216,6 +217,16 @@ async def checkout(
     }
     # A store-bound key may only place orders its store handles.
     check_reach(principal, order, lines)
+    # Promotion limits and single-use codes: counted in one conditional statement, or 409 and nothing written.
+    await promotions.redeem(
+        db,
+        order_id=order_id,
+        customer_id=cart.customer_id,
+        codes=cart.codes,
+        promotion_ids=priced.counted_promotions,
+        used_codes=priced.used_codes,
+        now=now,
+    )
     # The order is written before stock is reserved: the contended inventory rows are locked from
     # the reservation to the commit, and every round trip in between holds up the next shopper of a
     # hot SKU. A short line rolls the order back with everything else.

@@ -25,6 +25,7 @@ from commerce.money import Money
 from commerce.orders import rules
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import Fulfillment, OrderLineOut, OrderOut, Pickup, Totals
+from commerce.promotions import service as promotions
 
 log = logging.getLogger("commerce.orders")
 
@@ -152,6 +153,8 @@ async def transition(
     elif action == "ship":
         await settle_reservations(db, ship_reference(order.id), consume=True, reason="ship", source=source)
     elif action in ("cancel", "expire"):
+        # Before the stock: checkout takes promotion rows before inventory rows, and so does this.
+        await promotions.give_back(db, order.id)
         for ref in (pickup_reference(order.id), ship_reference(order.id)):
             await settle_reservations(db, ref, consume=False, reason=action, source=source)
     values: dict[str, Any] = {"status": status, "updated_at": text("now()")}

@@ -15,6 +15,7 @@ from commerce.inventory import service as inventory
 from commerce.money import Money
 from commerce.pos import rules
 from commerce.pos.schemas import PosBatchResult, PosEventIn, PosEventResult, PosLineOut, PosPurchase
+from commerce.segments import service as segments
 from commerce.stores.service import require_store
 
 
@@ -107,6 +108,16 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
         if applied:
             changes.extend(rules.changes_of(event))
     await inventory.apply_dated_changes(db, store, changes)
+    # Loyalty customers' profiles and segments follow their till sales and returns in this transaction.
+    await segments.refresh_loyalty_customers(
+        db,
+        {
+            e.loyalty_id
+            for i, e in first_of_id.values()
+            if e.event_id in new_ids and e.loyalty_id and e.type in ("sale", "return")
+        },
+        now,
+    )
     return PosBatchResult(results=[r for r in results if r is not None])
 
 

@@ -10,8 +10,9 @@ from commerce.auth.guards import allow
 from commerce.auth.schemas import Principal
 from commerce.db import Db
 from commerce.errors import created_response, problem_responses
-from commerce.promotions import service
-from commerce.promotions.schemas import PromotionIn, PromotionOut
+from commerce.idempotency import IdempotencyKey, idempotent
+from commerce.promotions import codes, service
+from commerce.promotions.schemas import CodesIn, CodesOut, PromotionIn, PromotionOut
 from commerce.settings import Settings
 
 PromotionIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -63,3 +64,26 @@ class PromotionController(Controller):
     )
     async def kill_promotion(self, db: Db, promotion_id: PromotionIdPath) -> PromotionOut:
         return await service.kill_promotion(db, promotion_id, datetime.now(UTC))
+
+    @post(
+        "/{promotion_id:str}/codes",
+        summary="Make single-use codes",
+        description="`{count, prefix?}`: up to 10,000 random codes (80 random bits each, after the prefix) in one call, "
+        "returned only here. Each is redeemable by one order in all (given back if that order is cancelled or "
+        "expires). From now on the promotion prices only carts carrying one of its codes (or its own `code`). "
+        "Adding a used or unknown code to a cart is 422 (`code_used`, `invalid_code`); a checkout whose code another "
+        "order redeemed first is 409 `code_used`. Accepts `Idempotency-Key`.",
+        status_code=201,
+        responses={**created_response(CodesOut), **problem_responses(401, 403, 404, 409, 422)},
+    )
+    async def create_codes(
+        self,
+        db: Db,
+        request: Request[Principal, Any, Any],
+        promotion_id: PromotionIdPath,
+        data: JSONBody[CodesIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[CodesOut]:
+        return await idempotent(
+            db, request, idempotency_key, lambda: codes.create_codes(db, promotion_id, data), status_code=201
+        )

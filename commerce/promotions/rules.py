@@ -3,7 +3,10 @@
 At most one promotion prices a line. Eligible: not killed, inside its time window, on the
 cart's channel (or on every channel), targeting the line's SKU or category (or everything),
 priced in the line's currency (amount off), and either without a code or with a code the
-cart carries. Winner: highest priority, then the larger discount on this line, then the
+cart carries (or, for a promotion with single-use codes, an unredeemed one of its codes). A promotion
+targeting segments prices only a cart whose owner is in one of them, never an anonymous cart; one with
+a per-customer limit needs a known customer too; one whose limit is reached prices nothing.
+Winner: highest priority, then the larger discount on this line, then the
 older promotion (created first), then the smaller id, so the answer never depends on order.
 The discount never exceeds the line's price. Nothing here depends on the channel beyond the
 eligibility check, so a cart prices the same on every channel a promotion covers.
@@ -37,6 +40,27 @@ class PromotionTerms:
     priority: int = 0
     killed: bool = False
     created_at: datetime
+    # Only customers in one of these segments qualify; None: everyone.
+    segments: frozenset[str] | None = None
+    per_customer_limit: int | None = None
+    total_limit: int | None = None
+    single_use_codes: bool = False
+    # The total limit, or this customer's limit, is used up.
+    limit_reached: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shopper:
+    """Who owns the cart being priced: their segments (None for an anonymous cart) and the promotions
+    whose unredeemed single-use codes the cart carries."""
+
+    segments: frozenset[str] | None = None
+    code_promotions: frozenset[str] = frozenset()
+    # The cart's single-use codes that an order has already redeemed.
+    used_codes: frozenset[str] = frozenset()
+
+
+ANONYMOUS = Shopper()
 
 
 class LineToPrice(NamedTuple):
@@ -74,7 +98,40 @@ def normalise_code(code: str) -> str:
     return code.strip().casefold()
 
 
-def is_eligible(promo: PromotionTerms, line: LineToPrice, channel: str, codes: frozenset[str], now: datetime) -> bool:
+def qualifies(promo: PromotionTerms, shopper: Shopper) -> bool:
+    """The shopper may have this promotion at all: in a segment it targets, countable for its
+    per-customer limit, and its limits not used up."""
+    if promo.limit_reached:
+        return False
+    if promo.segments is not None and (shopper.segments is None or promo.segments.isdisjoint(shopper.segments)):
+        return False
+    return promo.per_customer_limit is None or shopper.segments is not None
+
+
+def is_counted(promo: PromotionTerms) -> bool:
+    """Checkout counts an order it prices: it has a limit or single-use codes."""
+    return promo.total_limit is not None or promo.per_customer_limit is not None or promo.single_use_codes
+
+
+def code_gated(promo: PromotionTerms) -> bool:
+    """Applies only to carts carrying one of its codes."""
+    return promo.code is not None or promo.single_use_codes
+
+
+def carries_code(promo: PromotionTerms, codes: frozenset[str], shopper: Shopper) -> bool:
+    if promo.code is not None and normalise_code(promo.code) in codes:
+        return True
+    return promo.single_use_codes and promo.id in shopper.code_promotions
+
+
+def is_eligible(
+    promo: PromotionTerms,
+    line: LineToPrice,
+    channel: str,
+    codes: frozenset[str],
+    now: datetime,
+    shopper: Shopper = ANONYMOUS,
+) -> bool:
     """`codes` are the cart's codes, already normalised."""
     if not is_active(promo, now):
         return False
@@ -82,7 +139,9 @@ def is_eligible(promo: PromotionTerms, line: LineToPrice, channel: str, codes: f
         return False
     if promo.kind == "amount_off" and promo.currency != line.currency:
         return False
-    if promo.code is not None and normalise_code(promo.code) not in codes:
+    if not qualifies(promo, shopper):
+        return False
+    if code_gated(promo) and not carries_code(promo, codes, shopper):
         return False
     return targets(promo, line.sku, line.category)
 
@@ -106,12 +165,13 @@ def resolve(
     codes: Iterable[str],
     now: datetime,
     promotions: Iterable[PromotionTerms],
+    shopper: Shopper = ANONYMOUS,
 ) -> AppliedPromotion | None:
     """The one promotion that prices `line`, with its discount, or None."""
     cart_codes = frozenset(normalise_code(c) for c in codes)
     best: tuple[tuple[int, int, datetime, str], AppliedPromotion] | None = None
     for promo in promotions:
-        if not is_eligible(promo, line, channel, cart_codes, now):
+        if not is_eligible(promo, line, channel, cart_codes, now, shopper):
             continue
         discount = line_discount(promo, line)
         # Smallest key wins: higher priority, larger discount, older, then smaller id.
@@ -141,12 +201,10 @@ def preference(promo: PromotionTerms) -> tuple[int, int, int, datetime, str]:
     return (-promo.priority, kind_rank, -promo.value, promo.created_at, promo.id)
 
 
-def qualifies(promo: PromotionTerms, now: datetime) -> bool:
-    """Whether a customer qualifies for a promotion without doing anything more: it is active and needs
-    no code. (Segments add here: and the customer is in one of the promotion's segments.)"""
-    return is_active(promo, now) and promo.code is None
-
-
-def customer_offers(promotions: Iterable[PromotionTerms], now: datetime) -> list[PromotionTerms]:
-    """The promotions a customer qualifies for now, in the order the engine prefers them."""
-    return sorted((p for p in promotions if qualifies(p, now)), key=preference)
+def customer_offers(promotions: Iterable[PromotionTerms], shopper: Shopper, now: datetime) -> list[PromotionTerms]:
+    """What a customer qualifies for now without doing anything more (active, needs no code, targets
+    them, limits not used up), in the order the engine prefers them."""
+    return sorted(
+        (p for p in promotions if is_active(p, now) and qualifies(p, shopper) and not code_gated(p)),
+        key=preference,
+    )

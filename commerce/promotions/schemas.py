@@ -22,6 +22,8 @@ PromotionCode = Annotated[
     ),
 ]
 Category = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+SegmentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 
 
 class AppliesTo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -57,6 +59,23 @@ class PromotionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ends_at: Annotated[datetime, msgspec.Meta(tz=True, description="Exclusive; after starts_at")] | None = None
     priority: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)] = 0
     override_guardrail: GuardrailOverride | None = None
+    segments: (
+        Annotated[
+            list[SegmentId],
+            msgspec.Meta(
+                min_length=1,
+                max_length=100,
+                description="Only customers in one of these segments qualify; an anonymous cart never does. "
+                "Absent: everyone",
+            ),
+        ]
+        | None
+    ) = None
+    per_customer_limit: (
+        Annotated[Limit, msgspec.Meta(description="Orders per customer it may price; anonymous carts never qualify")]
+        | None
+    ) = None
+    total_limit: Annotated[Limit, msgspec.Meta(description="Orders in all it may price")] | None = None
 
 
 class OverrideOut(msgspec.Struct, frozen=True):
@@ -80,8 +99,33 @@ class PromotionOut(msgspec.Struct, frozen=True, kw_only=True):
     active: Annotated[bool, msgspec.Meta(description="Not killed and inside its window right now")]
     killed_at: datetime | None
     override_guardrail: OverrideOut | None
+    segments: list[str] | None
+    per_customer_limit: int | None
+    total_limit: int | None
+    redemptions: Annotated[
+        int, msgspec.Meta(description="Orders counted against `total_limit` (cancelled and expired ones given back)")
+    ]
+    single_use_codes: Annotated[
+        bool, msgspec.Meta(description="It has single-use codes: it prices only carts carrying one of them")
+    ]
     created_at: datetime
     updated_at: datetime
+
+
+class CodesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    prefix: (
+        Annotated[
+            str,
+            msgspec.Meta(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", description="e.g. JOIN"),
+        ]
+        | None
+    ) = None
+
+
+class CodesOut(msgspec.Struct, frozen=True, kw_only=True):
+    promotion_id: str
+    codes: Annotated[list[str], msgspec.Meta(description="Each redeemable once in all; shown only here")]
 
 
 class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,3 +140,11 @@ class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
     channels: Annotated[list[str] | None, msgspec.Meta(description="Absent: every channel")]
     starts_at: datetime | None
     ends_at: datetime | None
+    priority: int
+    segments: Annotated[
+        list[str] | None, msgspec.Meta(description="The customer's segments it targets (absent: it targets everyone)")
+    ]
+    remaining: Annotated[
+        int | None,
+        msgspec.Meta(description="Orders this customer may still use it on (absent: no per-customer limit)"),
+    ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -14,8 +14,9 @@ from commerce.catalog.models import Product, Variant
 from commerce.errors import Conflict, NotFound, Unprocessable
 from commerce.events import service as events
 from commerce.promotions import rules
-from commerce.promotions.models import Promotion
+from commerce.promotions.models import Promotion, PromotionCode, PromotionCustomerRedemptions
 from commerce.promotions.schemas import AppliesTo, OfferOut, OverrideOut, PromotionIn, PromotionOut
+from commerce.segments import service as segments
 
 
 def promotion_out(p: Promotion, now: datetime) -> PromotionOut:
@@ -37,6 +38,11 @@ def promotion_out(p: Promotion, now: datetime) -> PromotionOut:
         override_guardrail=None
         if p.override_reason is None or p.override_at is None
         else OverrideOut(reason=p.override_reason, by=p.override_by or "", at=p.override_at),
+        segments=p.segments,
+        per_customer_limit=p.per_customer_limit,
+        total_limit=p.total_limit,
+        redemptions=p.redemptions,
+        single_use_codes=p.single_use_codes,
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
@@ -58,6 +64,12 @@ def promotion_terms(p: Promotion | Row[Any]) -> rules.PromotionTerms:
         priority=p.priority,
         killed=p.killed_at is not None,
         created_at=p.created_at,
+        segments=None if p.segments is None else frozenset(p.segments),
+        per_customer_limit=p.per_customer_limit,
+        total_limit=p.total_limit,
+        single_use_codes=p.single_use_codes,
+        limit_reached=bool(getattr(p, "limit_reached", False))
+        or (p.total_limit is not None and p.redemptions >= p.total_limit),
     )
 
 
@@ -73,6 +85,18 @@ def _check_shape(data: PromotionIn) -> None:
         raise Unprocessable("`ends_at` must be after `starts_at`.", code="invalid_window")
     if data.applies_to is not None and not data.applies_to.skus and not data.applies_to.categories:
         raise Unprocessable("`applies_to` names no SKUs or categories; leave `applies_to` out to apply to everything.")
+
+
+async def _check_segments(db: AsyncSession, data: PromotionIn) -> None:
+    if data.segments is None:
+        return
+    missing = await segments.missing_segments(db, data.segments)
+    if missing:
+        raise Unprocessable(
+            f"No segment with id {', '.join(repr(m) for m in missing)}; create it first with PUT /v1/segments/{{id}}.",
+            code="unknown_segment",
+            errors=[{"key": "segments", "message": f"unknown segment {m!r}"} for m in missing],
+        )
 
 
 async def _cheapest_targeted_price(db: AsyncSession, data: PromotionIn) -> int | None:
@@ -94,6 +118,7 @@ async def upsert_promotion(
 ) -> tuple[PromotionOut, bool]:
     """Create or replace a promotion. A killed promotion stays killed (use a new id to run it again)."""
     _check_shape(data)
+    await _check_segments(db, data)
     cheapest = await _cheapest_targeted_price(db, data) if data.kind == "amount_off" else None
     violation = rules.guardrail_violation(
         data.kind, data.value, ceiling_percent=ceiling_percent, cheapest_price=cheapest
@@ -121,6 +146,9 @@ async def upsert_promotion(
         "override_reason": None if override is None else override.reason,
         "override_by": None if override is None else who,
         "override_at": None if override is None else now,
+        "segments": None if data.segments is None else sorted(set(data.segments)),
+        "per_customer_limit": data.per_customer_limit,
+        "total_limit": data.total_limit,
     }
     stmt = insert(Promotion).values(id=promotion_id, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[Promotion.id], set_={**values, "updated_at": func.now()})
@@ -154,6 +182,9 @@ def _event(p: Promotion, action: str) -> dict[str, Any]:
         "ends_at": None if p.ends_at is None else p.ends_at.isoformat(),
         "priority": p.priority,
         "killed": p.killed_at is not None,
+        "segments": p.segments,
+        "per_customer_limit": p.per_customer_limit,
+        "total_limit": p.total_limit,
     }
 
 
@@ -183,71 +214,275 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
 
 
 # Plain rows, not ORM entities, and built once: this runs on every cart read and every checkout.
+# One statement: the shopper (their segments, one index-only read, and the cart's single-use codes:
+# the promotions whose unredeemed ones it carries, and those already redeemed) and the active
+# promotions that could touch these SKUs or categories, each with whether this customer has used up
+# its per-customer limit. The promotions come from three index-friendly arms (GIN on skus, GIN on
+# categories, a partial index on the untargeted ones) rather than one OR the planner scans whole.
+# A row with a NULL id means no candidate. Segments and limits are decided again by promotions/rules.py.
+_SHOPPER = """
+WITH shopper AS MATERIALIZED (
+    SELECT CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
+               (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
+                WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
+           CASE WHEN cardinality(CAST(:codes AS varchar[])) > 0 THEN
+               (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
+                WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NULL) END AS code_promotions,
+           CASE WHEN cardinality(CAST(:codes AS varchar[])) > 0 THEN
+               (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
+                WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) END AS used_codes
+)"""
+_COLUMNS = """p.id, p.kind, p.value, p.currency, p.skus, p.categories, p.code, p.channels, p.starts_at, p.ends_at,
+    p.priority, p.killed_at, p.created_at, p.segments, p.per_customer_limit, p.total_limit, p.redemptions,
+    p.single_use_codes,
+    (p.per_customer_limit IS NOT NULL AND coalesce((
+        SELECT r.redemptions FROM promotion_customer_redemptions r
+        WHERE r.promotion_id = p.id AND r.customer_id = CAST(:customer_id AS uuid)), 0) >= p.per_customer_limit
+    ) AS limit_reached"""
+_ACTIVE = """p.killed_at IS NULL AND (p.starts_at IS NULL OR p.starts_at <= :now) AND (p.ends_at IS NULL OR p.ends_at > :now)
+    AND (p.segments IS NULL OR p.segments && s.segments) AND (p.total_limit IS NULL OR p.redemptions < p.total_limit)"""
+_RESULT = """
+SELECT s.segments AS shopper_segments, s.code_promotions AS shopper_code_promotions,
+       s.used_codes AS shopper_used_codes, c.*
+FROM shopper s LEFT JOIN candidates c ON true"""
 _CANDIDATES = text(
-    "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
-    " killed_at, created_at FROM promotions"
-    " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
-    " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
-    " OR categories && CAST(:categories AS varchar[]))"
+    f"""{_SHOPPER}, candidates AS (
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus && CAST(:skus AS varchar[]) AND {_ACTIVE}
+    UNION ALL
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.categories && CAST(:categories AS varchar[])
+        AND NOT coalesce(p.skus && CAST(:skus AS varchar[]), false) AND {_ACTIVE}
+    UNION ALL
+    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus IS NULL AND p.categories IS NULL AND {_ACTIVE}
+){_RESULT}"""
+)
+# Every active promotion for this shopper, whatever it applies to (their offers).
+_ALL_CANDIDATES = text(
+    f"""{_SHOPPER}, candidates AS (SELECT {_COLUMNS} FROM promotions p, shopper s WHERE {_ACTIVE}){_RESULT}"""
 )
 
 
 async def candidate_promotions(
-    db: AsyncSession, *, skus: Sequence[str], categories: Sequence[str], now: datetime
-) -> list[rules.PromotionTerms]:
-    """Active promotions that could touch these SKUs or categories; promotions/rules decides which applies."""
-    rows = await db.execute(
-        _CANDIDATES,
-        {"now": now, "skus": list(skus), "categories": list(categories)},
+    db: AsyncSession,
+    *,
+    skus: Sequence[str],
+    categories: Sequence[str],
+    now: datetime,
+    customer_id: uuid.UUID | None = None,
+    codes: Sequence[str] = (),
+    all_items: bool = False,
+) -> tuple[list[rules.PromotionTerms], rules.Shopper]:
+    """Active promotions that could touch these SKUs or categories (every item with `all_items`) for
+    this cart owner (None: an anonymous cart) and cart codes, and the shopper as promotions/rules
+    sees them; rules.resolve decides which applies."""
+    params = {"now": now, "customer_id": customer_id, "codes": [rules.normalise_code(c) for c in codes]}
+    if all_items:
+        rows = (await db.execute(_ALL_CANDIDATES, params)).all()
+    else:
+        rows = (await db.execute(_CANDIDATES, params | {"skus": list(skus), "categories": list(categories)})).all()
+    first = rows[0]
+    shopper = rules.Shopper(
+        segments=None if first.shopper_segments is None else frozenset(first.shopper_segments),
+        code_promotions=frozenset(first.shopper_code_promotions or ()),
+        used_codes=frozenset(first.shopper_used_codes or ()),
     )
-    return [promotion_terms(p) for p in rows]
+    return [promotion_terms(p) for p in rows if p.id is not None], shopper
 
 
 async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:
-    """The promotion code as defined, if it belongs to an active promotion; 422 `invalid_code` otherwise."""
+    """The code as defined, if it belongs to an active promotion and (a single-use code) is not
+    redeemed; 422 `invalid_code` or `code_used` otherwise."""
+    key = rules.normalise_code(code)
     promotion = await db.scalar(select(Promotion).where(func.lower(Promotion.code) == code.strip().lower()))
-    if promotion is None or promotion.code is None:
+    canonical = None if promotion is None else promotion.code
+    if promotion is None:
+        single = (
+            await db.execute(
+                select(PromotionCode.code, PromotionCode.redeemed_at, PromotionCode.promotion_id).where(
+                    PromotionCode.code_key == key
+                )
+            )
+        ).first()
+        if single is not None:
+            if single.redeemed_at is not None:
+                raise Unprocessable(f"Code {code!r} has already been used.", code="code_used")
+            promotion = await db.get(Promotion, single.promotion_id)
+            canonical = single.code
+    if promotion is None or canonical is None:
         raise Unprocessable(f"Code {code!r} is not a known promotion code.", code="invalid_code")
     if not rules.is_active(promotion_terms(promotion), now):
         raise Unprocessable(
             f"Code {code!r} is not valid now (the promotion has ended, not started yet or was switched off).",
             code="invalid_code",
         )
-    return promotion.code
+    return canonical
+
+
+# Counting at checkout, in one statement (statement-level all or nothing is the caller's transaction:
+# any refusal raises and rolls everything back). Only promotions with a limit or single-use codes are
+# counted, so an unlimited promotion's row is never locked by checkouts. `totals` is the conditional
+# increment of total_limit counts; `mine` that of the customer's count; `codes` redeems one of the
+# cart's codes per single-use promotion; `stale` are the cart's single-use codes another order
+# redeemed first. The final SELECT names what was refused.
+_REDEEM = text(
+    """
+WITH used AS (
+    SELECT id, total_limit, per_customer_limit, single_use_codes FROM promotions
+    WHERE id = ANY(CAST(:promotion_ids AS varchar[]))
+      AND (total_limit IS NOT NULL OR per_customer_limit IS NOT NULL OR single_use_codes)
+), totals AS (
+    UPDATE promotions p SET redemptions = p.redemptions + 1
+    FROM used u WHERE p.id = u.id AND u.total_limit IS NOT NULL AND p.redemptions < p.total_limit
+    RETURNING p.id
+), mine AS (
+    INSERT INTO promotion_customer_redemptions AS r (promotion_id, customer_id, redemptions)
+    SELECT u.id, CAST(:customer_id AS uuid), 1 FROM used u
+    WHERE u.per_customer_limit IS NOT NULL AND CAST(:customer_id AS uuid) IS NOT NULL
+    ON CONFLICT (promotion_id, customer_id) DO UPDATE SET redemptions = r.redemptions + 1
+    WHERE r.redemptions < (SELECT p.per_customer_limit FROM promotions p WHERE p.id = r.promotion_id)
+    RETURNING r.promotion_id
+), codes AS (
+    UPDATE promotion_codes c SET redeemed_at = :now, order_id = :order_id
+    FROM (SELECT DISTINCT ON (promotion_id) code_key FROM promotion_codes
+          WHERE code_key = ANY(CAST(:codes AS varchar[])) AND redeemed_at IS NULL
+            AND promotion_id IN (SELECT id FROM used WHERE single_use_codes)
+          ORDER BY promotion_id, code_key) pick
+    WHERE c.code_key = pick.code_key AND c.redeemed_at IS NULL
+    RETURNING c.promotion_id, c.code_key
+), stale AS (
+    SELECT code FROM promotion_codes
+    WHERE code_key = ANY(CAST(:codes AS varchar[])) AND redeemed_at IS NOT NULL
+), recorded AS (
+    INSERT INTO promotion_redemptions (order_id, promotion_id, customer_id, counted_total, code_key)
+    SELECT :order_id, u.id, CAST(:customer_id AS uuid), u.total_limit IS NOT NULL,
+           (SELECT k.code_key FROM codes k WHERE k.promotion_id = u.id)
+    FROM used u
+)
+SELECT 'limit' AS refused, u.id AS what FROM used u
+WHERE (u.total_limit IS NOT NULL AND u.id NOT IN (SELECT id FROM totals))
+   OR (u.per_customer_limit IS NOT NULL AND u.id NOT IN (SELECT promotion_id FROM mine))
+UNION ALL
+SELECT 'code', u.id FROM used u WHERE u.single_use_codes AND u.id NOT IN (SELECT promotion_id FROM codes)
+UNION ALL
+SELECT 'stale', code FROM stale
+ORDER BY 1, 2
+"""
+)
+
+
+async def redeem(
+    db: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+    codes: Sequence[str],
+    promotion_ids: Iterable[str],
+    used_codes: Iterable[str],
+    now: datetime,
+) -> None:
+    """Count an order against the limits of the promotions that priced it, and redeem its single-use
+    codes, in one conditional statement. 409 `promotion_limit_reached` (with `promotion_id`) or
+    `code_used` when it would pass a limit or a code was redeemed first; the caller's transaction
+    then rolls back, so nothing is written."""
+    used = sorted({p for p in promotion_ids if p is not None})
+    keys = sorted({rules.normalise_code(c) for c in codes})
+    if not used and not keys:
+        return
+    refused = (
+        await db.execute(
+            _REDEEM,
+            {"promotion_ids": used, "customer_id": customer_id, "codes": keys, "order_id": order_id, "now": now},
+        )
+    ).all()
+    for kind, what in refused:
+        if kind == "limit":
+            raise Conflict(
+                f"Promotion {what!r} has reached its redemption limit; read the cart again (it now prices "
+                "without it) and check out again.",
+                code="promotion_limit_reached",
+                promotion_id=what,
+            )
+        raise Conflict(
+            f"Code {what!r} was redeemed by another order first; remove it from the cart and check out again."
+            if kind == "stale"
+            else f"The single-use code for promotion {what!r} was redeemed by another order first; remove it "
+            "from the cart and check out again.",
+            code="code_used",
+            promotion_id=None if kind == "stale" else what,
+        )
+
+
+_GIVE_BACK = text(
+    """
+WITH gone AS (
+    DELETE FROM promotion_redemptions WHERE order_id = :order_id
+    RETURNING promotion_id, customer_id, counted_total, code_key
+), totals AS (
+    UPDATE promotions p SET redemptions = greatest(p.redemptions - 1, 0)
+    FROM gone g WHERE p.id = g.promotion_id AND g.counted_total
+), mine AS (
+    UPDATE promotion_customer_redemptions r SET redemptions = greatest(r.redemptions - 1, 0)
+    FROM gone g WHERE r.promotion_id = g.promotion_id AND r.customer_id = g.customer_id
+), codes AS (
+    UPDATE promotion_codes c SET redeemed_at = NULL, order_id = NULL
+    FROM gone g WHERE c.code_key = g.code_key AND c.order_id = :order_id
+)
+SELECT count(*) FROM gone
+"""
+)
+
+
+async def give_back(db: AsyncSession, order_id: uuid.UUID) -> int:
+    """Give back what a cancelled or expired order counted (limits and single-use codes); returns how
+    many promotions it had counted. Giving back twice changes nothing."""
+    return int((await db.execute(_GIVE_BACK, {"order_id": order_id})).scalar_one())
 
 
 OFFERS_DOC = (
     "The promotions the customer qualifies for now, in the order the promotion engine prefers them (higher "
-    "priority, then older): active ones that need no code. The same list on every channel; each says the "
-    "channels it covers and what it applies to."
-)
-_LIVE = text(
-    "SELECT id, title, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
-    " killed_at, created_at FROM promotions"
-    " WHERE killed_at IS NULL AND code IS NULL AND (starts_at IS NULL OR starts_at <= :now)"
-    " AND (ends_at IS NULL OR ends_at > :now)"
+    "priority, then older): active ones that need no code, that target everyone or a segment the customer is "
+    "in, and whose limits the customer has not used up. The same list on every channel; each says the "
+    "channels it covers, what it applies to and how many more orders it may price for this customer."
 )
 
 
 async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetime) -> list[OfferOut]:
     """The offers of one customer (promotions/rules.customer_offers decides; the query only narrows)."""
-    rows = {p.id: p for p in await db.execute(_LIVE, {"now": now})}
+    terms, shopper = await candidate_promotions(
+        db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
+    )
+    ordered = rules.customer_offers(terms, shopper, now)
+    if not ordered:
+        return []
+    ids = [t.id for t in ordered]
+    rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_(ids)))}
+    used: dict[str, int] = {
+        r.promotion_id: r.redemptions
+        for r in await db.execute(
+            select(PromotionCustomerRedemptions.promotion_id, PromotionCustomerRedemptions.redemptions).where(
+                PromotionCustomerRedemptions.customer_id == customer_id,
+                PromotionCustomerRedemptions.promotion_id.in_(ids),
+            )
+        )
+    }
     return [
         OfferOut(
-            id=terms.id,
-            title=rows[terms.id].title,
-            kind=terms.kind,
-            value=terms.value,
-            currency=terms.currency,
+            id=t.id,
+            title=rows[t.id].title,
+            kind=t.kind,
+            value=t.value,
+            currency=t.currency,
             applies_to=None
-            if terms.skus is None and terms.categories is None
+            if t.skus is None and t.categories is None
             else AppliesTo(
-                skus=None if terms.skus is None else sorted(terms.skus),
-                categories=None if terms.categories is None else sorted(terms.categories),
+                skus=None if t.skus is None else sorted(t.skus),
+                categories=None if t.categories is None else sorted(t.categories),
             ),
-            channels=None if terms.channels is None else sorted(terms.channels),
-            starts_at=terms.starts_at,
-            ends_at=terms.ends_at,
+            channels=None if t.channels is None else sorted(t.channels),
+            starts_at=t.starts_at,
+            ends_at=t.ends_at,
+            priority=t.priority,
+            segments=None if t.segments is None else sorted(t.segments & (shopper.segments or frozenset())),
+            remaining=None if t.per_customer_limit is None else max(t.per_customer_limit - used.get(t.id, 0), 0),
         )
-        for terms in rules.customer_offers((promotion_terms(p) for p in rows.values()), now)
+        for t in ordered
     ]
