@@ -178,7 +178,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "heads") -> None:
     """Apply the Alembic revisions up to `revision` (the schema comes only from them)."""
     command.upgrade(alembic_config(url), revision)
 
