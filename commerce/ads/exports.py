@@ -46,7 +46,7 @@ IN_STORE_PURCHASES = """
     JOIN customers cu ON cu.loyalty_id = p.loyalty_id
     CROSS JOIN LATERAL (
         SELECT sum((l ->> 'quantity')::bigint
-                   * coalesce((l -> 'unit_price' ->> 'amount')::bigint, va.price_amount, 0)) AS amount,
+                   * coalesce((l -> 'unit_price' ->> 'amount')::bigint, va.price_amount, 0))::bigint AS amount,
                coalesce(min(l -> 'unit_price' ->> 'currency'), min(va.currency)) AS currency,
                jsonb_agg(jsonb_build_object('sku', l ->> 'sku', 'quantity', (l ->> 'quantity')::int)) AS items
         FROM jsonb_array_elements(p.lines) l
@@ -57,7 +57,7 @@ IN_STORE_PURCHASES = """
     SELECT 'order:' || o.id, 'pickup', o.pickup_store, o.updated_at, o.customer_id, v.amount, o.currency, v.items
     FROM orders o
     CROSS JOIN LATERAL (
-        SELECT sum(ol.line_total) AS amount,
+        SELECT sum(ol.line_total)::bigint AS amount,
                jsonb_agg(jsonb_build_object('sku', ol.sku, 'quantity', ol.quantity) ORDER BY ol.line_no) AS items
         FROM order_lines ol
         WHERE ol.order_id = o.id AND ol.fulfillment = 'pickup'

@@ -27,7 +27,7 @@ _INFLUENCED = text(
         VALUES ('google', CAST(:google_window AS interval)), ('meta', CAST(:meta_window AS interval))
     )
     SELECT n.network, k.campaign, pu.currency, count(*) AS purchases,
-           count(DISTINCT pu.customer_id) AS customers, sum(pu.amount) AS revenue
+           count(DISTINCT pu.customer_id) AS customers, sum(pu.amount)::bigint AS revenue
     FROM purchases pu
     CROSS JOIN networks n
     CROSS JOIN LATERAL ({last_click("n.network", "n.click_window")}) k
@@ -51,7 +51,7 @@ _PICKUP = text(
 
 _ONLINE_PICKED_UP = text(
     """
-    SELECT currency, count(*) AS purchases, count(DISTINCT customer_id) AS customers, sum(total) AS revenue
+    SELECT currency, count(*) AS purchases, count(DISTINCT customer_id) AS customers, sum(total)::bigint AS revenue
     FROM orders
     WHERE status = 'collected' AND pickup_store IS NOT NULL AND channel <> ALL(:in_store)
       AND updated_at >= :since AND updated_at < :until
@@ -73,10 +73,10 @@ _STORE_BY_ONLINE_BUYERS = text(
         WHERE pu.source = 'pos' AND pu.amount IS NOT NULL
     )
     SELECT currency,
-           count(*) AS purchases, count(DISTINCT customer_id) AS customers, sum(amount) AS revenue,
+           count(*) AS purchases, count(DISTINCT customer_id) AS customers, sum(amount)::bigint AS revenue,
            count(*) FILTER (WHERE buys_online) AS online_purchases,
            count(DISTINCT customer_id) FILTER (WHERE buys_online) AS online_customers,
-           coalesce(sum(amount) FILTER (WHERE buys_online), 0) AS online_revenue
+           coalesce(sum(amount) FILTER (WHERE buys_online), 0)::bigint AS online_revenue
     FROM sales
     GROUP BY currency
     ORDER BY currency
