@@ -96,9 +96,15 @@ async def test_bad_clicks_are_refused(client: httpx.AsyncClient, api: Api, shop:
     ]:
         r = await click(client, token, network, click_id, at, **extra)
         assert r.status_code == 422 and r.json()["code"] == "validation_failed", r.text
-    r = await client.post("/v1/ad-clicks", json={"network": "bing", "click_id": gclid(1), "clicked_at": NOW.isoformat()}, headers=token)
+    r = await client.post(
+        "/v1/ad-clicks", json={"network": "bing", "click_id": gclid(1), "clicked_at": NOW.isoformat()}, headers=token
+    )
     assert r.status_code == 422
-    r = await client.post("/v1/ad-clicks", json={"network": "google", "click_id": gclid(1), "clicked_at": "2026-01-01T00:00:00"}, headers=token)
+    r = await client.post(
+        "/v1/ad-clicks",
+        json={"network": "google", "click_id": gclid(1), "clicked_at": "2026-01-01T00:00:00"},
+        headers=token,
+    )
     assert r.status_code == 422
     # Anonymous without a cart: nobody to join it to. A cart that does not exist: 404.
     r = await click(client, storefront, "google", gclid(2), NOW)
@@ -113,7 +119,9 @@ async def test_bad_clicks_are_refused(client: httpx.AsyncClient, api: Api, shop:
     r = await click(client, token, "google", gclid(3), NOW, cart_id=bob_cart)
     assert r.status_code == 404
     for role in ("pos", "associate", "ads", "integration"):
-        r = await click(client, await api.key(role, "LOOP" if role in ("pos", "associate") else None), "google", gclid(4), NOW)
+        r = await click(
+            client, await api.key(role, "LOOP" if role in ("pos", "associate") else None), "google", gclid(4), NOW
+        )
         assert r.status_code == 403
 
 
@@ -142,11 +150,19 @@ async def test_the_window_is_inclusive_of_89_days_and_excludes_91(
     ann = await consenting(api, "ann", "L-ANN")
     bob = await consenting(api, "bob", "L-BOB")
     bought = NOW - timedelta(days=1)
-    assert (await click(client, admin, "google", gclid(1), bought - timedelta(days=89), customer_id=ann["id"])).status_code == 201
-    assert (await click(client, admin, "google", gclid(2), bought - timedelta(days=91), customer_id=bob["id"])).status_code == 201
+    assert (
+        await click(client, admin, "google", gclid(1), bought - timedelta(days=89), customer_id=ann["id"])
+    ).status_code == 201
+    assert (
+        await click(client, admin, "google", gclid(2), bought - timedelta(days=91), customer_id=bob["id"])
+    ).status_code == 201
     # Meta's window is 28 days: 27 in, 29 out.
-    assert (await click(client, admin, "meta", fbclid(1), bought - timedelta(days=27), customer_id=ann["id"])).status_code == 201
-    assert (await click(client, admin, "meta", fbclid(2), bought - timedelta(days=29), customer_id=bob["id"])).status_code == 201
+    assert (
+        await click(client, admin, "meta", fbclid(1), bought - timedelta(days=27), customer_id=ann["id"])
+    ).status_code == 201
+    assert (
+        await click(client, admin, "meta", fbclid(2), bought - timedelta(days=29), customer_id=bob["id"])
+    ).status_code == 201
     ann_sale = await till(client, "LOOP", "L-ANN", ("BEANS", 1, 1_200), at=bought)
     await till(client, "LOOP", "L-BOB", ("BEANS", 1, 1_200), at=bought)
 
@@ -162,7 +178,9 @@ async def test_the_last_click_before_the_purchase_wins(
     ann = await consenting(api, "ann", "L-ANN")
     bought = NOW - timedelta(days=2)
     for n, days, campaign in [(1, 20, "early"), (2, 3, "latest"), (3, 10, "middle")]:
-        r = await click(client, admin, "google", gclid(n), bought - timedelta(days=days), campaign=campaign, customer_id=ann["id"])
+        r = await click(
+            client, admin, "google", gclid(n), bought - timedelta(days=days), campaign=campaign, customer_id=ann["id"]
+        )
         assert r.status_code == 201
     # A click after the purchase cannot have caused it.
     await click(client, admin, "google", gclid(4), bought + timedelta(hours=1), campaign="after", customer_id=ann["id"])
@@ -258,7 +276,9 @@ async def test_export_parameters_are_checked(client: httpx.AsyncClient, api: Api
         r = await client.get("/v1/exports/offline-conversions", params=params, headers=ADMIN)
         assert r.status_code in (400, 422), (params, r.status_code, r.text)
     ads = await api.key("ads")
-    assert (await client.get("/v1/exports/offline-conversions", params={**base, **PERIOD}, headers=ads)).status_code == 200
+    assert (
+        await client.get("/v1/exports/offline-conversions", params={**base, **PERIOD}, headers=ads)
+    ).status_code == 200
     storefront = await api.key("storefront")
     r = await client.get("/v1/exports/offline-conversions", params={**base, **PERIOD}, headers=storefront)
     assert r.status_code == 403
@@ -284,7 +304,9 @@ async def test_an_audience_is_the_segments_consented_members_hashed(
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"  # still backfilling
     await sync(app)
 
-    r = await client.get("/v1/exports/audiences/bean-buyers", params={"network": "google"}, headers=await api.key("ads"))
+    r = await client.get(
+        "/v1/exports/audiences/bean-buyers", params={"network": "google"}, headers=await api.key("ads")
+    )
     assert r.status_code == 200, r.text
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0] == ["Email", "Phone"]
@@ -297,7 +319,10 @@ async def test_an_audience_is_the_segments_consented_members_hashed(
     r = await client.get("/v1/exports/audiences/bean-buyers", params={"network": "meta"}, headers=ADMIN)
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0] == ["email", "phone"]
-    assert [hashlib.sha256(b"ann.smith+store@gmail.com").hexdigest(), hashlib.sha256(b"13125550100").hexdigest()] in rows
+    assert [
+        hashlib.sha256(b"ann.smith+store@gmail.com").hexdigest(),
+        hashlib.sha256(b"13125550100").hexdigest(),
+    ] in rows
     assert ann["id"]
     r = await client.get("/v1/exports/audiences/nope", params={"network": "meta"}, headers=ADMIN)
     assert r.status_code == 404
