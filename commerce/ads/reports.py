@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.ads import rules
-from commerce.ads.exports import IN_STORE_PURCHASES, last_click
+from commerce.ads.exports import NO_JIT, in_store_purchases, last_click
 from commerce.ads.schemas import InfluencedRevenue, OmnichannelReport, PickupFigures, RevenueFigure
 from commerce.money import Money
 
@@ -22,7 +22,7 @@ IN_STORE_CHANNELS = ("store", "pos")
 
 _INFLUENCED = text(
     f"""
-    WITH purchases AS ({IN_STORE_PURCHASES}),
+    WITH purchases AS ({in_store_purchases(items=False)}),
     networks (network, click_window) AS (
         VALUES ('google', CAST(:google_window AS interval)), ('meta', CAST(:meta_window AS interval))
     )
@@ -62,7 +62,7 @@ _ONLINE_PICKED_UP = text(
 
 _STORE_BY_ONLINE_BUYERS = text(
     f"""
-    WITH purchases AS ({IN_STORE_PURCHASES}),
+    WITH purchases AS ({in_store_purchases(items=False)}),
     sales AS (
         SELECT pu.*, EXISTS (
             SELECT 1 FROM orders o
@@ -96,6 +96,7 @@ def _figure(currency: str, purchases: int, customers: int, revenue: int) -> Reve
 async def omnichannel_report(
     db: AsyncSession, since: datetime, until: datetime, *, google_window_days: int, meta_window_days: int
 ) -> OmnichannelReport:
+    await db.execute(text(NO_JIT))
     period: dict[str, Any] = {"since": since, "until": until}
     in_store = {"in_store": list(IN_STORE_CHANNELS)}
     influenced = await db.execute(
