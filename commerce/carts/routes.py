@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
@@ -52,6 +53,9 @@ async def cart_response(
     cart = await pricing.priced_cart(
         db, cart_id, low_stock_threshold=settings.low_stock_threshold, now=datetime.now(UTC)
     )
+    if cart.merged_into is not None and request.user.role == "storefront":
+        # The cart a merged cart went to is a signed-in customer's: its id is not the public key's to learn.
+        cart = msgspec.structs.replace(cart, merged_into=None)
     return Response(cart, status_code=status_code, headers={"ETag": f'"{cart.version}"'})
 
 

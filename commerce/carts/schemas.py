@@ -87,5 +87,11 @@ class CartOut(msgspec.Struct, frozen=True, kw_only=True):
     subtotal: Money
     discount_total: Money
     total: Money
-    merged_into: Annotated[str | None, msgspec.Meta(description="For a merged cart: the cart its lines went to")]
+    merged_into: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="For a merged cart: the customer's cart its lines went to (null for a storefront key, "
+            "which does not reach customers' carts this way)"
+        ),
+    ]
     updated_at: datetime

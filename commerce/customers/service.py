@@ -66,7 +66,8 @@ async def _write(db: AsyncSession, stmt: Any) -> None:
         raise _taken(field) from None
 
 
-async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str) -> CustomerOut:
+async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "system") -> CustomerOut:
+    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here."""
     values = normalised(data)
     if all(v is None for v in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")

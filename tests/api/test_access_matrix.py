@@ -452,3 +452,29 @@ def test_the_matrix_covers_two_customers_and_two_stores_for_every_role() -> None
     for row in rows:
         if row.expected["cust2"] == "404":
             assert row.expected["cust1"] == "ok", row.key
+
+
+def test_the_openapi_document_names_the_credentials_each_endpoint_takes(app: Litestar) -> None:
+    """Each operation's `security` agrees with the matrix: a customer token where a customer is admitted
+    (its own resources included), an API key where some key role is, nothing where no key is needed."""
+    doc = app.openapi_schema.to_schema()
+    operations = {
+        f"{method.upper()} {route_of(path)}": op
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "patch", "delete")
+    }
+    key_columns = [c for c in COLUMNS if not c.startswith("cust") and c != "none"]
+    for row in parse_matrix():
+        op = operations[f"{row.method} {route_of(row.path)}"]
+        schemes = {name for requirement in op.get("security", []) for name in requirement}
+        expected = set()
+        if row.expected["none"] != "401":
+            assert op.get("security") == [], row.key
+            continue
+        if any(row.expected[c] != "403" for c in key_columns):
+            expected.add("ApiKey")
+        if row.expected["cust1"] != "403":
+            expected.add("CustomerToken")
+        assert schemes == expected, row.key
+        assert "**Who may call**" in op["description"], row.key

@@ -239,7 +239,7 @@ async def test_merge_moves_lines_and_codes_and_closes_the_anonymous_cart(
         ("COAT", 3, "ship"),
         ("HAT", 1, "pickup"),
     ]
-    closed = (await client.get(f"/v1/carts/{anon['id']}", headers=shop)).json()
+    closed = (await client.get(f"/v1/carts/{anon['id']}", headers=admin)).json()
     assert (closed["status"], closed["merged_into"], closed["lines"]) == ("merged", mine["id"], [])
     again = await client.post(url, json={"cart_id": anon["id"]}, headers=admin)
     assert again.status_code == 200 and again.json() == merged

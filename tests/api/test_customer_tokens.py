@@ -182,6 +182,10 @@ async def test_a_cart_filled_before_signing_in_merges_and_its_order_joins_the_hi
     mine = r.json()
     assert mine["customer_id"] == two_shoppers["ana_id"]["id"] and mine["lines"][0]["quantity"] == 2
     assert (await client.get("/v1/me/cart", headers=ana)).json()["id"] == mine["id"]
+    # The public key that filled the merged cart does not learn the customer's cart from it.
+    closed = (await client.get(f"/v1/carts/{anonymous}", headers=web)).json()
+    assert (closed["status"], closed["merged_into"]) == ("merged", None)
+    assert (await client.get(f"/v1/carts/{anonymous}", headers=ana)).json()["merged_into"] == mine["id"]
     # An anonymous cart checked out with the token becomes the shopper's order.
     other = await cart_with(client, web, pickup("JKT", 1))
     order = (await checkout(client, other, ana)).json()
