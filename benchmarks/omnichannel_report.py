@@ -66,7 +66,8 @@ SEED = [
            random() < 0.7, random() < 0.5
     FROM generate_series(1, $customers) i
     """,
-    # A year of orders: 70% web, 20% mobile, 10% in store; 80% with a customer; 40% picked up.
+    # A year of orders in the order they were placed: 70% web, 20% mobile, 10% in store; 80% with a customer;
+    # 40% picked up.
     """
     CREATE TEMP TABLE bench_customers AS
     SELECT row_number() OVER () AS n, id FROM customers
@@ -86,11 +87,12 @@ SEED = [
     FROM (
         SELECT i, random() AS r1, random() AS r2, random() AS r3, random() < 0.4 AS pickup,
                1000 + floor(random() * 20000)::bigint AS amount,
-               now() - random() * interval '365 days' AS at,
+               now() - interval '365 days' + (i + random()) * (interval '365 days' / $orders) AS at,
                1 + floor(random() * $customers)::bigint AS cn
         FROM generate_series(1, $orders) i
     ) o
     JOIN bench_customers c ON c.n = o.cn
+    ORDER BY o.at
     """,
     """
     INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, discount, line_total, fulfillment,
@@ -99,11 +101,12 @@ SEED = [
            CASE WHEN pickup_store IS NULL THEN 'ship' ELSE 'pickup' END, coalesce(pickup_store, 'S001')
     FROM orders
     """,
-    # Till sales: 1-4 lines each (2.5 on average), 60% with a loyalty id.
+    # Till sales: 1-4 lines each (2.5 on average), 60% with a loyalty id; like orders, written in the order
+    # they happened, as tills send them (so a period's rows sit together on disk, as in production).
     """
     INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines)
     SELECT format('S%s', lpad((1 + e % $stores)::text, 3, '0')), 'e' || e, 'sale',
-           now() - random() * interval '365 days',
+           now() - interval '365 days' + (e + random()) * (interval '365 days' / $sales),
            CASE WHEN random() < 0.6 THEN 'L' || (1 + floor(random() * $customers)::bigint) END,
            (SELECT jsonb_agg(jsonb_build_object(
                        'sku', format('SKU%s', lpad((1 + (e * 7 + l * 13) % $skus)::text, 5, '0')),
@@ -119,7 +122,7 @@ SEED = [
            CASE WHEN k % 3 = 0 THEN 'fbclid' ELSE 'gclid' END,
            now() - random() * interval '365 days', format('campaign-%s', 1 + k % $campaigns), c.id
     FROM generate_series(1, $clicks) k
-    JOIN bench_customers c ON c.n = 1 + (k * 7919) % $customers
+    JOIN bench_customers c ON c.n = 1 + (k::bigint * 7919) % $customers
     """,
     "ANALYZE",
 ]
@@ -242,11 +245,14 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by an earlier run")
     args = parser.parse_args()
 
-    name = f"bench_omnichannel_{uuid.uuid4().hex[:8]}"
-    asyncio.run(admin(dsn(args.server_url), f'CREATE DATABASE "{name}"'))
+    name = args.reuse or f"bench_omnichannel_{uuid.uuid4().hex[:8]}"
+    if not args.reuse:
+        asyncio.run(admin(dsn(args.server_url), f'CREATE DATABASE "{name}"'))
     url = dsn(args.server_url, name)
+    seeded = 0.0
     try:
         migrate(url)
         values = {
@@ -258,15 +264,16 @@ def main() -> None:
             "clicks": args.clicks,
             "campaigns": CAMPAIGNS,
         }
-        print(f"seeding {name}", flush=True)
-        started = time.perf_counter()
-        asyncio.run(seed(url, values))
-        seeded = time.perf_counter() - started
+        if not args.reuse:
+            print(f"seeding {name}", flush=True)
+            started = time.perf_counter()
+            asyncio.run(seed(url, values))
+            seeded = time.perf_counter() - started
         sizes = asyncio.run(counts(url))
         print(f"seeded in {seeded:.0f} s: {sizes}", flush=True)
         rows, export = asyncio.run(measure(url, args.repeat))
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             asyncio.run(admin(dsn(args.server_url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         else:
             print(f"kept database {name}")

@@ -52,7 +52,13 @@ def in_store_purchases(items: bool) -> str:
     return f"""
     SELECT 'pos:' || p.store_code || ':' || p.event_id AS conversion_id, 'pos' AS source,
            p.store_code AS store, p.occurred_at, cu.id AS customer_id, v.amount, v.currency, v.items
-    FROM pos_events p
+    FROM (
+        -- OFFSET 0 keeps this a range scan of the period's loyalty sales (ix_pos_events_loyalty_sales_at);
+        -- joined directly, the planner walked the whole loyalty-id index for its order.
+        SELECT * FROM pos_events
+        WHERE loyalty_id IS NOT NULL AND type = 'sale' AND occurred_at >= :since AND occurred_at < :until
+        OFFSET 0
+    ) p
     JOIN customers cu ON cu.loyalty_id = p.loyalty_id
     CROSS JOIN LATERAL (
         SELECT sum((l ->> 'quantity')::bigint * coalesce(
@@ -64,7 +70,6 @@ def in_store_purchases(items: bool) -> str:
                {pos_items} AS items
         FROM jsonb_array_elements(p.lines) l
     ) v
-    WHERE p.loyalty_id IS NOT NULL AND p.type = 'sale' AND p.occurred_at >= :since AND p.occurred_at < :until
     UNION ALL
     SELECT 'order:' || o.id, 'pickup', o.pickup_store, o.updated_at, o.customer_id, v.amount, o.currency, v.items
     FROM orders o

@@ -32,6 +32,7 @@ class AdClick(Base):
             "customer_id",
             "network",
             "clicked_at",
+            "id",
             postgresql_where="customer_id IS NOT NULL",
         ),
         Index("ix_ad_clicks_unresolved", "cart_id", postgresql_where="customer_id IS NULL"),

@@ -63,7 +63,7 @@ _ONLINE_PICKED_UP = text(
 _STORE_BY_ONLINE_BUYERS = text(
     f"""
     WITH purchases AS ({in_store_purchases(items=False)}),
-    sales AS (
+    sales AS MATERIALIZED (
         SELECT pu.*, EXISTS (
             SELECT 1 FROM orders o
             WHERE o.customer_id = pu.customer_id AND o.channel <> ALL(:in_store)

@@ -34,8 +34,9 @@ def upgrade() -> None:
             created_at timestamptz NOT NULL DEFAULT now(),
             CONSTRAINT uq_ad_clicks_network_click_id UNIQUE (network, click_id)
         );
-        -- A purchase's last click of a network: a backward scan of this index per purchase.
-        CREATE INDEX ix_ad_clicks_customer ON ad_clicks (customer_id, network, clicked_at)
+        -- A purchase's last click of a network: a backward scan of this index per purchase, stopping at the
+        -- first entry (the id breaks ties between clicks of the same instant).
+        CREATE INDEX ix_ad_clicks_customer ON ad_clicks (customer_id, network, clicked_at, id)
             WHERE customer_id IS NOT NULL;
         -- Clicks still waiting for their cart to get an owner.
         CREATE INDEX ix_ad_clicks_unresolved ON ad_clicks (cart_id) WHERE customer_id IS NULL;
