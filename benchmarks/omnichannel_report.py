@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pos_ingest import dsn
 from commerce.ads import reports
-from commerce.ads.exports import NO_JIT, stream_conversions
+from commerce.ads.exports import PLANNER_SETTINGS, stream_conversions
 from commerce.db import make_engine, make_sessionmaker, migrate
 from commerce.settings import Settings
 
@@ -179,7 +179,8 @@ async def measure(url: str, repeat: int) -> tuple[list[tuple[str, str, float, fl
                 times = []
                 for _ in range(repeat):
                     async with sessionmaker() as db, db.begin():
-                        await db.execute(text(NO_JIT))
+                        for setting in (*PLANNER_SETTINGS, reports.REPORT_TIMEOUT):
+                            await db.execute(text(setting))
                         started = time.perf_counter()
                         await db.execute(statement, period | params)
                         times.append(time.perf_counter() - started)
