@@ -38,10 +38,13 @@ from commerce.money import Money, major_units
 from commerce.settings import Settings
 
 
-def in_store_purchases(items: bool) -> str:
+def in_store_purchases(items: bool, customers: str | None = None) -> str:
     """The in-store purchases of the period [:since, :until): till sales carrying a loyalty id (valued at the
     till's prices, the catalog price for a line rung up without one) and collected pickup orders (their pickup
-    lines, at the time they were collected). With `items`, each row lists its lines' skus and quantities."""
+    lines, at the time they were collected). With `items`, each row lists its lines' skus and quantities; with
+    `customers` (a subquery of customer ids), only those customers' purchases are read and valued."""
+    sales_of = f"AND cu.id IN ({customers})" if customers else ""
+    orders_of = f"AND o.customer_id IN ({customers})" if customers else ""
     pos_items = (
         "jsonb_agg(jsonb_build_object('sku', l ->> 'sku', 'quantity', (l ->> 'quantity')::int))" if items else "NULL"
     )
@@ -59,7 +62,7 @@ def in_store_purchases(items: bool) -> str:
         WHERE loyalty_id IS NOT NULL AND type = 'sale' AND occurred_at >= :since AND occurred_at < :until
         OFFSET 0
     ) p
-    JOIN customers cu ON cu.loyalty_id = p.loyalty_id
+    JOIN customers cu ON cu.loyalty_id = p.loyalty_id {sales_of}
     CROSS JOIN LATERAL (
         SELECT sum((l ->> 'quantity')::bigint * coalesce(
                    (l -> 'unit_price' ->> 'amount')::bigint,
@@ -79,7 +82,17 @@ def in_store_purchases(items: bool) -> str:
         WHERE ol.order_id = o.id AND ol.fulfillment = 'pickup'
     ) v
     WHERE o.status = 'collected' AND o.pickup_store IS NOT NULL AND o.customer_id IS NOT NULL
-      AND o.updated_at >= :since AND o.updated_at < :until
+      AND o.updated_at >= :since AND o.updated_at < :until {orders_of}
+    """
+
+
+def clickers(network: str, window: str) -> str:
+    """The customers with a click of `network` that a purchase of the period could be credited to (SQL
+    expressions, as for `last_click`): reading only their purchases skips everyone who never clicked."""
+    return f"""
+        SELECT k.customer_id FROM ad_clicks k
+        WHERE k.customer_id IS NOT NULL AND k.network = ANY({network})
+          AND k.clicked_at >= CAST(:since AS timestamptz) - {window} AND k.clicked_at < :until
     """
 
 
@@ -96,15 +109,17 @@ def last_click(network: str, window: str) -> str:
     """
 
 
+_WINDOW = "CAST(:window AS interval)"
+_PURCHASES = in_store_purchases(True, clickers("ARRAY[CAST(:network AS varchar)]", _WINDOW))
 _CONVERSIONS = text(
     f"""
-    WITH purchases AS ({in_store_purchases(items=True)})
+    WITH purchases AS ({_PURCHASES})
     SELECT pu.conversion_id, pu.source, pu.store, pu.occurred_at, pu.customer_id, pu.amount, pu.currency,
            pu.items, cu.email, cu.phone, cu.email_consent, cu.sms_consent,
            k.click_id, k.click_id_type, k.clicked_at, k.campaign
     FROM purchases pu
     JOIN customers cu ON cu.id = pu.customer_id
-    CROSS JOIN LATERAL ({last_click(":network", "CAST(:window AS interval)")}) k
+    CROSS JOIN LATERAL ({last_click(":network", _WINDOW)}) k
     WHERE (cu.email_consent OR cu.sms_consent) AND pu.amount IS NOT NULL
     ORDER BY pu.occurred_at, pu.conversion_id
     """

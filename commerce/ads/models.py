@@ -35,6 +35,7 @@ class AdClick(Base):
             "id",
             postgresql_where="customer_id IS NOT NULL",
         ),
+        Index("ix_ad_clicks_network_clicked_at", "network", "clicked_at", postgresql_where="customer_id IS NOT NULL"),
         Index("ix_ad_clicks_unresolved", "cart_id", postgresql_where="customer_id IS NULL"),
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.ads import rules
-from commerce.ads.exports import PLANNER_SETTINGS, in_store_purchases, last_click
+from commerce.ads.exports import PLANNER_SETTINGS, clickers, in_store_purchases, last_click
 from commerce.ads.schemas import InfluencedRevenue, OmnichannelReport, PickupFigures, RevenueFigure
 from commerce.money import Money
 
@@ -26,7 +26,15 @@ IN_STORE_CHANNELS = ("store", "pos")
 
 _INFLUENCED = text(
     f"""
-    WITH purchases AS ({in_store_purchases(items=False)}),
+    WITH purchases AS ({
+        in_store_purchases(
+            False,
+            clickers(
+                "ARRAY['google', 'meta']::varchar[]",
+                "greatest(CAST(:google_window AS interval), CAST(:meta_window AS interval))",
+            ),
+        )
+    }),
     networks (network, click_window) AS (
         VALUES ('google', CAST(:google_window AS interval)), ('meta', CAST(:meta_window AS interval))
     )

@@ -38,6 +38,8 @@ def upgrade() -> None:
         -- first entry (the id breaks ties between clicks of the same instant).
         CREATE INDEX ix_ad_clicks_customer ON ad_clicks (customer_id, network, clicked_at, id)
             WHERE customer_id IS NOT NULL;
+        -- The customers who clicked in a period: whose purchases an export or the report needs to read.
+        CREATE INDEX ix_ad_clicks_network_clicked_at ON ad_clicks (network, clicked_at) WHERE customer_id IS NOT NULL;
         -- Clicks still waiting for their cart to get an owner.
         CREATE INDEX ix_ad_clicks_unresolved ON ad_clicks (cart_id) WHERE customer_id IS NULL;
 
