@@ -24,6 +24,7 @@ from sqlalchemy import text
 from commerce import __version__
 from commerce.ads.routes import AdClickController, ExportController, ReportController
 from commerce.auth.guards import ApiKeyMiddleware
+from commerce.auth.listener import revocation_listener
 from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         lifespan=[
             database,
+            revocation_listener,
             *(
                 [expiry_sweeper, event_workers, retention_sweeper, segment_worker]
                 if settings.background_workers

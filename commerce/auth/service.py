@@ -2,9 +2,10 @@
 with a short cache.
 
 A customer token acts as role `customer` for one customer. The cache never lets one outlive its
-expiry (an entry expires with the token), and revoking a customer's tokens drops them from this
-process's cache once the revocation has committed (`KeyResolver.forget_customer`). Other service
-processes stop accepting them when their own entries run out, within `auth_cache_seconds`.
+expiry (an entry expires with the token), and revoking a customer's tokens drops them from every
+process's cache once the revocation has committed: the revoking process after its commit, the others
+when the database delivers the revocation's notification (`auth/listener.py`). Should that fail, an
+entry still lives no longer than `auth_cache_seconds`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
@@ -25,6 +27,9 @@ from commerce.customers import service as customers
 from commerce.errors import NotFound, Unprocessable
 
 STORE_BOUND_ROLES = frozenset({"pos", "associate"})
+# Notified (with the customer's id) by a transaction that revokes a customer's tokens.
+REVOKED_CHANNEL = "commerce_customer_tokens_revoked"
+_NOTIFY_REVOKED = text("SELECT pg_notify(:channel, :customer_id)")
 
 
 def hash_key(key: str) -> str:
@@ -78,6 +83,8 @@ async def revoke_customer_tokens(session: AsyncSession, customer_id: uuid.UUID) 
         .values(revoked_at=text("now()"))
         .returning(CustomerToken.id)
     )
+    # Delivered to every service process when (and only if) this transaction commits.
+    await session.execute(_NOTIFY_REVOKED, {"channel": REVOKED_CHANNEL, "customer_id": str(customer_id)})
     return len(revoked.all())
 
 
@@ -93,7 +100,7 @@ class KeyResolver:
         self.admin_token = admin_token
         self.ttl = ttl
         self._cache: dict[str, _Entry] = {}
-        # Bumped by every forget_customer: a lookup that started before a revocation committed does
+        # Bumped by every forget: a lookup that started before a revocation committed does
         # not cache what it read.
         self._generation = 0
 
@@ -146,7 +153,14 @@ class KeyResolver:
 
     def forget_customer(self, customer_id: uuid.UUID) -> None:
         """Drop the customer's cached tokens (after their revocation committed)."""
+        self._forget(lambda principal: principal.customer_id == customer_id)
+
+    def forget_customers(self) -> None:
+        """Drop every cached customer token."""
+        self._forget(lambda principal: principal.customer_id is not None)
+
+    def _forget(self, which: Callable[[Principal], bool]) -> None:
         self._generation += 1
         for digest, (principal, _) in list(self._cache.items()):
-            if principal is not None and principal.customer_id == customer_id:
+            if principal is not None and which(principal):
                 del self._cache[digest]

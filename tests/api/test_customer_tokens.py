@@ -4,6 +4,7 @@ refused once expired or revoked (also when the lookup is cached)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -74,9 +75,10 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, api: Api, db_conn
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
 
 
-@pytest.fixture
-async def cached_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The service as deployed: credential lookups cached for five minutes."""
+@contextlib.asynccontextmanager
+async def service_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """One more service process on the test database, as deployed: credential lookups cached for five
+    minutes."""
     app: Litestar = create_app(msgspec.structs.replace(settings, auth_cache_seconds=300))
     started, stop = asyncio.Event(), asyncio.Event()
 
@@ -93,6 +95,30 @@ async def cached_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         stop.set()
         await task
+
+
+@pytest.fixture
+async def cached_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with service_process(settings) as client:
+        yield client
+
+
+async def test_revocation_reaches_the_other_service_processes(settings: Settings, api: Api) -> None:
+    ana = await api.customer(email="ana@example.com")
+    token = await api.customer_token(ana["id"])
+    async with service_process(settings) as one, service_process(settings) as other:
+        for process in (one, other):
+            assert (await process.get("/v1/me", headers=token)).status_code == 200  # now cached in both
+        assert (await one.delete(f"/v1/customers/{ana['id']}/tokens", headers=ADMIN)).status_code == 204
+        assert (await one.get("/v1/me", headers=token)).status_code == 401
+        # The other process hears of it from the database (a notification delivered on commit).
+        statuses = []
+        for _ in range(100):
+            statuses.append((await other.get("/v1/me", headers=token)).status_code)
+            if statuses[-1] == 401:
+                break
+            await asyncio.sleep(0.02)
+        assert statuses[-1] == 401, statuses
 
 
 async def test_revocation_takes_effect_at_once_although_lookups_are_cached(
@@ -241,3 +267,38 @@ async def test_tokens_go_a_week_after_they_expired_or_were_revoked(
     purged = await purge(app.state.sessionmaker, app.state.settings)
     assert purged.customer_tokens == 2
     assert {r["id"] for r in await db_conn.fetch("SELECT id FROM customer_tokens")} == {ids[1], ids[3]}
+
+
+async def test_a_listener_that_lost_its_connection_reconnects_and_forgets_cached_tokens(
+    settings: Settings, api: Api, db_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commerce.auth import listener
+
+    monkeypatch.setattr(listener, "RECONNECT_SECONDS", 0.05)
+    ana = await api.customer(email="ana@example.com")
+    token = await api.customer_token(ana["id"])
+    listeners = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce-auth-listener'"
+        " AND datname = current_database()"
+    )
+    async with service_process(settings) as process:
+        before = {r["pid"] for r in await db_conn.fetch(listeners)}
+        assert (await process.get("/v1/me", headers=token)).status_code == 200  # now cached
+        await db_conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)", list(before)
+        )
+        # Revoked while nobody listened: no notification reaches the process.
+        await db_conn.execute("UPDATE customer_tokens SET revoked_at = now()")
+        for _ in range(200):
+            now = {r["pid"] for r in await db_conn.fetch(listeners)}
+            if now - before:
+                break
+            await asyncio.sleep(0.02)
+        assert now - before, "the listener did not reconnect"
+        statuses = []
+        for _ in range(50):
+            statuses.append((await process.get("/v1/me", headers=token)).status_code)
+            if statuses[-1] == 401:
+                break
+            await asyncio.sleep(0.02)
+        assert statuses[-1] == 401, statuses
