@@ -113,21 +113,25 @@ async def clear_promotions(conn: asyncpg.Connection) -> None:
     await conn.execute("ANALYZE promotions; ANALYZE segment_members")
 
 
-async def time_block(app: Any, client: httpx.AsyncClient, cart: str, rounds: int) -> tuple[list[float], list[float]]:
-    """Per-call seconds: the pricing service call, and the GET request."""
+async def time_block(
+    app: Any, client: httpx.AsyncClient, cart: str, rounds: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-call seconds: the pricing service call (wall, and this process's CPU), and the GET request."""
     service: list[float] = []
+    cpu: list[float] = []
     request: list[float] = []
     headers = {"Authorization": f"Bearer {TOKEN}"}
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         async with app.state.sessionmaker() as db, db.begin():
             await price_lines(db, await cart_head(db, cart), now=datetime.now(UTC))
         service.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         t0 = time.perf_counter()
         r = await client.get(f"/v1/carts/{cart}", headers=headers)
         request.append(time.perf_counter() - t0)
         assert r.status_code == 200, r.text
-    return service, request
+    return service, cpu, request
 
 
 async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
@@ -141,7 +145,10 @@ async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
         customer, cart = await seed_catalog(conn)
         settings = Settings(database_url=url, admin_token=TOKEN, background_workers=False, log_level="WARNING")
         app = create_app(settings)
-        timings: dict[str, tuple[list[float], list[float]]] = {"none": ([], []), "loaded": ([], [])}
+        timings: dict[str, tuple[list[float], list[float], list[float]]] = {
+            "none": ([], [], []),
+            "loaded": ([], [], []),
+        }
         discounted = 0
         async with app.lifespan():
             transport = httpx.ASGITransport(app=app)
@@ -152,9 +159,8 @@ async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
                             await load_promotions(conn, customer)
                         await time_block(app, client, cart, 100)  # warm-up: plans, caches
                         gc.collect()
-                        service, request = await time_block(app, client, cart, rounds)
-                        timings[scenario][0].extend(service)
-                        timings[scenario][1].extend(request)
+                        for i, values in enumerate(await time_block(app, client, cart, rounds)):
+                            timings[scenario][i].extend(values)
                         if scenario == "loaded":
                             body = (
                                 await client.get(f"/v1/carts/{cart}", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -170,7 +176,7 @@ async def run(server_url: str, rounds: int, repeats: int) -> dict[str, Any]:
         return statistics.quantiles(values, n=100)[int(q) - 1] * 1_000 if q != 50 else statistics.median(values) * 1e3
 
     out: dict[str, Any] = {"rounds": rounds * repeats, "discounted_lines": discounted}
-    for kind, i in (("service", 0), ("request", 1)):
+    for kind, i in (("service", 0), ("cpu", 1), ("request", 2)):
         none, loaded = timings["none"][i], timings["loaded"][i]
         out[kind] = {
             "none_p50": ms(none, 50),
@@ -200,13 +206,16 @@ def write(result: dict[str, Any], path: Path) -> str:
         f'{result["rounds"]} timed calls per scenario, in alternating blocks. A 5-line cart of a customer; "none": no',
         'promotions and no segments; "loaded": 1,000 active promotions (850 on SKUs, 100 on categories, 50 on one',
         f"segment each) and the customer in 10 of the 50 segments ({result['discounted_lines']} of 5 lines discounted).",
+        f"Load average when it finished: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares them:",
+        "compare the columns of one run, not runs).",
         "",
         "| what is timed | none p50 ms | loaded p50 ms | none p90 ms | loaded p90 ms | loaded / none (p50) |",
         "|---|---|---|---|---|---|",
     ]
     for kind, label in (
-        ("service", "pricing (`price_lines` in its own transaction)"),
-        ("request", "`GET /v1/carts/{id}` in-process"),
+        ("service", "pricing (`price_lines` in its own transaction), wall"),
+        ("cpu", "the same, CPU of the service process (the database's not included)"),
+        ("request", "`GET /v1/carts/{id}` in-process, wall"),
     ):
         r = result[kind]
         lines.append(

@@ -157,7 +157,8 @@ class CartController(Controller):
     @post(
         "/{cart_id:str}/codes",
         summary="Add a coupon code",
-        description="Case-insensitive. An unknown, killed, expired or not yet started code is 422 `invalid_code`.",
+        description="Case-insensitive. An unknown, killed, expired or not yet started code is 422 `invalid_code`; "
+        "a single-use code an order has already redeemed is 422 `code_used`.",
         status_code=200,
         responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
     )

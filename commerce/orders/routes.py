@@ -27,7 +27,12 @@ the same order. Any short line is 409 `insufficient_stock` listing every short l
 reserved. The cart is closed.
 
 A customer token checks out its own carts and anonymous ones (the order then belongs to its customer);
-another customer's cart answers 404."""
+another customer's cart answers 404.
+
+Promotions with a limit or single-use codes are counted in the same transaction: when another checkout
+used up the limit first the answer is 409 `promotion_limit_reached` (with `promotion_id`), when another
+order redeemed one of the cart's single-use codes first 409 `code_used`, and nothing is written. Read
+the cart again (it now prices without that promotion, or remove the code) and check out again."""
 ORDER_REACH = (
     "The order's id is the capability for a storefront key. An associate key reaches orders its store "
     "handles; a customer token its own customer's orders (another customer's answer 404)."

@@ -133,6 +133,9 @@ def is_eligible(
     shopper: Shopper = ANONYMOUS,
 ) -> bool:
     """`codes` are the cart's codes, already normalised."""
+    # Cheapest and most selective first: most candidates target another line of the cart.
+    if not targets(promo, line.sku, line.category):
+        return False
     if not is_active(promo, now):
         return False
     if promo.channels is not None and channel not in promo.channels:
@@ -141,9 +144,7 @@ def is_eligible(
         return False
     if not qualifies(promo, shopper):
         return False
-    if code_gated(promo) and not carries_code(promo, codes, shopper):
-        return False
-    return targets(promo, line.sku, line.category)
+    return not code_gated(promo) or carries_code(promo, codes, shopper)
 
 
 def line_discount(promo: PromotionTerms, line: LineToPrice) -> int:
@@ -201,7 +202,9 @@ def preference(promo: PromotionTerms) -> tuple[int, int, int, datetime, str]:
     return (-promo.priority, kind_rank, -promo.value, promo.created_at, promo.id)
 
 
-def customer_offers(promotions: Iterable[PromotionTerms], shopper: Shopper, now: datetime) -> list[PromotionTerms]:
+def customer_offers(
+    promotions: Iterable[PromotionTerms], now: datetime, shopper: Shopper = ANONYMOUS
+) -> list[PromotionTerms]:
     """What a customer qualifies for now without doing anything more (active, needs no code, targets
     them, limits not used up), in the order the engine prefers them."""
     return sorted(

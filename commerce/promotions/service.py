@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -68,8 +69,7 @@ def promotion_terms(p: Promotion | Row[Any]) -> rules.PromotionTerms:
         per_customer_limit=p.per_customer_limit,
         total_limit=p.total_limit,
         single_use_codes=p.single_use_codes,
-        limit_reached=bool(getattr(p, "limit_reached", False))
-        or (p.total_limit is not None and p.redemptions >= p.total_limit),
+        limit_reached=p.total_limit is not None and p.redemptions >= p.total_limit,
     )
 
 
@@ -213,52 +213,38 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
     return promotion_out(promotion, now)
 
 
-# Plain rows, not ORM entities, and built once: this runs on every cart read and every checkout.
-# One statement: the shopper (their segments, one index-only read, and the cart's single-use codes:
-# the promotions whose unredeemed ones it carries, and those already redeemed) and the active
-# promotions that could touch these SKUs or categories, each with whether this customer has used up
-# its per-customer limit. The promotions come from three index-friendly arms (GIN on skus, GIN on
-# categories, a partial index on the untargeted ones) rather than one OR the planner scans whole.
-# A row with a NULL id means no candidate. Segments and limits are decided again by promotions/rules.py.
-_SHOPPER = """
-WITH shopper AS MATERIALIZED (
-    SELECT CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
-               (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
-                WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
-           CASE WHEN cardinality(CAST(:codes AS varchar[])) > 0 THEN
-               (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
-                WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NULL) END AS code_promotions,
-           CASE WHEN cardinality(CAST(:codes AS varchar[])) > 0 THEN
-               (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
-                WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) END AS used_codes
-)"""
-_COLUMNS = """p.id, p.kind, p.value, p.currency, p.skus, p.categories, p.code, p.channels, p.starts_at, p.ends_at,
-    p.priority, p.killed_at, p.created_at, p.segments, p.per_customer_limit, p.total_limit, p.redemptions,
-    p.single_use_codes,
-    (p.per_customer_limit IS NOT NULL AND coalesce((
-        SELECT r.redemptions FROM promotion_customer_redemptions r
-        WHERE r.promotion_id = p.id AND r.customer_id = CAST(:customer_id AS uuid)), 0) >= p.per_customer_limit
-    ) AS limit_reached"""
-_ACTIVE = """p.killed_at IS NULL AND (p.starts_at IS NULL OR p.starts_at <= :now) AND (p.ends_at IS NULL OR p.ends_at > :now)
-    AND (p.segments IS NULL OR p.segments && s.segments) AND (p.total_limit IS NULL OR p.redemptions < p.total_limit)"""
-_RESULT = """
-SELECT s.segments AS shopper_segments, s.code_promotions AS shopper_code_promotions,
-       s.used_codes AS shopper_used_codes, c.*
-FROM shopper s LEFT JOIN candidates c ON true"""
+# Plain rows, not ORM entities, and built once: these run on every cart read and every checkout.
+# The shopper, for a customer's cart or a cart with codes, in one small statement: their segments
+# (one index-only read of segment_members), their redemptions of per-customer-limited promotions,
+# and the cart's single-use codes (the promotions whose unredeemed ones it carries, and the ones
+# already redeemed). Kept apart from the candidates so each statement stays cheap to plan.
+_SHOPPER = text(
+    """
+SELECT CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
+           (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
+            WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
+       (SELECT coalesce(jsonb_object_agg(r.promotion_id, r.redemptions), '{}') FROM promotion_customer_redemptions r
+        WHERE r.customer_id = CAST(:customer_id AS uuid)) AS redeemed,
+       (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
+        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NULL) AS code_promotions,
+       (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
+        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) AS used_codes
+"""
+)
+# Active promotions that could touch these SKUs or categories (or any item, for offers), for
+# everyone or for one of the shopper's segments, their total limit not used up.
+# Only (id, updated_at): the terms come from the in-process cache below, read once per change.
+_CANDIDATE_SQL = (
+    "SELECT id, updated_at FROM promotions"
+    " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
+    " AND (segments IS NULL OR segments && CAST(:segments AS varchar[]))"
+    " AND (total_limit IS NULL OR redemptions < total_limit)"
+)
 _CANDIDATES = text(
-    f"""{_SHOPPER}, candidates AS (
-    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus && CAST(:skus AS varchar[]) AND {_ACTIVE}
-    UNION ALL
-    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.categories && CAST(:categories AS varchar[])
-        AND NOT coalesce(p.skus && CAST(:skus AS varchar[]), false) AND {_ACTIVE}
-    UNION ALL
-    SELECT {_COLUMNS} FROM promotions p, shopper s WHERE p.skus IS NULL AND p.categories IS NULL AND {_ACTIVE}
-){_RESULT}"""
+    _CANDIDATE_SQL + " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
+    " OR categories && CAST(:categories AS varchar[]))"
 )
-# Every active promotion for this shopper, whatever it applies to (their offers).
-_ALL_CANDIDATES = text(
-    f"""{_SHOPPER}, candidates AS (SELECT {_COLUMNS} FROM promotions p, shopper s WHERE {_ACTIVE}){_RESULT}"""
-)
+_ALL_CANDIDATES = text(_CANDIDATE_SQL)
 
 
 async def candidate_promotions(
@@ -274,18 +260,53 @@ async def candidate_promotions(
     """Active promotions that could touch these SKUs or categories (every item with `all_items`) for
     this cart owner (None: an anonymous cart) and cart codes, and the shopper as promotions/rules
     sees them; rules.resolve decides which applies."""
-    params = {"now": now, "customer_id": customer_id, "codes": [rules.normalise_code(c) for c in codes]}
+    shopper = rules.ANONYMOUS
+    redeemed: dict[str, int] = {}
+    code_keys = [rules.normalise_code(c) for c in codes]
+    if customer_id is not None or code_keys:
+        row = (await db.execute(_SHOPPER, {"customer_id": customer_id, "codes": code_keys})).one()
+        redeemed = row.redeemed
+        shopper = rules.Shopper(
+            segments=None if row.segments is None else frozenset(row.segments),
+            code_promotions=frozenset(row.code_promotions),
+            used_codes=frozenset(row.used_codes),
+        )
+    params: dict[str, Any] = {"now": now, "segments": None if shopper.segments is None else list(shopper.segments)}
     if all_items:
         rows = (await db.execute(_ALL_CANDIDATES, params)).all()
     else:
         rows = (await db.execute(_CANDIDATES, params | {"skus": list(skus), "categories": list(categories)})).all()
-    first = rows[0]
-    shopper = rules.Shopper(
-        segments=None if first.shopper_segments is None else frozenset(first.shopper_segments),
-        code_promotions=frozenset(first.shopper_code_promotions or ()),
-        used_codes=frozenset(first.shopper_used_codes or ()),
-    )
-    return [promotion_terms(p) for p in rows if p.id is not None], shopper
+    found: list[rules.PromotionTerms | None] = [_TERMS.get((r.id, r.updated_at)) for r in rows]
+    missing = [r.id for r, t in zip(rows, found, strict=True) if t is None]
+    fresh: dict[str, rules.PromotionTerms] = {}
+    if missing:
+        if len(_TERMS) + len(missing) > _TERMS_MAX:
+            _TERMS.clear()
+        for row in await db.execute(_TERMS_OF, {"ids": missing}):
+            # Cached without the total limit's state: candidates only ever hold promotions below it.
+            fresh[row.id] = _TERMS[(row.id, row.updated_at)] = replace(promotion_terms(row), limit_reached=False)
+    terms = []
+    for r, cached in zip(rows, found, strict=True):
+        t = cached or fresh.get(r.id)
+        if t is None:  # deleted between the two reads
+            continue
+        if t.per_customer_limit is not None and redeemed.get(t.id, 0) >= t.per_customer_limit:
+            t = replace(t, limit_reached=True)
+        terms.append(t)
+    return terms, shopper
+
+
+# The terms of promotions by (id, updated_at), kept in the process: every change of a promotion's
+# terms (upsert, kill, codes) moves its updated_at, so an entry never goes stale. The redemption
+# count changes without it, but candidates never include a promotion whose total limit is used up
+# and per-customer limits are applied per shopper above.
+_TERMS: dict[tuple[str, datetime], rules.PromotionTerms] = {}
+_TERMS_MAX = 20_000
+_TERMS_OF = text(
+    "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
+    " killed_at, created_at, segments, per_customer_limit, total_limit, redemptions, single_use_codes, updated_at"
+    " FROM promotions WHERE id = ANY(CAST(:ids AS varchar[]))"
+)
 
 
 async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:
@@ -329,14 +350,20 @@ WITH used AS (
     SELECT id, total_limit, per_customer_limit, single_use_codes FROM promotions
     WHERE id = ANY(CAST(:promotion_ids AS varchar[]))
       AND (total_limit IS NOT NULL OR per_customer_limit IS NOT NULL OR single_use_codes)
+), locked AS (
+    -- Counted rows are locked in id order, so two checkouts (or a checkout and a cancel) that count
+    -- the same promotions never wait on each other crosswise.
+    SELECT id FROM promotions WHERE id IN (SELECT id FROM used WHERE total_limit IS NOT NULL)
+    ORDER BY id FOR UPDATE
 ), totals AS (
     UPDATE promotions p SET redemptions = p.redemptions + 1
-    FROM used u WHERE p.id = u.id AND u.total_limit IS NOT NULL AND p.redemptions < p.total_limit
+    FROM locked l WHERE p.id = l.id AND p.redemptions < p.total_limit
     RETURNING p.id
 ), mine AS (
     INSERT INTO promotion_customer_redemptions AS r (promotion_id, customer_id, redemptions)
     SELECT u.id, CAST(:customer_id AS uuid), 1 FROM used u
     WHERE u.per_customer_limit IS NOT NULL AND CAST(:customer_id AS uuid) IS NOT NULL
+    ORDER BY u.id
     ON CONFLICT (promotion_id, customer_id) DO UPDATE SET redemptions = r.redemptions + 1
     WHERE r.redemptions < (SELECT p.per_customer_limit FROM promotions p WHERE p.id = r.promotion_id)
     RETURNING r.promotion_id
@@ -416,9 +443,12 @@ _GIVE_BACK = text(
 WITH gone AS (
     DELETE FROM promotion_redemptions WHERE order_id = :order_id
     RETURNING promotion_id, customer_id, counted_total, code_key
+), locked AS (
+    SELECT id FROM promotions WHERE id IN (SELECT promotion_id FROM gone WHERE counted_total)
+    ORDER BY id FOR UPDATE
 ), totals AS (
     UPDATE promotions p SET redemptions = greatest(p.redemptions - 1, 0)
-    FROM gone g WHERE p.id = g.promotion_id AND g.counted_total
+    FROM locked l WHERE p.id = l.id
 ), mine AS (
     UPDATE promotion_customer_redemptions r SET redemptions = greatest(r.redemptions - 1, 0)
     FROM gone g WHERE r.promotion_id = g.promotion_id AND r.customer_id = g.customer_id
@@ -450,7 +480,7 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
     terms, shopper = await candidate_promotions(
         db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
     )
-    ordered = rules.customer_offers(terms, shopper, now)
+    ordered = rules.customer_offers(terms, now, shopper)
     if not ordered:
         return []
     ids = [t.id for t in ordered]

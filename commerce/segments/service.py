@@ -38,10 +38,9 @@ _FACTS_SQL = (
     " p.channels, p.store_visits FROM customers c LEFT JOIN customer_profiles p ON p.customer_id = c.id"
 )
 _FACTS_OF = text(_FACTS_SQL + " WHERE c.id = ANY(CAST(:ids AS uuid[])) ORDER BY c.id FOR NO KEY UPDATE OF c")
-_FACTS_BATCH = text(
-    _FACTS_SQL + " WHERE CAST(:after AS uuid) IS NULL OR c.id > CAST(:after AS uuid) ORDER BY c.id LIMIT :batch"
-    " FOR SHARE OF c"
-)
+# A batch of customers in id order: the first (no `after`), or the next one.
+_FACTS_FIRST = text(_FACTS_SQL + " ORDER BY c.id LIMIT :batch FOR SHARE OF c")
+_FACTS_NEXT = text(_FACTS_SQL + " WHERE c.id > CAST(:after AS uuid) ORDER BY c.id LIMIT :batch FOR SHARE OF c")
 _LOCK_CUSTOMERS = text("SELECT id FROM customers WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE")
 _MEMBERS_OF = text(
     "SELECT segment_id, customer_id FROM segment_members WHERE customer_id = ANY(CAST(:ids AS uuid[]))"
@@ -158,9 +157,9 @@ async def refresh_customers(db: AsyncSession, customer_ids: Iterable[uuid.UUID],
 
 async def customer_ids_after(db: AsyncSession, after: uuid.UUID | None, batch: int) -> list[uuid.UUID]:
     """The next `batch` customer ids in id order (for a full rebuild)."""
-    stmt = text(
-        "SELECT id FROM customers WHERE CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid) ORDER BY id LIMIT :n"
-    )
+    if after is None:
+        return list(await db.scalars(text("SELECT id FROM customers ORDER BY id LIMIT :n"), {"n": batch}))
+    stmt = text("SELECT id FROM customers WHERE id > :after ORDER BY id LIMIT :n")
     return list(await db.scalars(stmt, {"after": after, "n": batch}))
 
 
@@ -215,7 +214,12 @@ async def backfill_step(db: AsyncSession, now: datetime, batch: int = 1_000) -> 
     if segment is None:
         return 0
     segment_rules = rules.check_rules(segment.rules)
-    rows = (await db.execute(_FACTS_BATCH, {"after": segment.backfill_after, "batch": batch})).all()
+    after = segment.backfill_after
+    rows = (
+        await db.execute(_FACTS_FIRST, {"batch": batch})
+        if after is None
+        else await db.execute(_FACTS_NEXT, {"after": after, "batch": batch})
+    ).all()
     wanted: set[tuple[str, uuid.UUID]] = set()
     rechecks: list[tuple[uuid.UUID, datetime]] = []
     for row in rows:

@@ -63,6 +63,11 @@ POST   /v1/imports/products                          ok    403    403  403  403 
 PUT    /v1/promotions/{promotion}                    ok    403    403  403  403  403  403  403   403   403   401
 GET    /v1/promotions/{promotion}                    ok    403    403  403  403  403  403  403   403   403   401
 POST   /v1/promotions/{promotion}/kill               ok    403    403  403  403  403  403  403   403   403   401
+POST   /v1/promotions/{promotion}/codes              ok    403    403  403  403  403  403  403   403   403   401
+
+PUT    /v1/segments/{segment}                        ok    403    403  403  403  403  403  403   403   403   401
+GET    /v1/segments/{segment}                        ok    403    403  403  403  403  403  403   403   403   401
+GET    /v1/segments/{segment}/members                ok    403    403  403  403  403  403  403   403   403   401
 
 GET    /v1/inventory/{store}/{sku}                   ok    ok     ok   403  ok   403  ok   ok    ok    ok    401
 PUT    /v1/inventory/{store}/{sku}                   ok    403    ok   403  ok   403  403  ok    403   403   401
@@ -76,6 +81,7 @@ GET    /v1/customers/{customer}                      ok    403    403  403  ok  
 PATCH  /v1/customers/{customer}                      ok    403    403  403  ok   ok   403  403   ok    404   401
 GET    /v1/customers/{customer}/orders               ok    403    403  403  ok   ok   403  403   ok    404   401
 GET    /v1/customers/{customer}/offers               ok    403    403  403  ok   ok   403  403   ok    404   401
+GET    /v1/customers/{customer}/profile              ok    403    403  403  ok   ok   403  403   ok    404   401
 GET    /v1/customers/{customer}/cart                 ok    403    403  403  ok   ok   403  403   ok    404   401
 POST   /v1/customers/{customer}/cart/merge           ok    403    403  403  ok   ok   403  403   ok    404   401
 POST   /v1/customers/{customer}/tokens               ok    403    403  403  403  403  403  403   403   403   401
@@ -196,6 +202,7 @@ class World:
             "PUT", "/v1/promotions/coded", json={"title": "C", "kind": "percent_off", "value": 5, "code": "SAVE5"}
         )
         await self.admin("PUT", "/v1/webhooks/hook", json=self.webhook_body())
+        await self.admin("PUT", "/v1/segments/seg", json=segment_body())
         c1 = await self.api.customer(email="c1@example.com", loyalty_id="L-1")
         c2 = await self.api.customer(email="c2@example.com")
         self.values = {
@@ -208,6 +215,7 @@ class World:
             "email": "c1@example.com",
             "customer": c1["id"],
             "code": "SAVE5",
+            "segment": "seg",
         }
         self.keys = {
             "admin": ADMIN,
@@ -305,6 +313,17 @@ def pickup_line() -> dict[str, Any]:
     return {"sku": "JKT", "quantity": 1, "fulfillment": {"type": "pickup", "store": "S1"}}
 
 
+def segment_body() -> dict[str, Any]:
+    return {"title": "Regulars", "rules": [{"fact": "orders_count", "op": "gte", "value": 2}]}
+
+
+async def codes_cell(w: World) -> Call:
+    # Single-use codes change how a promotion prices: make them for a promotion of their own.
+    promotion = w.unique("receipt")
+    await w.admin("PUT", f"/v1/promotions/{promotion}", json={"title": "R", "kind": "percent_off", "value": 5})
+    return Call({**w.values, "promotion": promotion}, json={"count": 2, "prefix": "R"})
+
+
 async def import_cell(w: World) -> Call:
     sku = w.unique("IMP")
     line = {
@@ -346,6 +365,8 @@ PREPARE: dict[str, Callable[[World], Awaitable[Call]]] = {
     ),
     "POST /v1/imports/products": import_cell,
     "PUT /v1/promotions/{promotion}": with_body(lambda w: {"title": "P", "kind": "percent_off", "value": 5}),
+    "POST /v1/promotions/{promotion}/codes": codes_cell,
+    "PUT /v1/segments/{segment}": with_body(lambda w: segment_body()),
     "PUT /v1/inventory/{store}/{sku}": with_body(lambda w: {"on_hand": 100_000}),
     "POST /v1/inventory/adjustments": with_body(
         lambda w: {"store": "S1", "sku": "JKT", "delta": 1, "reason": "receipt"}

@@ -85,8 +85,8 @@ def test_offers_list_what_the_customer_qualifies_for_in_engine_order() -> None:
             promo("spent", 30, limit_reached=True),
             promo("ended", 30, ends_at=NOW - timedelta(hours=1)),
         ],
-        VIP,
         NOW,
+        VIP,
     )
     assert [p.id for p in offers] == ["vip-first", "old", "new"]
-    assert [p.id for p in customer_offers([promo("vip", segments=frozenset({"vip"}))], ANONYMOUS, NOW)] == []
+    assert [p.id for p in customer_offers([promo("vip", segments=frozenset({"vip"}))], NOW, ANONYMOUS)] == []
