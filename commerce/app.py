@@ -21,6 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 
 from commerce import __version__
+from commerce.ads.routes import AdClickController, ExportController, ReportController
 from commerce.auth.guards import ApiKeyMiddleware
 from commerce.auth.listener import revocation_listener
 from commerce.auth.routes import ApiKeyController, CustomerTokenController
@@ -189,6 +190,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CustomerTokenController,
             MeController,
             SegmentController,
+            AdClickController,
+            ExportController,
+            ReportController,
             CustomerProfileController,
             CartController,
             CustomerCartController,

@@ -57,6 +57,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retention_sweep_seconds: float = 300.0
     # Segments: how often the membership worker reads order events, time-based rechecks and backfills.
     segment_refresh_seconds: float = 1.0
+    # Ads: how long after a click an in-store purchase counts as a conversion of it, per network; the
+    # conversion name of the Google click-conversion upload; the region assumed for phone numbers
+    # written without a country code (ISO 3166-1 alpha-2).
+    ads_google_window_days: int = 90
+    ads_meta_window_days: int = 28
+    ads_google_conversion_name: str = "In-store purchase"
+    ads_phone_region: str = "US"
     log_level: str = "INFO"
     # --- public pages ---
     # The service's public address (scheme and host, no trailing slash) for absolute links: the feed's
@@ -107,6 +114,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_delivery_retention_days=float(env.get("COMMERCE_WEBHOOK_DELIVERY_RETENTION_DAYS", "7")),
             retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
             segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "1")),
+            ads_google_window_days=int(env.get("COMMERCE_ADS_GOOGLE_WINDOW_DAYS", "90")),
+            ads_meta_window_days=int(env.get("COMMERCE_ADS_META_WINDOW_DAYS", "28")),
+            ads_google_conversion_name=env.get("COMMERCE_ADS_GOOGLE_CONVERSION_NAME", "In-store purchase"),
+            ads_phone_region=env.get("COMMERCE_ADS_PHONE_REGION", "US").upper(),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
             public_url=public_url(env.get("COMMERCE_PUBLIC_URL")),
             # --- Operations ---

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from commerce.inventory.rules import stock_status
+from commerce.money import major_units
 
 FeedAvailability = Literal["in_stock", "limited_availability", "out_of_stock"]
 
@@ -19,30 +20,6 @@ FEED_FIELDS = (
     "link_template",
 )
 
-# ISO 4217 minor-unit exponents that are not 2.
-_ZERO_DECIMAL = frozenset(
-    {
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "ISK",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "UYI",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    }
-)
-_THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
-
 
 def feed_availability(available: int, low_stock_threshold: int) -> FeedAvailability:
     """in_stock; limited_availability when 0 < available <= threshold; out_of_stock at 0."""
@@ -52,11 +29,7 @@ def feed_availability(available: int, low_stock_threshold: int) -> FeedAvailabil
 
 def price_text(amount: int, currency: str) -> str:
     """Minor units as the feed's price text, e.g. 1999 USD -> "19.99 USD", 500 JPY -> "500 JPY"."""
-    digits = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
-    if digits == 0:
-        return f"{amount} {currency}"
-    whole, fraction = divmod(amount, 10**digits)
-    return f"{whole}.{fraction:0{digits}d} {currency}"
+    return f"{major_units(amount, currency)} {currency}"
 
 
 def pickup_method(pickup_enabled: bool) -> str:

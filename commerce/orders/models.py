@@ -35,6 +35,9 @@ class Order(Base):
         CheckConstraint(
             "(source IS NULL) = (external_id IS NULL) AND (source IS NULL) = (request_hash IS NULL)", name="import"
         ),
+        # Pickup orders by the time they were placed and collected orders by the time they were (ad report).
+        Index("ix_orders_pickup_created_at", "created_at", postgresql_where=text("pickup_store IS NOT NULL")),
+        Index("ix_orders_collected_at", "updated_at", postgresql_where=text("status = 'collected'")),
         Index(
             "uq_orders_source_external_id",
             "source",

@@ -25,6 +25,12 @@ class PosEvent(Base):
             "event_id",
             postgresql_where=text("loyalty_id IS NOT NULL"),
         ),
+        # In-store purchases by time: loyalty sales for the ad exports and the omnichannel report.
+        Index(
+            "ix_pos_events_loyalty_sales_at",
+            "occurred_at",
+            postgresql_where=text("loyalty_id IS NOT NULL AND type = 'sale'"),
+        ),
     )
 
     store_code: Mapped[str] = mapped_column(ForeignKey("stores.code"), primary_key=True)

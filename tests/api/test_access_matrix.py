@@ -120,6 +120,11 @@ DELETE /v1/webhooks/{webhook}                        ok    403    403  403  403 
 GET    /v1/webhooks/{webhook}/deliveries             ok    403    403  403  403  403  403  403   403   403   401
 
 GET    /v1/feeds/local-inventory                     ok    403    403  403  403  403  ok   403   403   403   401
+
+POST   /v1/ad-clicks                                 ok    ok     403  403  403  403  403  403   ok    ok    401
+GET    /v1/exports/offline-conversions?{period}&network=google ok 403 403 403 403 403 ok 403  403   403   401
+GET    /v1/exports/audiences/{segment}?network=meta  ok    403    403  403  403  403  ok   403   403   403   401
+GET    /v1/reports/omnichannel?{period}              ok    403    403  403  403  403  403  403   403   403   401
 """
 
 # Served but not part of the API (the OpenAPI document and its pages).
@@ -332,6 +337,22 @@ async def import_cell(w: World) -> Call:
     return Call(w.values, content=json.dumps(line).encode() + b"\n", headers={"Content-Type": "application/x-ndjson"})
 
 
+async def ad_click_cell(w: World) -> Call:
+    click = {"network": "google", "click_id": w.unique("Cj0KCQiA-matrix"), "clicked_at": "2026-11-01T10:00:00Z"}
+    return Call(w.values, json={**click, "cart_id": await w.anonymous_cart()})
+
+
+async def period_cell(w: World) -> Call:
+    return Call({**w.values, "period": "since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"})
+
+
+async def segment_cell(w: World) -> Call:
+    segment = w.unique("seg")
+    rules = [{"fact": "email_consent", "op": "eq", "value": True}]
+    await w.admin("PUT", f"/v1/segments/{segment}", json={"title": segment, "rules": rules})
+    return Call({**w.values, "segment": segment})
+
+
 # What a row's cells send beyond the placeholders' values (the default: nothing).
 PREPARE: dict[str, Callable[[World], Awaitable[Call]]] = {
     "POST /v1/api-keys": with_body(lambda w: {"role": "ads"}),
@@ -402,6 +423,10 @@ PREPARE: dict[str, Callable[[World], Awaitable[Call]]] = {
         }
     ),
     "PUT /v1/webhooks/{webhook}": with_body(lambda w: w.webhook_body()),
+    "POST /v1/ad-clicks": ad_click_cell,
+    "GET /v1/exports/offline-conversions?{period}&network=google": period_cell,
+    "GET /v1/exports/audiences/{segment}?network=meta": segment_cell,
+    "GET /v1/reports/omnichannel?{period}": period_cell,
     "DELETE /v1/webhooks/{webhook}": webhook_cell,
 }
 
