@@ -34,7 +34,9 @@ async def test_killed_connection_mid_checkout_leaves_no_partial_order(
         victim = None
         for _ in range(200):
             victim = await db_conn.fetchval(
+                # This run's database only: other runs on a shared server have lock waiters of their own.
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce' AND wait_event_type = 'Lock'"
+                " AND datname = current_database()"
             )
             if victim:
                 break
