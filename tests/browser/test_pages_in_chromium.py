@@ -185,6 +185,13 @@ async def shop(served: str, db_conn: Any) -> dict[str, Any]:
             ok(await api.put(f"/v1/inventory/{store}/{sku}", json={"on_hand": units}))
         key = ok(await api.post("/v1/api-keys", json={"role": "associate", "store": "LOOP"}))["key"]
         customer = ok(await api.post("/v1/customers", json={"loyalty_id": "L-1001"}))
+        promotion = {
+            "title": "Winter coats 10% off",
+            "kind": "percent_off",
+            "value": 10,
+            "applies_to": {"categories": ["coats"]},
+        }
+        ok(await api.put("/v1/promotions/winter-coats", json=promotion))
         cart = ok(await api.post("/v1/carts", json={"channel": "web", "customer_id": customer["id"]}))
         line = {"sku": "JKT-RED", "quantity": 2, "fulfillment": {"type": "pickup", "store": "LOOP"}}
         ok(await api.post(f"/v1/carts/{cart['id']}/lines", json=line))
@@ -297,6 +304,7 @@ async def test_associate_signs_in_looks_up_and_works_the_pickup_queue(
     history = page.locator("#customer-result article")
     await history.wait_for()
     assert "collected" in await history.inner_text() and "2 × JKT-RED" in await history.inner_text()
+    assert await page.locator("#customer-result .offers li").all_inner_texts() == ["Winter coats 10% off · 10% off"]
     await shot(page, "associate-customer")
     assert page.outside == []
 

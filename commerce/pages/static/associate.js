@@ -201,7 +201,14 @@
       const customers = found.items ?? found;
       if (!customers.length) { out.append(el("p", {}, "No customer with that identifier.")); return; }
       const customer = customers[0];
-      const history = await api(`/v1/customers/${enc(customer.id)}/orders?limit=10`);
+      const [history, offers] = await Promise.all([
+        api(`/v1/customers/${enc(customer.id)}/orders?limit=10`),
+        api(`/v1/customers/${enc(customer.id)}/offers`),
+      ]);
+      const offerText = (o) => [o.title, o.kind === "percent_off" ? `${o.value}% off` : `${money({ amount: o.value, currency: o.currency })} off`,
+        o.remaining != null ? `${o.remaining} use${o.remaining === 1 ? "" : "s"} left` : null,
+        o.ends_at ? `until ${new Date(o.ends_at).toLocaleDateString()}` : null]
+        .filter(Boolean).join(" · ");
       out.append(el("article", { class: "card" },
         el("h3", {}, customer.loyalty_id ? `Loyalty ${customer.loyalty_id}` : "Customer"),
         el("h4", {}, "Recent orders"),
@@ -210,7 +217,12 @@
             [new Date(o.at).toLocaleDateString(), o.channel, o.store, o.status.replaceAll("_", " "), o.total ? money(o.total) : null]
               .filter(Boolean).join(" · "),
             el("br"), o.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", "))))
-          : el("p", {}, "No orders yet.")));
+          : el("p", {}, "No orders yet."),
+        // The offers they qualify for now, in the order the promotion engine applies them: the same on every channel.
+        el("h4", {}, "Offers for them now"),
+        offers.items.length
+          ? el("ul", { class: "offers" }, ...offers.items.map((o) => el("li", {}, offerText(o))))
+          : el("p", {}, "No offers right now.")));
     } catch (error) { showError($("customer-error"), error); }
   });
 
