@@ -26,6 +26,7 @@ from litestar.openapi.spec import (
     Operation,
     Parameter,
     Reference,
+    RequestBody,
     Schema,
 )
 from litestar.routes import HTTPRoute
@@ -153,6 +154,19 @@ def _admitted_roles(app: Litestar) -> dict[tuple[str, str], frozenset[str]]:
     return admitted
 
 
+def _optional_bodies(app: Litestar) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of the handlers whose body may be left out (`data: X | None = None`)."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            data = handler.parsed_fn_signature.parameters.get("data")
+            if data is not None and data.is_optional:
+                found.update((route.path_format, method.lower()) for method in handler.http_methods)
+    return found
+
+
 def _document_access(op: Operation, roles: frozenset[str], public: bool) -> None:
     if public:
         op.security = []
@@ -171,6 +185,7 @@ def _document_access(op: Operation, roles: frozenset[str], public: bool) -> None
 def finish_openapi(app: Litestar) -> None:
     doc = app.openapi_schema
     admitted = _admitted_roles(app)
+    optional_bodies = _optional_bodies(app)
     problem_ref = Reference(ref="#/components/schemas/Problem")
     strict = _strict_struct_names()
     if doc.components and doc.components.schemas:
@@ -181,6 +196,8 @@ def finish_openapi(app: Litestar) -> None:
     for path, method, op in _operations(doc):
         _document_access(op, admitted.get((path, method), frozenset()), path.startswith(_PUBLIC))
         _require_headers(path, op)
+        if isinstance(op.request_body, RequestBody) and (path, method) in optional_bodies:
+            op.request_body.required = False
         responses = op.responses if op.responses is not None else {}
         needed: list[str] = []
         if path.startswith(_PUBLIC):

@@ -18,30 +18,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.served import commerce_server
 
 CONFIG = """
 [checks]
 negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "414", "415", "422", "428", "429"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,38 +41,8 @@ def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(database_url: str, server_log: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "COMMERCE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "COMMERCE_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-    log = server_log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "commerce", "serve", "--port", str(port), "--server", "granian"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {server_log.read_text()[-3000:]}")
-            time.sleep(0.1)
+    with commerce_server(database_url, server_log, server="granian") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_served_api_never_errors_and_answers_as_documented(served: str, server_log: Path, tmp_path: Path) -> None:

@@ -9,10 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN
 from tests.pages import GTIN_14_RED, decode_png
+from tests.served import ROOT, commerce_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("PAGES_SCREENSHOT_DIR", ROOT / "build" / "screenshots"))
 PHONE = {"width": 390, "height": 844}  # a common phone's CSS viewport
 # Flags for a root shell in a container; no first-run, sync or update traffic.
@@ -47,49 +43,13 @@ if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("browser") / "server.log"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "COMMERCE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "COMMERCE_LOG_LEVEL": "WARNING",
-        "COMMERCE_BACKGROUND_WORKERS": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("COMMERCE_PUBLIC_URL", None)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "commerce", "serve", "--port", str(port), "--server", "uvicorn"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
-                time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    log_path = tmp_path_factory.mktemp("browser") / "server.log"
+    env = {"COMMERCE_BACKGROUND_WORKERS": "false", "COMMERCE_PUBLIC_URL": None}
+    with commerce_server(database_url, log_path, env=env) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.served import free_port
+
 
 def _pg_bin() -> Path:
     """PG_BIN, or the newest Debian PostgreSQL server's binaries."""
@@ -29,12 +31,6 @@ def _pg_bin() -> Path:
 
 
 PG_BIN = _pg_bin()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

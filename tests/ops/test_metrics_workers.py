@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import httpx
 
 from tests.conftest import ADMIN_TOKEN
 from tests.ops.metrics_scrape import parse, value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.served import free_port
 
 
 def test_every_worker_reports_the_requests_of_all_workers(database_url: str, tmp_path: Path) -> None:
