@@ -42,7 +42,9 @@ class CommerceUnavailable(Exception):
     """Our API could not be reached or kept failing (5xx, timeouts) through every retry."""
 
 
-class _Retryable(Exception):
+class RetryableError(Exception):
+    """Raise inside a `retry_attempts` block to retry; `retry_after` (seconds) overrides the backoff."""
+
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
@@ -106,15 +108,30 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     max_retry_after: float = 60.0
 
 
-def _backoff(policy: RetryPolicy) -> Any:
+def retry_hook(policy: RetryPolicy) -> Any:
+    """stamina's `on=`: retry RetryableError (waiting its retry_after when given), timeouts and
+    connection errors; anything else propagates at once."""
+
     def on(exc: Exception) -> bool | float:
-        if isinstance(exc, _Retryable):
+        if isinstance(exc, RetryableError):
             if exc.retry_after is not None:
                 return min(exc.retry_after, policy.max_retry_after)
             return True
         return isinstance(exc, httpx.TimeoutException | httpx.TransportError)
 
     return on
+
+
+def retry_attempts(policy: RetryPolicy) -> Any:
+    """`async for attempt in retry_attempts(policy): with attempt: ...` with the policy's limits."""
+    return stamina.retry_context(
+        on=retry_hook(policy),
+        attempts=policy.attempts,
+        timeout=policy.timeout,
+        wait_initial=policy.wait_initial,
+        wait_max=policy.wait_max,
+        wait_jitter=policy.wait_jitter,
+    )
 
 
 class CommerceClient:
@@ -162,14 +179,7 @@ class CommerceClient:
             headers["Content-Type"] = "application/json"
         policy = self.retry
         try:
-            async for attempt in stamina.retry_context(
-                on=_backoff(policy),
-                attempts=policy.attempts,
-                timeout=policy.timeout,
-                wait_initial=policy.wait_initial,
-                wait_max=policy.wait_max,
-                wait_jitter=policy.wait_jitter,
-            ):
+            async for attempt in retry_attempts(policy):
                 with attempt:
                     response = await self.http.request(method, path, content=content, params=params, headers=headers)
                     if response.status_code in RETRYABLE_STATUS or _in_flight(response):
@@ -180,11 +190,11 @@ class CommerceClient:
                             response.status_code,
                             extra={"attempt": attempt.num},
                         )
-                        raise _Retryable(
+                        raise RetryableError(
                             f"{method} {path}: {response.status_code}",
                             retry_after_seconds(response.headers.get("Retry-After")),
                         )
-        except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
+        except (RetryableError, httpx.TimeoutException, httpx.TransportError) as exc:
             raise CommerceUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code >= 400:
             body = _json_or_none(response)
