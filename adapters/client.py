@@ -244,6 +244,31 @@ class CommerceClient:
         page = await self._json("GET", f"/v1/inventory/{store}/{sku}/ledger", params={"limit": limit})
         return list(page["items"])
 
+    async def availability(self, skus: list[str], stores: list[str]) -> dict[tuple[str, str], int]:
+        """(store, sku) -> available; 0 where nothing is available or the SKU is unknown."""
+        out: dict[tuple[str, str], int] = {}
+        for start in range(0, len(skus), 100):
+            params = {"skus": ",".join(skus[start : start + 100]), "stores": ",".join(stores)}
+            for row in (await self._json("GET", "/v1/availability", params=params))["items"]:
+                out[(row["store"], row["sku"])] = int(row["available"])
+        return out
+
+    # --- catalog ---
+
+    async def all_skus(self) -> list[str]:
+        """Every variant's SKU, paging through the catalog."""
+        skus: list[str] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            page = await self._json("GET", "/v1/products", params=params)
+            skus.extend(v["sku"] for p in page["items"] for v in p.get("variants", []))
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return skus
+
     # --- POS ---
 
     async def pos_events(self, store: str, events: list[dict[str, Any]]) -> list[PosResult]:
