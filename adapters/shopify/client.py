@@ -110,29 +110,26 @@ query VariantsBySku($query: String!, $first: Int!) {
 }
 """
 
-ITEM_LEVELS = """
-query ItemLevels($ids: [ID!]!) {
-  nodes(ids: $ids) {
-    ... on InventoryItem {
-      id
-      inventoryLevels(first: 250) {
-        nodes { location { id } quantities(names: ["available"]) { name quantity } }
-      }
-    }
-  }
-}
-"""
+
+def item_levels_query(location_ids: list[str]) -> str:
+    """Each item's `available` at the given locations only (one aliased `inventoryLevel` per location)."""
+    fields = " ".join(
+        f'l{i}: inventoryLevel(locationId: "{loc}") {{ quantities(names: ["available"]) {{ name quantity }} }}'
+        for i, loc in enumerate(location_ids)
+    )
+    return f"query ItemLevels($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on InventoryItem {{ id {fields} }} }} }}"
+
 
 ORDER_FULFILLMENT = """
 query OrderFulfillment($id: ID!) {
   order(id: $id) {
     id
-    fulfillmentOrders(first: 20) {
+    fulfillmentOrders(first: 5) {
       nodes {
         status
         assignedLocation { location { id } }
         deliveryMethod { methodType }
-        lineItems(first: 250) { nodes { totalQuantity lineItem { id } } }
+        lineItems(first: 50) { nodes { totalQuantity lineItem { id } } }
       }
     }
   }
@@ -214,7 +211,8 @@ class ShopifyClient:
             raise ShopifyError(f"shopify {response.status_code}: {response.text[:300]}")
         errors = payload.get("errors") or []
         if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
-            wait = self._throttle_wait(cost)
+            requested = ((payload.get("extensions") or {}).get("cost") or {}).get("requestedQueryCost")
+            wait = self._throttle_wait(float(requested) if requested else cost)
             log.warning("shopify THROTTLED", extra={"wait": round(wait, 3)})
             raise RetryableError("shopify THROTTLED", wait)
         if errors:
@@ -261,23 +259,30 @@ class ShopifyClient:
                     found.setdefault(sku, node["inventoryItem"]["id"])
         return found
 
-    async def available_levels(self, item_ids: list[str]) -> dict[tuple[str, str], int]:
-        """(InventoryItem gid, Location gid) -> available, for every level of these items."""
+    async def available_levels(self, item_ids: list[str], location_ids: list[str]) -> dict[tuple[str, str], int]:
+        """(InventoryItem gid, Location gid) -> available, for the levels that exist (an item not stocked
+        at a location has none)."""
         out: dict[tuple[str, str], int] = {}
-        for start in range(0, len(item_ids), 50):
-            chunk = item_ids[start : start + 50]
-            data = await self.execute(ITEM_LEVELS, {"ids": chunk}, cost=len(chunk) * 4)
+        if not item_ids or not location_ids:
+            return out
+        query = item_levels_query(location_ids)
+        per_item = 2 * len(location_ids) + 1
+        chunk = max(1, min(250, 800 // per_item))
+        for start in range(0, len(item_ids), chunk):
+            ids = item_ids[start : start + chunk]
+            data = await self.execute(query, {"ids": ids}, cost=1 + per_item * len(ids))
             for node in data.get("nodes") or []:
                 if not node:
                     continue
-                for level in (node.get("inventoryLevels") or {}).get("nodes") or []:
-                    for q in level.get("quantities") or []:
+                for i, location in enumerate(location_ids):
+                    level = node.get(f"l{i}")
+                    for q in (level or {}).get("quantities") or []:
                         if q.get("name") == "available":
-                            out[(node["id"], level["location"]["id"])] = int(q["quantity"])
+                            out[(node["id"], location)] = int(q["quantity"])
         return out
 
     async def fulfillment_orders(self, order_gid: str) -> list[FulfillmentOrder]:
-        data = await self.execute(ORDER_FULFILLMENT, {"id": order_gid}, cost=60)
+        data = await self.execute(ORDER_FULFILLMENT, {"id": order_gid}, cost=560)
         order = data.get("order")
         if not order:
             return []

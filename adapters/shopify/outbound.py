@@ -88,14 +88,12 @@ async def push_levels(adapter: ShopifyAdapter, desired: dict[tuple[str, str], in
         for (store, sku), quantity in sorted(desired.items())
         if sku in items
     ]
-    unknown = [p.item for p in pushes if p.key not in adapter.levels.known]
+    unknown = [p for p in pushes if p.key not in adapter.levels.known]
     if unknown:
-        adapter.levels.known.update(
-            {
-                level_key(i, loc): q
-                for (i, loc), q in (await adapter.shopify.available_levels(sorted(set(unknown)))).items()
-            }
+        read = await adapter.shopify.available_levels(
+            sorted({p.item for p in unknown}), sorted({p.location for p in unknown})
         )
+        adapter.levels.known.update({level_key(i, loc): q for (i, loc), q in read.items()})
     for start in range(0, len(pushes), MAX_QUANTITIES):
         await _push_batch(adapter, pushes[start : start + MAX_QUANTITIES], reference)
     adapter.levels.save()
@@ -150,7 +148,9 @@ async def _push_batch(adapter: ShopifyAdapter, batch: list[Push], reference: str
         for index, reason in rejected.items():
             _dead_letter_push(adapter, batch[index], reason, str(reason.split(":", 1)[0]).lower())
         if stale:
-            fresh = await adapter.shopify.available_levels(sorted({batch[i].item for i in stale}))
+            fresh = await adapter.shopify.available_levels(
+                sorted({batch[i].item for i in stale}), sorted({batch[i].location for i in stale})
+            )
             for i in stale:
                 p = batch[i]
                 adapter.levels.known[p.key] = fresh.get((p.item, p.location), 0)
@@ -201,7 +201,7 @@ async def reconcile(adapter: ShopifyAdapter) -> ReconcileReport:
     report.not_in_shopify = len(skus) - len(items)
     stores = sorted(adapter.locations)
     ours = await adapter.commerce.availability(sorted(items), stores) if items else {}
-    theirs = await adapter.shopify.available_levels(sorted(set(items.values())))
+    theirs = await adapter.shopify.available_levels(sorted(set(items.values())), sorted(adapter.locations.values()))
     adapter.levels.known.update({level_key(i, loc): q for (i, loc), q in theirs.items()})
     to_push: dict[tuple[str, str], int] = {}
     for sku, item in items.items():
