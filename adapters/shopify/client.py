@@ -136,6 +136,8 @@ query OrderFulfillment($id: ID!) {
 }
 """
 
+ITEM_SKUS = "query ItemSkus($ids: [ID!]!) { nodes(ids: $ids) { ... on InventoryItem { id sku } } }"
+
 SKU_CHUNK = 25
 
 
@@ -258,6 +260,17 @@ class ShopifyClient:
                 if sku in wanted and node.get("inventoryItem"):
                     found.setdefault(sku, node["inventoryItem"]["id"])
         return found
+
+    async def skus_of_items(self, item_ids: list[str]) -> dict[str, str]:
+        """InventoryItem gid -> SKU, for items that have one."""
+        out: dict[str, str] = {}
+        for start in range(0, len(item_ids), 100):
+            ids = item_ids[start : start + 100]
+            data = await self.execute(ITEM_SKUS, {"ids": ids}, cost=1 + len(ids))
+            for node in data.get("nodes") or []:
+                if node and node.get("sku"):
+                    out[node["id"]] = node["sku"]
+        return out
 
     async def available_levels(self, item_ids: list[str], location_ids: list[str]) -> dict[tuple[str, str], int]:
         """(InventoryItem gid, Location gid) -> available, for the levels that exist (an item not stocked

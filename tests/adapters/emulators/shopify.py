@@ -170,6 +170,15 @@ def _arg_value(node: Any, variables: dict[str, Any]) -> Any:
     return getattr(node, "value", None)
 
 
+def objects_in(value: Any) -> int:
+    """The objects a result holds (the actual query cost counts objects returned, scalars are free)."""
+    if isinstance(value, dict):
+        return 1 + sum(objects_in(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(objects_in(v) for v in value)
+    return 0
+
+
 def requested_cost(operation: OperationDefinitionNode, variables: dict[str, Any]) -> int:
     if operation.operation == OperationType.MUTATION:
         return MUTATION_COST * len(operation.selection_set.selections)
@@ -350,7 +359,10 @@ class ShopifyEmulator:
         out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
         if result.errors:  # type: ignore[union-attr]
             out["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]  # type: ignore[union-attr]
-        out["extensions"] = {"cost": self._cost(cost, cost)}
+        # The bucket is charged what the query asked for, then refunded what it did not return.
+        actual = cost if operation.operation == OperationType.MUTATION else min(cost, max(1, objects_in(result.data)))  # type: ignore[union-attr]
+        self._available = min(self.maximum_available, self._available + cost - actual)
+        out["extensions"] = {"cost": self._cost(cost, actual)}
         return out
 
     def set_quantities(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
