@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from adapters.config import load_config
+from adapters.shopify.daemon import run
 from commerce.app import create_app
 from commerce.settings import Settings
 from tests.adapters.emulators.shopify import ShopifyEmulator
@@ -61,7 +62,6 @@ async def start_adapter(
 ) -> AsyncIterator[Callable[..., Awaitable[AdapterHandle]]]:
     """Start the Shopify adapter for this test's emulator; `process=True` runs `commerce adapter shopify
     --config FILE` as a separate process. The emulator's webhooks go to it."""
-    from adapters.shopify.daemon import run
 
     r = await service.post("/v1/api-keys", json={"role": "integration"})
     assert r.status_code == 201, r.text
@@ -71,18 +71,20 @@ async def start_adapter(
     handles: list[AdapterHandle] = []
 
     async def start(
-        locations: dict[str, str], *, process: bool = False, shopify_owned: list[str] | None = None
+        locations: dict[str, str], *, process: bool = False, shopify_owned: list[str] | None = None, launch: bool = True
     ) -> AdapterHandle:
         write_config(
             config_path, service_url=live_service, key=key, shop_url=emulator.url, secret=emulator.webhook_secret,
             token=emulator.access_token, port=port, locations=locations, shopify_owned=shopify_owned,
         )  # fmt: skip
         handle = AdapterHandle(f"http://127.0.0.1:{port}", config_path, tmp_path / "state")
+        if not launch:
+            return handle
         emulator.webhook_url = handle.url + "/webhooks/shopify"  # deliveries retry until it listens
         if process:
             env = {**os.environ, "COMMERCE_LOG_LEVEL": "WARNING"}
             handle.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "commerce", "adapter", "shopify", "--config", str(config_path),
+                sys.executable, "-m", "adapters.shopify", "--config", str(config_path),
                 cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         else:
