@@ -59,3 +59,17 @@ def test_bad_configs_say_what_is_wrong(text: str, message: str) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_the_adapter_command_says_what_is_wrong_with_its_config(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from commerce.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.replace('webhook_secret = "s3cret"', ""))
+    result = CliRunner().invoke(main, ["adapter", "shopify", "--config", str(bad)])
+    assert result.exit_code == 1
+    assert "missing required field `webhook_secret`" in result.output
+    result = CliRunner().invoke(main, ["adapter", "shopify"])
+    assert result.exit_code == 2 and "--config FILE is required" in result.output
