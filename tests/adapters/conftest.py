@@ -24,10 +24,19 @@ from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.harness import FAST_RETRY, ROOT, AdapterHandle, free_port, wait_until, write_config
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def live_service(settings: Settings) -> AsyncIterator[str]:
     """The service on a loopback port, background workers on (the relay numbers the feed)."""
-    app = create_app(msgspec.structs.replace(settings, background_workers=True, event_relay_interval_seconds=0.02))
+    # A small pool: the PostgreSQL server may be shared with other test runs.
+    live = msgspec.structs.replace(
+        settings,
+        background_workers=True,
+        event_relay_interval_seconds=0.02,
+        db_pool_size=4,
+        db_max_overflow=4,
+        db_read_pool_size=2,
+    )
+    app = create_app(live)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
