@@ -83,16 +83,25 @@ async def apply_one(adapter: ShopifyAdapter, item: InboxItem) -> bool:
         log.warning("dead-lettered", extra={**context, "code": exc.code, "status": exc.status, "reason": exc.detail})
         return True
     except (CommerceUnavailable, ShopifyError) as exc:
-        adapter.state.count_attempt(item)
-        if item.attempts >= MAX_ATTEMPTS:
-            adapter.state.dead_letter(item, f"gave up after {item.attempts} attempts: {exc}", "unavailable")
-            log.error("dead-lettered after retries", extra={**context, "error": str(exc)})
-            return True
-        log.warning("will retry", extra={**context, "attempt": item.attempts, "error": str(exc)})
-        return False
+        return _failed(adapter, item, "unavailable", f"{exc}")
+    except Exception as exc:  # a payload we did not expect (a field missing, say): never block the inbox
+        log.exception("could not apply", extra=context)
+        return _failed(adapter, item, "error", f"{type(exc).__name__}: {exc}")
     adapter.state.mark_done(item)
     log.info("applied", extra=context)
     return True
+
+
+def _failed(adapter: ShopifyAdapter, item: InboxItem, code: str, error: str) -> bool:
+    """Count a failed attempt; after MAX_ATTEMPTS the delivery is dead-lettered so later ones go on."""
+    adapter.state.count_attempt(item)
+    context = {"topic": item.topic, "key": item.key, "attempt": item.attempts, "error": error}
+    if item.attempts >= MAX_ATTEMPTS:
+        adapter.state.dead_letter(item, f"gave up after {item.attempts} attempts: {error}", code)
+        log.error("dead-lettered after retries", extra=context)
+        return True
+    log.warning("will retry", extra=context)
+    return False
 
 
 # --- the topics ---
