@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from adapters.client import CommerceRejected
 from adapters.shopify.adapter import ShopifyAdapter, level_key
 from adapters.shopify.client import MAX_QUANTITIES, QuantityInput, ShopifyError
 from adapters.shopify.mapping import latest_available, write_key
@@ -49,7 +50,17 @@ class Push:
 async def sync_once(adapter: ShopifyAdapter) -> int:
     """Push one page of the feed; returns the number of events consumed (0: nothing new)."""
     cursor = adapter.state.cursor()
-    page = await adapter.commerce.events(cursor, FEED_TYPES, limit=PAGE)
+    try:
+        page = await adapter.commerce.events(cursor, FEED_TYPES, limit=PAGE)
+    except CommerceRejected as exc:
+        if exc.code != "feed_position_expired" or not isinstance(exc.body, dict) or "first_seq" not in exc.body:
+            raise
+        # Stopped for longer than the feed keeps events: what happened meanwhile is only in the levels.
+        # Compare them all, then read on from the oldest event kept (replaying sets absolute values).
+        log.error("feed position expired; reconciling every level", extra={"cursor": cursor, **exc.body})
+        await reconcile(adapter)
+        adapter.state.save_cursor(int(exc.body["first_seq"]) - 1)
+        return 1
     if not page.items:
         return 0
     desired = latest_available(page.items, adapter.pushed_stores)

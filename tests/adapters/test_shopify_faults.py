@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import httpx
 from click.testing import CliRunner
 
+from adapters.state import AdapterState
 from commerce.cli import main
 from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.harness import (
@@ -154,3 +156,25 @@ async def test_reconcile_makes_every_mapped_level_agree(
         CliRunner().invoke, main, ["adapter", "shopify", "reconcile", "--config", str(handle.config_path)]
     )
     assert "set 0 at Shopify, 0 here" in again.output, again.output
+
+
+async def test_a_cursor_older_than_the_feed_keeps_reconciles_then_reads_on(
+    service: httpx.AsyncClient, emulator: ShopifyEmulator, start_adapter: Start, db_conn: asyncpg.Connection
+) -> None:
+    location = await store_with_stock(service, emulator, {"OLD-1": 4, "OLD-2": 6})
+    await set_on_hand(service, LOOP, "OLD-1", 9)
+
+    async def numbered() -> bool:
+        return len((await service.get("/v1/events", params={"types": "inventory.changed"})).json()["items"]) == 3
+
+    await wait_until(numbered, what="the feed")
+    # The service's retention has dropped the first events (as after a week away).
+    last = await db_conn.fetchval("SELECT max(seq) FROM events")
+    await db_conn.execute("DELETE FROM events WHERE seq < $1", last)
+    handle = await start_adapter({LOOP: location}, launch=False)
+    AdapterState(handle.state_dir).save_cursor(1)
+
+    handle = await start_adapter({LOOP: location})
+    await adapter_idle(handle, emulator)
+    assert (emulator.available("OLD-1", location), emulator.available("OLD-2", location)) == (9, 6)
+    assert AdapterState(handle.state_dir).cursor() >= last
