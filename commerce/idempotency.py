@@ -67,7 +67,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     """Hash of what was asked; JSON bodies are canonicalised so key order and spacing do not matter."""
     try:
         canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted") if body.strip() else b""
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         canonical = body
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 

@@ -14,7 +14,14 @@ T = TypeVar("T")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (default 50, at most 500).")]
 Cursor = Annotated[
-    str | None, QueryParameter(description="`next_cursor` from the previous page; omit for the first page.")
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` from the previous page, as it was (opaque, URL-safe base64); omit for the "
+        "first page. A cursor this server did not issue is 422 `invalid_cursor`.",
+    ),
 ]
 
 

@@ -7,6 +7,8 @@
   registered webhook has not been sent yet. Events go from the start of the feed only, so what is
   left has no holes; a reader whose position fell behind the start gets 410 `feed_position_expired`
   (`events.service.list_events`) instead of a silent gap.
+- Customer tokens: a week after they expired or were revoked (`CUSTOMER_TOKEN_RETENTION`); they
+  no longer work by then, the week keeps them for looking into a sign-in.
 
 Deletes run in batches of `BATCH` rows, each in its own short transaction, with SKIP LOCKED so
 several service processes can run the job at once. The service runs it every
@@ -32,6 +34,7 @@ from commerce.settings import Settings
 log = logging.getLogger("commerce.retention")
 
 BATCH = 5000
+CUSTOMER_TOKEN_RETENTION = timedelta(days=7)
 
 _IDEMPOTENCY = text(
     "DELETE FROM idempotency_keys WHERE (principal, key) IN ("
@@ -41,7 +44,7 @@ _DELIVERIES = text(
     "DELETE FROM webhook_deliveries WHERE id IN ("
     " SELECT id FROM webhook_deliveries WHERE at < :cutoff LIMIT :batch FOR UPDATE SKIP LOCKED)"
 )
-# The feed's start moves to the first event that is recent enough or that some webhook still needs,
+# The feed's start moves to the first event that is recent enough or that some webhook or bridge still needs,
 # whichever comes first; everything numbered before it goes, oldest first. The newest numbered event
 # always stays: the relay numbers on from it.
 _FEED_KEEP_FROM = text(
@@ -49,9 +52,15 @@ _FEED_KEEP_FROM = text(
     SELECT least(
         (SELECT min(seq) FROM events WHERE seq IS NOT NULL AND occurred_at >= :cutoff),
         (SELECT min(last_delivered_seq) + 1 FROM webhooks),
+        (SELECT min(last_published_seq) + 1 FROM event_bridges),
         (SELECT max(seq) FROM events)
     )
     """
+)
+_CUSTOMER_TOKENS = text(
+    "DELETE FROM customer_tokens WHERE id IN ("
+    " SELECT id FROM customer_tokens WHERE least(expires_at, revoked_at) < :cutoff LIMIT :batch"
+    " FOR UPDATE SKIP LOCKED)"
 )
 _EVENTS = text(
     "DELETE FROM events WHERE id IN ("
@@ -63,6 +72,7 @@ class Purged(msgspec.Struct, frozen=True):
     idempotency_keys: int
     webhook_deliveries: int
     events: int
+    customer_tokens: int = 0
 
 
 async def _in_batches(sessionmaker: async_sessionmaker[AsyncSession], statement: TextClause, **params: object) -> int:
@@ -90,7 +100,8 @@ async def purge(
     async with sessionmaker() as db:
         keep_from = await db.scalar(_FEED_KEEP_FROM, {"cutoff": now - timedelta(days=settings.event_retention_days)})
     events = 0 if keep_from is None else await _in_batches(sessionmaker, _EVENTS, keep_from=int(keep_from))
-    return Purged(idempotency_keys=keys, webhook_deliveries=deliveries, events=events)
+    tokens = await _in_batches(sessionmaker, _CUSTOMER_TOKENS, cutoff=now - CUSTOMER_TOKEN_RETENTION)
+    return Purged(idempotency_keys=keys, webhook_deliveries=deliveries, events=events, customer_tokens=tokens)
 
 
 @contextlib.asynccontextmanager
@@ -100,12 +111,14 @@ async def retention_sweeper(app: Litestar) -> AsyncIterator[None]:
 
     async def one_pass() -> None:
         purged = await purge(sessionmaker, settings)
-        if purged.idempotency_keys or purged.webhook_deliveries or purged.events:
+        if purged.idempotency_keys or purged.webhook_deliveries or purged.events or purged.customer_tokens:
             log.info(
-                "retention: deleted %d idempotency record(s), %d webhook delivery log row(s), %d feed event(s)",
+                "retention: deleted %d idempotency record(s), %d webhook delivery log row(s), %d feed event(s), "
+                "%d customer token(s)",
                 purged.idempotency_keys,
                 purged.webhook_deliveries,
                 purged.events,
+                purged.customer_tokens,
             )
 
     async with every(settings.retention_sweep_seconds, one_pass, log, "retention pass"):

@@ -30,7 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pickup_hold_minutes: int = 2 * 24 * 60
     # How often the in-service sweeper looks for pickup orders past their hold.
     expiry_sweep_seconds: float = 30.0
-    # Seconds an API key lookup is cached in-process (revocation takes effect within this).
+    # Seconds an API key or customer token lookup is cached in-process. Revoking customer tokens takes
+    # effect at once in the process that revoked them, in the others within this; a token never
+    # outlives its expiry.
     auth_cache_seconds: float = 30.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -54,6 +56,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_delivery_retention_days: float = 7.0
     retention_sweep_seconds: float = 300.0
     log_level: str = "INFO"
+    # --- public pages ---
+    # The service's public address (scheme and host, no trailing slash) for absolute links: the feed's
+    # `link_template`, QR codes, JSON-LD. Unset: taken from each request's own address.
+    public_url: str | None = None
+    # --- Operations (docs/OPERATIONS.md) ---
+    # Bearer token GET /metrics requires when set (open otherwise: keep it off the public network).
+    metrics_token: str | None = None
+    # "text" (human lines) or "json" (one JSON object a line, with the request id, and an access line a request).
+    log_format: str = "text"
+    # A streaming replica for the one-statement searches; the primary answers them when unset or down.
+    database_read_url: str | None = None
+    # DATABASE_URL goes through a transaction-mode pooler (PgBouncer): no server-side prepared statement
+    # outlives its transaction and no setting is sent in the startup packet.
+    db_transaction_pooler: bool = False
+    # OpenTelemetry tracing is on only when an OTLP endpoint is set (the standard variable).
+    otel_endpoint: str | None = None
+    # --- end Operations ---
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,4 +105,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_delivery_retention_days=float(env.get("COMMERCE_WEBHOOK_DELIVERY_RETENTION_DAYS", "7")),
             retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
+            public_url=public_url(env.get("COMMERCE_PUBLIC_URL")),
+            # --- Operations ---
+            metrics_token=env.get("COMMERCE_METRICS_TOKEN") or None,
+            log_format=env.get("COMMERCE_LOG_FORMAT", "text").strip().lower(),
+            database_read_url=env.get("DATABASE_READ_URL") or None,
+            db_transaction_pooler=flag("COMMERCE_DB_TRANSACTION_POOLER", False),
+            otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            # --- end Operations ---
         )
+
+
+def public_url(raw: str | None) -> str | None:
+    """`COMMERCE_PUBLIC_URL` checked: an absolute http(s) URL, kept without its trailing slash."""
+    if not raw or not raw.strip():
+        return None
+    url = raw.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or any(c in rest for c in "?# "):
+        raise ValueError(
+            f"COMMERCE_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com, got {raw!r}"
+        )
+    return url

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from commerce.db import asyncpg_url
+from commerce.db import all_tables, asyncpg_url
 
 config = context.config
 
@@ -24,7 +24,9 @@ def database_url() -> str:
 
 
 def run_sync(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+    # The models' tables, so `alembic revision --autogenerate` and compare_metadata see any drift
+    # between them and the migrations (tests/api/test_schema_matches_models.py).
+    context.configure(connection=connection, target_metadata=all_tables(), transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 

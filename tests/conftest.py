@@ -154,6 +154,17 @@ class Api:
         assert r.status_code == 201, r.text
         return bearer(r.json()["key"])
 
+    async def customer(self, **identifiers: Any) -> dict[str, Any]:
+        r = await self.client.post("/v1/customers", json=identifiers, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def customer_token(self, customer_id: str, **body: Any) -> dict[str, str]:
+        """A signed-in shopper's credential, minted as the retailer's sign-in service would."""
+        r = await self.client.post(f"/v1/customers/{customer_id}/tokens", json=body or None, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        return bearer(r.json()["token"])
+
     async def store(
         self,
         code: str,

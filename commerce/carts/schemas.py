@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 import msgspec
 
 from commerce.auth.schemas import StoreCode
+from commerce.carts.rules import MAX_LINE_QUANTITY
 from commerce.catalog.schemas import Sku
 from commerce.inventory.rules import StockStatus
 from commerce.money import Currency, Money
 from commerce.promotions.schemas import Channel
 
 CartStatus = Literal["active", "merged", "checked_out"]
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=999)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_LINE_QUANTITY)]
 
 
 class Ship(msgspec.Struct, tag_field="type", tag="ship", frozen=True, forbid_unknown_fields=True):
@@ -42,7 +43,7 @@ class LineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class LinePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    quantity: Annotated[int, msgspec.Meta(ge=0, le=999, description="0 removes the line")] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")] | None = None
     fulfillment: Fulfillment | None = None
 
 
@@ -87,5 +88,11 @@ class CartOut(msgspec.Struct, frozen=True, kw_only=True):
     subtotal: Money
     discount_total: Money
     total: Money
-    merged_into: Annotated[str | None, msgspec.Meta(description="For a merged cart: the cart its lines went to")]
+    merged_into: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="For a merged cart: the customer's cart its lines went to (null for a storefront key, "
+            "which does not reach customers' carts this way)"
+        ),
+    ]
     updated_at: datetime

@@ -11,6 +11,8 @@ from sqlalchemy import Row, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.guards import ensure_reach
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.carts import rules
 from commerce.carts.models import Cart, CartLine
 from commerce.carts.schemas import CartIn, Fulfillment, LineIn, LinePatch, Pickup
@@ -28,21 +30,29 @@ def new_cart_id() -> str:
     return secrets.token_urlsafe(24)
 
 
-async def create_cart(db: AsyncSession, data: CartIn) -> str:
-    if data.customer_id is not None:
-        await customers.require_customer(db, data.customer_id)
+async def create_cart(db: AsyncSession, data: CartIn, principal: Principal) -> str:
+    owner = rules.cart_owner(principal, data.customer_id)
+    if owner is not None:
+        await customers.require_customer(db, owner)
     cart_id = await db.scalar(
         insert(Cart)
-        .values(id=new_cart_id(), channel=data.channel, customer_id=data.customer_id, currency=data.currency)
+        .values(id=new_cart_id(), channel=data.channel, customer_id=owner, currency=data.currency)
         .on_conflict_do_nothing()
         .returning(Cart.id)
     )
     if not isinstance(cart_id, str):
         raise Conflict(
-            "This customer already has an active cart; use GET /v1/customers/{id}/cart to reach it.",
+            "This customer already has an active cart; use GET /v1/customers/{id}/cart (or /v1/me/cart) to reach it.",
             code="active_cart_exists",
         )
     return cart_id
+
+
+async def reach_cart(db: AsyncSession, principal: Principal, cart_id: str) -> None:
+    """404 for a customer token on another customer's cart (other callers hold the id: that is enough)."""
+    if principal.role == CUSTOMER:
+        owner = await db.scalar(select(Cart.customer_id).where(Cart.id == cart_id))
+        ensure_reach(principal, owner, f"No cart with id {cart_id!r}.")
 
 
 async def customer_cart(db: AsyncSession, customer_id: uuid.UUID, *, channel: str, currency: str) -> str:
@@ -112,7 +122,9 @@ async def _pickup_store(db: AsyncSession, fulfillment: Fulfillment) -> str | Non
 
 
 def _too_many(sku: str) -> Unprocessable:
-    return Unprocessable(f"A cart line holds at most 999 units of {sku!r}.", code="quantity_limit")
+    return Unprocessable(
+        f"A cart line holds at most {rules.MAX_LINE_QUANTITY} units of {sku!r}.", code="quantity_limit"
+    )
 
 
 async def add_line(db: AsyncSession, cart_id: str, expected: int | None, data: LineIn) -> None:
@@ -124,7 +136,7 @@ async def add_line(db: AsyncSession, cart_id: str, expected: int | None, data: L
     stmt = stmt.on_conflict_do_update(
         constraint=_LINE_KEY,
         set_={"quantity": CartLine.quantity + stmt.excluded.quantity},
-        where=CartLine.quantity + stmt.excluded.quantity <= 999,
+        where=CartLine.quantity + stmt.excluded.quantity <= rules.MAX_LINE_QUANTITY,
     )
     if await db.scalar(stmt.returning(CartLine.id)) is None:
         raise _too_many(data.sku)
@@ -162,7 +174,7 @@ async def update_line(db: AsyncSession, cart_id: str, line_id: int, expected: in
             .returning(CartLine.quantity)
         )
         if merged is not None:
-            if merged > 999:
+            if merged > rules.MAX_LINE_QUANTITY:
                 raise _too_many(line.sku)
             await db.execute(delete(CartLine).where(CartLine.id == line_id))
             return
@@ -199,11 +211,14 @@ async def remove_code(db: AsyncSession, cart_id: str, expected: int | None, code
     await set_codes(db, cart_id, remaining)
 
 
-async def merge_into_customer_cart(db: AsyncSession, customer_id: uuid.UUID, source_id: str) -> str:
+async def merge_into_customer_cart(
+    db: AsyncSession, customer_id: uuid.UUID, source_id: str, principal: Principal
+) -> str:
     """Move an anonymous cart's lines and codes into the customer's active cart and close it.
 
     Repeating it changes nothing: a merged cart remembers where its lines went. Quantities of the
-    same SKU and fulfillment add up (capped at 999).
+    same SKU and fulfillment add up; a sum past the line limit is 422 `quantity_limit` and nothing
+    is merged (the request's transaction rolls back).
     """
     await customers.require_customer(db, customer_id)
     source = (
@@ -215,6 +230,7 @@ async def merge_into_customer_cart(db: AsyncSession, customer_id: uuid.UUID, sou
     ).first()
     if source is None:
         raise NotFound(f"No cart with id {source_id!r}.")
+    ensure_reach(principal, source.customer_id, f"No cart with id {source_id!r}.")
     if source.customer_id is not None and source.customer_id != customer_id:
         raise InvalidState("That cart belongs to another customer and cannot be merged here.")
     if source.status == "merged" and source.merged_into is not None:
@@ -232,15 +248,27 @@ async def merge_into_customer_cart(db: AsyncSession, customer_id: uuid.UUID, sou
             f"That cart is in {source.currency} and the customer's cart in {target.currency}.",
             code="currency_mismatch",
         )
-    await db.execute(
+    moved = await db.execute(
         text(
             "INSERT INTO cart_lines (cart_id, sku, pickup_store, quantity)"
             " SELECT :target, sku, pickup_store, quantity FROM cart_lines WHERE cart_id = :source ORDER BY id"
             f" ON CONFLICT ON CONSTRAINT {_LINE_KEY}"
-            " DO UPDATE SET quantity = least(cart_lines.quantity + excluded.quantity, 999)"
+            " DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity"
+            " WHERE cart_lines.quantity + excluded.quantity <= :most RETURNING sku, pickup_store"
         ),
-        {"target": target_id, "source": source.id},
+        {"target": target_id, "source": source.id, "most": rules.MAX_LINE_QUANTITY},
     )
+    moved_lines = {(row.sku, row.pickup_store) for row in moved}
+    source_lines = await db.execute(
+        select(CartLine.sku, CartLine.pickup_store, CartLine.quantity).where(CartLine.cart_id == source.id)
+    )
+    too_many = sorted(sku for sku, store, _ in source_lines if (sku, store) not in moved_lines)
+    if too_many:
+        raise Unprocessable(
+            f"Merging would put more than {rules.MAX_LINE_QUANTITY} units on the customer's line of "
+            f"{', '.join(map(repr, too_many))}; nothing was merged. Lower the quantities and merge again.",
+            code="quantity_limit",
+        )
     await db.execute(delete(CartLine).where(CartLine.cart_id == source.id))
     await set_codes(db, target_id, rules.merge_codes(target.codes, source.codes)[: rules.MAX_CODES])
     await db.execute(

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from commerce.decoding import MAX_JSON_DEPTH, depth
 from commerce.money import Money
 
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
@@ -25,7 +26,13 @@ class ProductIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Annotated[str, msgspec.Meta(max_length=20_000)] | None = None
     brand: Annotated[str, msgspec.Meta(max_length=120)] | None = None
     category: Annotated[str, msgspec.Meta(max_length=120)] | None = None
-    attributes: dict[str, Any] = {}
+    attributes: Annotated[
+        dict[str, Any], msgspec.Meta(description=f"Free-form JSON, nested at most {MAX_JSON_DEPTH} levels")
+    ] = {}
+
+    def __post_init__(self) -> None:
+        if depth(self.attributes) > MAX_JSON_DEPTH:
+            raise ValueError(f"`attributes` nests objects or arrays deeper than {MAX_JSON_DEPTH} levels")
 
 
 class ProductImportLine(ProductIn, kw_only=True, forbid_unknown_fields=True):

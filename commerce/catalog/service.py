@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import delete, func, select, text
@@ -18,6 +19,7 @@ from commerce.catalog.schemas import (
     ProductOut,
     VariantOut,
 )
+from commerce.decoding import too_deep
 from commerce.errors import Conflict, DomainError, NotFound, Unprocessable
 from commerce.events import service as events
 from commerce.money import Money
@@ -208,6 +210,12 @@ async def import_products(db: AsyncSession, lines: Iterable[bytes], first_line: 
         except msgspec.DecodeError as exc:
             failed.append(ImportFailure(number, "malformed_json", str(exc)))
             continue
+        except UnicodeDecodeError:
+            failed.append(ImportFailure(number, "malformed_json", "The line is not UTF-8 text."))
+            continue
+        except RecursionError:
+            failed.append(ImportFailure(number, "validation_failed", too_deep("The line").detail))
+            continue
         try:
             async with db.begin_nested():
                 _, was_created = await upsert_product(db, item.product_id, item)
@@ -226,3 +234,46 @@ async def variant_titles(db: AsyncSession, skus: Iterable[str]) -> dict[str, str
     """The title of every known SKU among `skus` (an unknown SKU is absent), in one query."""
     rows = await db.execute(select(Variant.sku, Variant.title).where(Variant.sku.in_(sorted(set(skus)))))
     return {r.sku: r.title for r in rows}
+
+
+# --- public pages and shelf labels ---
+
+
+class ShelfVariant(NamedTuple):
+    """A variant with what a shopper sees of its product."""
+
+    sku: str
+    product_id: str
+    title: str  # "Product / Variant", or the product's title
+    barcode: str | None
+    brand: str | None
+    category: str | None
+    description: str | None
+    price: Money
+
+
+def shelf_title(product_title: str, variant_title: str | None) -> str:
+    """ "Product / Variant"; a variant title that already names the product stands alone."""
+    if not variant_title:
+        return product_title
+    return variant_title if variant_title.startswith(product_title) else f"{product_title} / {variant_title}"
+
+
+async def shelf_variants(db: AsyncSession, skus: Sequence[str]) -> dict[str, ShelfVariant]:
+    """The variants of these SKUs that exist, with their products' titles, in one query."""
+    rows = await db.execute(
+        select(Variant, Product).join(Product, Product.id == Variant.product_id).where(Variant.sku.in_(list(skus)))
+    )
+    return {
+        v.sku: ShelfVariant(
+            sku=v.sku,
+            product_id=p.id,
+            title=shelf_title(p.title, v.title),
+            barcode=v.barcode,
+            brand=p.brand,
+            category=p.category,
+            description=p.description,
+            price=Money(v.price_amount, v.currency),
+        )
+        for v, p in rows
+    }

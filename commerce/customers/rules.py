@@ -26,3 +26,9 @@ def normalise_phone(phone: str) -> str:
 
 def normalise_loyalty_id(loyalty_id: str) -> str:
     return loyalty_id.strip()
+
+
+def consent_changes(current: dict[str, bool], asked: dict[str, bool]) -> dict[str, bool]:
+    """The consent channels that change: those asked for with another value than they have now (a new
+    customer has none). Asking for what is already so changes nothing and is not logged."""
+    return {channel: granted for channel, granted in asked.items() if granted != current.get(channel, False)}

@@ -1,51 +1,139 @@
 from __future__ import annotations
 
 import uuid
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+import msgspec
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.customers import rules
-from commerce.customers.models import Customer
-from commerce.customers.schemas import CustomerIn, CustomerOut
+from commerce.customers.models import ConsentChange, Customer
+from commerce.customers.schemas import ConsentIn, CustomerIn, CustomerOut, CustomerPatch, MarketingConsent
 from commerce.errors import Conflict, NotFound, Unprocessable
 
 _IDENTIFIERS = ("email", "phone", "loyalty_id")
 
 
 def customer_out(c: Customer) -> CustomerOut:
-    return CustomerOut(id=c.id, email=c.email, phone=c.phone, loyalty_id=c.loyalty_id, created_at=c.created_at)
+    return CustomerOut(
+        id=c.id,
+        email=c.email,
+        phone=c.phone,
+        loyalty_id=c.loyalty_id,
+        marketing_consent=MarketingConsent(email=c.email_consent, sms=c.sms_consent),
+        created_at=c.created_at,
+    )
+
+
+def _normalise(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if field == "email":
+        return rules.normalise_email(value)
+    if field == "phone":
+        return rules.normalise_phone(value)
+    return rules.normalise_loyalty_id(value)
 
 
 def normalised(data: CustomerIn) -> dict[str, str | None]:
-    return {
-        "email": None if data.email is None else rules.normalise_email(data.email),
-        "phone": None if data.phone is None else rules.normalise_phone(data.phone),
-        "loyalty_id": None if data.loyalty_id is None else rules.normalise_loyalty_id(data.loyalty_id),
-    }
+    return {field: _normalise(field, getattr(data, field)) for field in _IDENTIFIERS}
 
 
-async def create_customer(db: AsyncSession, data: CustomerIn) -> CustomerOut:
+async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None) -> None:
+    """Name the identifier already linked to another customer (a concurrent write is still caught by the
+    unique constraints)."""
+    for field, value in values.items():
+        if value is None:
+            continue
+        owner = await db.scalar(select(Customer.id).where(getattr(Customer, field) == value))
+        if owner is not None and owner != customer_id:
+            raise _taken(field)
+
+
+async def _write(db: AsyncSession, stmt: Any) -> None:
+    try:
+        async with db.begin_nested():
+            await db.execute(stmt)
+    except IntegrityError as exc:
+        field = next((f for f in _IDENTIFIERS if f"uq_customers_{f}" in str(exc.orig)), None)
+        if field is None:
+            raise
+        raise _taken(field) from None
+
+
+async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "system") -> CustomerOut:
+    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here."""
     values = normalised(data)
     if all(v is None for v in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
-    # Name the identifier that is taken (a concurrent insert is still caught by the unique constraints).
-    for field in _IDENTIFIERS:
-        if values[field] is not None and await db.scalar(
-            select(Customer.id).where(getattr(Customer, field) == values[field])
-        ):
-            raise _taken(field)
+    await _ensure_free(db, values, None)
+    consent = rules.consent_changes(
+        {"email": False, "sms": False}, _consent_asked(data.marketing_consent or ConsentIn())
+    )
     customer_id = uuid.uuid4()
-    try:
-        async with db.begin_nested():
-            await db.execute(insert(Customer).values(id=customer_id, **values))
-    except IntegrityError as exc:
-        field = next((f for f in _IDENTIFIERS if f"uq_customers_{f}" in str(exc.orig)), "email")
-        raise _taken(field) from None
+    await _write(
+        db,
+        insert(Customer).values(
+            id=customer_id,
+            **values,
+            email_consent=consent.get("email", False),
+            sms_consent=consent.get("sms", False),
+        ),
+    )
+    await _record_consent(db, customer_id, consent, source)
     return await get_customer(db, customer_id)
+
+
+async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: CustomerPatch, *, source: str) -> CustomerOut:
+    """Change identifiers and marketing consent; each consent change is kept with its time and source."""
+    customer = await db.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+    if customer is None:
+        raise NotFound(f"No customer with id {customer_id}.")
+    changed = {
+        field: _normalise(field, value)
+        for field in _IDENTIFIERS
+        if not isinstance(value := getattr(data, field), msgspec.UnsetType)
+    }
+    after = {field: changed.get(field, getattr(customer, field)) for field in _IDENTIFIERS}
+    if all(v is None for v in after.values()):
+        raise Unprocessable(
+            "A customer keeps at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required"
+        )
+    await _ensure_free(db, changed, customer_id)
+    consent: dict[str, bool] = {}
+    if not isinstance(data.marketing_consent, msgspec.UnsetType):
+        consent = rules.consent_changes(
+            {"email": customer.email_consent, "sms": customer.sms_consent},
+            _consent_asked(data.marketing_consent),
+        )
+    values: dict[str, Any] = dict(changed)
+    values.update({f"{channel}_consent": granted for channel, granted in consent.items()})
+    if values:
+        await _write(db, update(Customer).where(Customer.id == customer_id).values(**values))
+    await _record_consent(db, customer_id, consent, source)
+    return await get_customer(db, customer_id)
+
+
+def _consent_asked(data: ConsentIn) -> dict[str, bool]:
+    return {
+        channel: granted
+        for channel in ("email", "sms")
+        if not isinstance(granted := getattr(data, channel), msgspec.UnsetType)
+    }
+
+
+async def _record_consent(db: AsyncSession, customer_id: uuid.UUID, changes: dict[str, bool], source: str) -> None:
+    if changes:
+        await db.execute(
+            insert(ConsentChange),
+            [
+                {"customer_id": customer_id, "channel": channel, "granted": granted, "source": source[:80]}
+                for channel, granted in sorted(changes.items())
+            ],
+        )
 
 
 def _taken(field: str) -> Conflict:

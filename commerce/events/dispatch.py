@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.events.rules import SEQ_HEADER, SIGNATURE_HEADER, sign
 from commerce.events.schemas import Event
+from commerce.observability.metrics import WEBHOOK_FAILURES
 from commerce.settings import Settings
 
 log = logging.getLogger("commerce.events.dispatch")
@@ -276,6 +277,7 @@ class WebhookDispatcher:
         if not recorded:
             raise LeaseLost(webhook_id)
         if error is not None:
+            WEBHOOK_FAILURES.labels(webhook_id).inc()
             raise DeliveryFailed(error)
 
     async def _record(self, params: dict[str, Any], error: str | None, next_wait: float) -> bool:

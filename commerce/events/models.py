@@ -71,3 +71,18 @@ class WebhookDelivery(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EventBridge(Base):
+    """A bridge publishing the feed to a durable log (`commerce bridge nats`): its cursor.
+
+    `last_published_seq` moves only after the log acknowledged every event up to it; retention keeps
+    the events a bridge has not published yet, as it does for webhooks.
+    """
+
+    __tablename__ = "event_bridges"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str] = mapped_column(Text)
+    last_published_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,7 +8,16 @@ from commerce.inventory.rules import stock_status
 
 FeedAvailability = Literal["in_stock", "limited_availability", "out_of_stock"]
 
-FEED_FIELDS = ("store_code", "id", "quantity", "price", "availability", "pickup_method", "pickup_sla")
+FEED_FIELDS = (
+    "store_code",
+    "id",
+    "quantity",
+    "price",
+    "availability",
+    "pickup_method",
+    "pickup_sla",
+    "link_template",
+)
 
 # ISO 4217 minor-unit exponents that are not 2.
 _ZERO_DECIMAL = frozenset(

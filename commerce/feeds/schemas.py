@@ -19,3 +19,5 @@ class LocalInventoryRow(msgspec.Struct, frozen=True, kw_only=True):
     availability: FeedAvailability
     pickup_method: str
     pickup_sla: str | None
+    # The store's page for this product, with the `{store_code}` placeholder (from COMMERCE_PUBLIC_URL).
+    link_template: str

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.feeds.rules import FEED_FIELDS, feed_availability, pickup_method, pickup_sla, price_text, tsv_field
 from commerce.feeds.schemas import FeedFormat, LocalInventoryRow
+from commerce.pages.links import link_template
 
 # In primary-key order of inventory_levels, so PostgreSQL streams it from the index without sorting.
 _ROWS = text(
@@ -33,7 +34,7 @@ _ROWS = text(
 _encoder = msgspec.json.Encoder()
 
 
-def feed_row(row: Row[Any], low_stock_threshold: int) -> LocalInventoryRow:
+def feed_row(row: Row[Any], low_stock_threshold: int, base: str) -> LocalInventoryRow:
     return LocalInventoryRow(
         store_code=row.store_code,
         id=row.sku,
@@ -42,6 +43,7 @@ def feed_row(row: Row[Any], low_stock_threshold: int) -> LocalInventoryRow:
         availability=feed_availability(row.available, low_stock_threshold),
         pickup_method=pickup_method(row.pickup_enabled),
         pickup_sla=pickup_sla(row.pickup_enabled, row.pickup_lead_minutes),
+        link_template=link_template(base, row.sku),
     )
 
 
@@ -52,7 +54,7 @@ def _encode(rows: Sequence[LocalInventoryRow], fmt: FeedFormat) -> bytes:
 
 
 async def stream_local_inventory(
-    engine: AsyncEngine, fmt: FeedFormat, *, low_stock_threshold: int, chunk_rows: int = 1000
+    engine: AsyncEngine, fmt: FeedFormat, *, low_stock_threshold: int, base: str, chunk_rows: int = 1000
 ) -> AsyncIterator[bytes]:
     """The feed as chunks of encoded rows; at most `chunk_rows` rows are in memory at a time.
 
@@ -64,4 +66,4 @@ async def stream_local_inventory(
     async with engine.connect() as conn:
         result = await conn.stream(_ROWS, execution_options={"yield_per": chunk_rows})
         async for rows in result.partitions(chunk_rows):
-            yield _encode([feed_row(r, low_stock_threshold) for r in rows], fmt)
+            yield _encode([feed_row(r, low_stock_threshold, base) for r in rows], fmt)

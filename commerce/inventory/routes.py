@@ -7,7 +7,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from commerce.auth.guards import allow, ensure_store
-from commerce.auth.schemas import Principal
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db, ReadDb
 from commerce.errors import Conflict, Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
@@ -25,7 +25,7 @@ from commerce.stores.rules import MAX_RADIUS_KM
 
 StorePath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 SkuPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
-# Roles that see the full counts of a level; the others (storefront, ads) see what can be promised.
+# Roles that see the full counts of a level; the others (storefront, ads, customer) see what can be promised.
 FULL_VIEW_ROLES = frozenset({"admin", "pos", "associate", "integration"})
 
 
@@ -54,10 +54,10 @@ class InventoryController(Controller):
 
     @get(
         "/{store:str}/{sku:str}",
-        guards=[allow("associate", "pos", "storefront", "ads", "integration")],
+        guards=[allow("associate", "pos", "storefront", "ads", "integration", CUSTOMER)],
         summary="Stock of one SKU at one store",
-        description="Admin, pos and associate keys see `on_hand`, `reserved`, `safety_stock` and `available`; "
-        "storefront and ads keys see `available` only. A store and SKU that exist but have no level yet read as "
+        description="Admin, integration, pos and associate keys see `on_hand`, `reserved`, `safety_stock` and "
+        "`available`; storefront and ads keys and customer tokens see `available` only. A store and SKU that exist but have no level yet read as "
         "zeros.",
         responses=problem_responses(401, 403, 404),
     )

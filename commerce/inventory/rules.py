@@ -10,6 +10,10 @@ from commerce.errors import Unprocessable
 
 StockStatus = Literal["in_stock", "low_stock", "out_of_stock"]
 
+# Far above any real stock, far below the 64-bit columns: every input is bounded (an adjustment by
+# 10 million, a count, a POS line by pos/rules), and adjustments stop here, so no sum can overflow.
+MAX_ON_HAND = 10**12
+
 INBOUND_REASONS = frozenset({"receipt", "transfer_in"})
 OUTBOUND_REASONS = frozenset({"damage", "shrink", "transfer_out"})
 ADJUSTMENT_REASONS = INBOUND_REASONS | OUTBOUND_REASONS | {"correction"}
@@ -19,6 +23,16 @@ class StockLine(NamedTuple):
     store: str
     sku: str
     quantity: int
+
+
+class Hold(NamedTuple):
+    """Units to reserve at a location under `reference` (an order's pickup or ship lines)."""
+
+    store: str
+    sku: str
+    quantity: int
+    reference: str
+    expires_at: datetime | None = None
 
 
 class DatedChange(NamedTuple):
@@ -56,6 +70,17 @@ def in_lock_order(lines: Iterable[StockLine]) -> list[StockLine]:
     for line in lines:
         merged[(line.store, line.sku)] = merged.get((line.store, line.sku), 0) + line.quantity
     return [StockLine(store, sku, qty) for (store, sku), qty in sorted(merged.items())]
+
+
+def holds_in_lock_order(holds: Iterable[Hold]) -> list[Hold]:
+    """Merge holds for the same (store, sku, reference) and sort them by (store, sku, reference):
+    the one order in which a transaction's reservations lock their levels."""
+    merged: dict[tuple[str, str, str], Hold] = {}
+    for hold in holds:
+        key = (hold.store, hold.sku, hold.reference)
+        seen = merged.get(key)
+        merged[key] = hold if seen is None else seen._replace(quantity=seen.quantity + hold.quantity)
+    return [merged[key] for key in sorted(merged)]
 
 
 def check_adjustment(reason: str, delta: int) -> None:

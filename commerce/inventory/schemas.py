@@ -29,8 +29,9 @@ class AdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         msgspec.Meta(
             ge=-10_000_000,
             le=10_000_000,
-            description="Units added (positive) or removed (negative). receipt and transfer_in add; damage, "
-            "shrink and transfer_out remove; a correction may go either way.",
+            description="Units added (positive) or removed (negative), never 0. receipt and transfer_in add; "
+            "damage, shrink and transfer_out remove; a correction may go either way.",
+            extra_json_schema={"not": {"const": 0}},
         ),
     ]
     reason: AdjustmentReason

@@ -13,8 +13,17 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.errors import InsufficientStock, NotFound
-from commerce.inventory.rules import DatedChange, LocationStock, StockLine, available, in_lock_order
+from commerce.errors import InsufficientStock, NotFound, Unprocessable
+from commerce.inventory.rules import (
+    MAX_ON_HAND,
+    DatedChange,
+    Hold,
+    LocationStock,
+    StockLine,
+    available,
+    holds_in_lock_order,
+    in_lock_order,
+)
 from commerce.inventory.schemas import LedgerEntryOut
 from commerce.stores.rules import haversine_km
 
@@ -39,7 +48,7 @@ _LEDGER = """
 _LEDGER_AND_EVENTS = _LEDGER + _EVENTS
 
 _REQUESTED = (
-    "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]))"
+    "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]))"
     " AS r(store_code, sku, qty)"
 )
 
@@ -59,18 +68,6 @@ def _arrays(lines: Sequence[StockLine]) -> dict[str, list[Any]]:
         "skus": [line.sku for line in lines],
         "qtys": [line.quantity for line in lines],
     }
-
-
-async def lock_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
-    """Lock the given levels in (store, sku) order, the one order every multi-row change uses."""
-    if len(pairs) < 2:
-        return
-    await db.execute(
-        text(
-            f"SELECT 1 FROM inventory_levels WHERE (store_code, sku) IN ({_PAIRS}) ORDER BY store_code, sku FOR UPDATE"
-        ),
-        {"pairs": _pairs_json(pairs)},
-    )
 
 
 async def ensure_levels(db: AsyncSession, pairs: Sequence[tuple[str, str]]) -> None:
@@ -135,52 +132,89 @@ async def ship_candidates(
     return found
 
 
-# Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
-# The reservation rows for the levels a CTE `upd` raised (by `d_reserved` each).
-_HOLD = (
-    "), held AS ("
-    " INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)"
-    " SELECT store_code, sku, d_reserved, :reference, :expires_at FROM upd"
-    ")"
+# A ledger row per (level, reference) of a multi-reference change: given `moves` (store_code, sku,
+# reference, n, d_on_hand, d_reserved) and `upd` (the levels as changed), each row's "after"
+# quantities are the level's final ones less the moves that come after it (in `n` order).
+_LEDGER_PER_REFERENCE_AND_EVENTS = (
+    """
+, ledger AS (
+    INSERT INTO inventory_ledger
+        (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
+    SELECT m.store_code, m.sku, m.d_on_hand, m.d_reserved, :reason, :source, m.reference, NULL,
+        upd.on_hand - coalesce(sum(m.d_on_hand) OVER later, 0), upd.reserved - coalesce(sum(m.d_reserved) OVER later, 0)
+    FROM moves m JOIN upd USING (store_code, sku)
+    WINDOW later AS (PARTITION BY m.store_code, m.sku ORDER BY m.n DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+)"""
+    + _EVENTS
 )
+
+# Every level the transaction reserves is locked by this one statement, in (store, sku) order (the
+# `locked` CTE: rows are locked as its sorted output is read, and `upd` only touches rows it has
+# read), so two checkouts, whatever mix of pickup and ship lines they hold, never lock in a cycle.
+# Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
 _RESERVE = text(
-    f"WITH req AS ({_REQUESTED}), upd AS ("
-    " UPDATE inventory_levels il SET reserved = il.reserved + req.qty, updated_at = now()"
-    " FROM req WHERE il.store_code = req.store_code AND il.sku = req.sku"
-    "   AND il.on_hand - il.reserved - il.safety_stock >= req.qty"
-    " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-    "           0 AS d_on_hand, req.qty AS d_reserved" + _HOLD + _LEDGER_AND_EVENTS
+    """
+WITH req AS (
+    SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]),
+        CAST(:references AS varchar[]), CAST(:expires AS timestamptz[]))
+        WITH ORDINALITY AS r(store_code, sku, qty, reference, expires_at, n)
+), need AS (
+    SELECT store_code, sku, sum(qty) AS qty FROM req GROUP BY store_code, sku
+), locked AS MATERIALIZED (
+    SELECT il.store_code, il.sku FROM inventory_levels il JOIN need USING (store_code, sku)
+    ORDER BY il.store_code, il.sku FOR UPDATE OF il
+), upd AS (
+    UPDATE inventory_levels il SET reserved = il.reserved + need.qty, updated_at = now()
+    FROM need JOIN locked USING (store_code, sku)
+    WHERE il.store_code = need.store_code AND il.sku = need.sku
+      AND il.on_hand - il.reserved - il.safety_stock >= need.qty
+    RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock
+), held AS (
+    INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)
+    SELECT req.store_code, req.sku, req.qty, req.reference, req.expires_at FROM req JOIN upd USING (store_code, sku)
+    ORDER BY req.n
+), moves AS (
+    SELECT req.store_code, req.sku, req.reference, req.n, 0::bigint AS d_on_hand, req.qty AS d_reserved
+    FROM req JOIN upd USING (store_code, sku)
+)"""
+    + _LEDGER_PER_REFERENCE_AND_EVENTS
 )
 
 
 async def reserve_lines(
     db: AsyncSession,
-    lines: Sequence[StockLine],
+    lines: Sequence[StockLine | Hold],
     *,
-    reference: str,
     source: str,
+    reference: str | None = None,
     expires_at: datetime | None = None,
 ) -> None:
-    """Hold stock for every line, all or nothing.
+    """Hold stock for every line, all or nothing, in one statement.
 
-    Each level is raised by one conditional UPDATE (`available >= quantity`); if any line is
-    short, InsufficientStock lists every short line and the caller's transaction must roll
-    back (the request transaction does; wrap in a savepoint to try again otherwise).
+    A `Hold` carries its own reference and expiry (checkout reserves its pickup and its ship lines
+    together); a `StockLine` takes `reference` and `expires_at`. Each level is raised by one
+    conditional UPDATE (`available >= quantity`); if any line is short, InsufficientStock lists
+    every short line and the caller's transaction must roll back (the request transaction does;
+    wrap in a savepoint to try again otherwise).
     """
-    ordered = in_lock_order(lines)
-    await lock_levels(db, [(line.store, line.sku) for line in ordered])
+    holds = holds_in_lock_order(
+        line if isinstance(line, Hold) else Hold(*line, reference=_required(reference), expires_at=expires_at)
+        for line in lines
+    )
     params = {
-        **_arrays(ordered),
+        "stores": [h.store for h in holds],
+        "skus": [h.sku for h in holds],
+        "qtys": [h.quantity for h in holds],
+        "references": [h.reference for h in holds],
+        "expires": [h.expires_at for h in holds],
         "reason": "reserve",
         "source": source,
-        "reference": reference,
-        "note": None,
-        "expires_at": expires_at,
     }
     done = {(r.store_code, r.sku) for r in await db.execute(_RESERVE, params)}
-    if len(done) == len(ordered):
+    wanted = in_lock_order(StockLine(h.store, h.sku, h.quantity) for h in holds)
+    if len(done) == len(wanted):
         return
-    short = [line for line in ordered if (line.store, line.sku) not in done]
+    short = [line for line in wanted if (line.store, line.sku) not in done]
     now_available = await availability_of(db, [(line.store, line.sku) for line in short])
     raise InsufficientStock(
         [
@@ -195,16 +229,6 @@ async def reserve_lines(
     )
 
 
-class Hold(NamedTuple):
-    """Units wanted at a level under a reservation reference (see reserve_available)."""
-
-    store: str
-    sku: str
-    quantity: int
-    reference: str
-    expires_at: datetime | None = None
-
-
 # As far as it goes, in one statement: the levels are locked in (store, sku) order and read as
 # locked (FOR UPDATE re-reads a row another transaction changed meanwhile); each hold takes what is
 # still available after the holds before it on the same level (in input order); each level is raised
@@ -212,7 +236,7 @@ class Hold(NamedTuple):
 _RESERVE_AVAILABLE = text(
     """
 WITH req AS (
-    SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]),
+    SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]),
         CAST(:references AS varchar[]), CAST(:expiries AS timestamptz[])) WITH ORDINALITY
         AS r(store_code, sku, qty, reference, expires_at, n)
 ), lvl AS (
@@ -221,11 +245,11 @@ WITH req AS (
     ORDER BY il.store_code, il.sku FOR UPDATE
 ), share AS (
     SELECT req.*, greatest(least(req.qty, lvl.avail - coalesce(sum(req.qty) OVER (
-        PARTITION BY req.store_code, req.sku ORDER BY req.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0)
+        PARTITION BY req.store_code, req.sku ORDER BY req.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0)::bigint
         AS take
     FROM req JOIN lvl USING (store_code, sku)
 ), agg AS (
-    SELECT store_code, sku, sum(take)::int AS qty FROM share GROUP BY store_code, sku HAVING sum(take) > 0
+    SELECT store_code, sku, sum(take)::bigint AS qty FROM share GROUP BY store_code, sku HAVING sum(take) > 0
 ), upd AS (
     UPDATE inventory_levels il SET reserved = il.reserved + agg.qty, updated_at = now()
     FROM agg WHERE il.store_code = agg.store_code AND il.sku = agg.sku
@@ -272,55 +296,65 @@ async def reserve_available(
     return {key: got.get(key, 0) for key in merged}
 
 
+def _required(reference: str | None) -> str:
+    if reference is None:
+        raise TypeError("reserve_lines: a StockLine needs `reference`")
+    return reference
+
+
 async def settle_reservations(
     db: AsyncSession,
-    reference: str,
+    references: str | Sequence[str],
     *,
     consume: bool,
     reason: str,
     source: str,
     store: str | None = None,
 ) -> int:
-    """End the active reservations of `reference` (optionally only at `store`).
+    """End the active reservations of `references` (optionally only at `store`), in one statement.
 
     consume=True: the goods left (collected or shipped): on_hand and reserved both drop.
     consume=False: the hold is released (cancel, expiry): only reserved drops.
-    Returns how many reservation rows were settled; settling twice changes nothing.
+    The levels are locked in (store, sku) order by the statement itself, so a cancel settling an
+    order's pickup and ship lines, or the sweeper expiring many orders, never locks in a cycle with
+    a checkout. Returns how many levels changed; settling twice changes nothing.
     """
+    refs = [references] if isinstance(references, str) else sorted(set(references))
     store_filter = "AND store_code = :store" if store is not None else ""
-    pairs = (
-        await db.execute(
-            text(
-                f"SELECT DISTINCT store_code, sku FROM reservations WHERE reference = :reference AND status = 'active' {store_filter}"
-            ),
-            {"reference": reference, "store": store},
-        )
-    ).all()
-    if not pairs:
-        return 0
-    await lock_levels(db, [(p.store_code, p.sku) for p in pairs])
     sql = (
-        "WITH res AS ("
-        " UPDATE reservations SET status = :status, updated_at = now()"
-        f" WHERE reference = :reference AND status = 'active' {store_filter}"
-        " RETURNING store_code, sku, quantity"
-        "), agg AS (SELECT store_code, sku, sum(quantity)::int AS qty FROM res GROUP BY store_code, sku"
-        "), upd AS ("
-        " UPDATE inventory_levels il SET reserved = il.reserved - agg.qty,"
-        "   on_hand = il.on_hand - CASE WHEN :consume THEN agg.qty ELSE 0 END, updated_at = now()"
-        " FROM agg WHERE il.store_code = agg.store_code AND il.sku = agg.sku"
-        " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-        "   CASE WHEN :consume THEN -agg.qty ELSE 0 END AS d_on_hand, -agg.qty AS d_reserved"
-        ")" + _LEDGER_AND_EVENTS
+        f"""
+WITH active AS (
+    SELECT store_code, sku FROM reservations WHERE reference = ANY(CAST(:refs AS varchar[])) AND status = 'active' {store_filter}
+), locked AS MATERIALIZED (
+    SELECT il.store_code, il.sku FROM inventory_levels il
+    WHERE (il.store_code, il.sku) IN (SELECT store_code, sku FROM active)
+    ORDER BY il.store_code, il.sku FOR UPDATE OF il
+), res AS (
+    UPDATE reservations SET status = :status, updated_at = now()
+    WHERE reference = ANY(CAST(:refs AS varchar[])) AND status = 'active' {store_filter}
+    RETURNING store_code, sku, quantity, reference
+), moves AS (
+    SELECT store_code, sku, reference, row_number() OVER (ORDER BY store_code, sku, reference) AS n,
+        CASE WHEN :consume THEN -sum(quantity) ELSE 0 END::bigint AS d_on_hand, -sum(quantity)::bigint AS d_reserved
+    FROM res GROUP BY store_code, sku, reference
+), agg AS (
+    SELECT store_code, sku, sum(d_on_hand) AS d_on_hand, sum(d_reserved) AS d_reserved FROM moves GROUP BY store_code, sku
+), upd AS (
+    UPDATE inventory_levels il SET reserved = il.reserved + agg.d_reserved, on_hand = il.on_hand + agg.d_on_hand,
+        updated_at = now()
+    FROM agg JOIN locked USING (store_code, sku)
+    WHERE il.store_code = agg.store_code AND il.sku = agg.sku
+    RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock
+)"""
+        + _LEDGER_PER_REFERENCE_AND_EVENTS
     )
     params = {
         "status": "consumed" if consume else "released",
-        "reference": reference,
+        "refs": refs,
         "store": store,
         "consume": consume,
         "reason": reason,
         "source": source,
-        "note": None,
     }
     return len((await db.execute(text(sql), params)).all())
 
@@ -393,15 +427,17 @@ async def adjust_on_hand(
     reference: str | None = None,
     note: str | None = None,
 ) -> dict[str, int]:
-    """Move on_hand by `delta`; refuses (409 insufficient_stock) to take it below what is reserved."""
+    """Move on_hand by `delta`; refuses (409 insufficient_stock) to take it below what is reserved, and
+    (422 stock_limit) past MAX_ON_HAND."""
     if delta > 0:
         await ensure_levels(db, [(store, sku)])
     sql = (
         "WITH upd AS ("
         " UPDATE inventory_levels il SET on_hand = il.on_hand + :delta, updated_at = now()"
         " WHERE il.store_code = :store AND il.sku = :sku AND il.on_hand + :delta >= il.reserved"
+        "   AND il.on_hand + :delta <= :max_on_hand"
         " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-        "   CAST(:delta AS integer) AS d_on_hand, 0 AS d_reserved"
+        "   CAST(:delta AS bigint) AS d_on_hand, 0 AS d_reserved"
         ")" + _LEDGER_AND_EVENTS
     )
     params = {
@@ -412,8 +448,13 @@ async def adjust_on_hand(
         "source": source,
         "reference": reference,
         "note": note,
+        "max_on_hand": MAX_ON_HAND,
     }
     row = (await db.execute(text(sql), params)).first()
+    if row is None and delta > 0 and (await levels(db, [store], [sku]))[(store, sku)].on_hand + delta > MAX_ON_HAND:
+        raise Unprocessable(
+            f"on_hand at {store} would pass {MAX_ON_HAND:,} units of {sku!r}; check the quantity.", code="stock_limit"
+        )
     if row is None:
         now_available = await availability_of(db, [(store, sku)])
         raise InsufficientStock(
@@ -510,7 +551,7 @@ async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_i
 _DATED_CHANGES = (
     """
 WITH c AS (
-    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS integer) AS qty,
+    SELECT e->>0 AS sku, CAST(e->>1 AS timestamptz) AS occurred_at, CAST(e->>2 AS bigint) AS qty,
         CAST(e->>3 AS boolean) AS is_count, e->>4 AS reason, e->>5 AS source, e->>6 AS reference, n
     FROM jsonb_array_elements(CAST(:changes AS jsonb)) WITH ORDINALITY AS x(e, n)
 ), lvl AS (
@@ -534,7 +575,7 @@ WITH c AS (
              ELSE c.qty END AS delta
     FROM c JOIN lvl USING (sku) LEFT JOIN newest USING (sku) LEFT JOIN since USING (sku)
 ), totals AS (
-    SELECT m.sku, sum(m.delta)::int AS d, max(newest.occurred_at) AS counted_at
+    SELECT m.sku, sum(m.delta)::bigint AS d, max(newest.occurred_at) AS counted_at
     FROM moves m LEFT JOIN newest USING (sku) GROUP BY m.sku
 ), upd AS (
     UPDATE inventory_levels il SET on_hand = il.on_hand + totals.d,

@@ -25,11 +25,13 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.auth.guards import ensure_reach
 from commerce.auth.schemas import Principal
 from commerce.carts.pricing import PricedLine, cart_head, price_lines
 from commerce.errors import InsufficientStock, InvalidState, Unprocessable
-from commerce.inventory.rules import StockLine, ship_source
+from commerce.inventory.rules import Hold, ship_source
 from commerce.inventory.service import reserve_lines, ship_candidates
+from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
@@ -97,7 +99,18 @@ async def route_ship_lines(
 async def checkout(
     db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
 ) -> OrderOut:
+    try:
+        return await _checkout(db, cart_id, data, principal, settings, now)
+    except InsufficientStock:
+        CHECKOUTS_REFUSED.inc()
+        raise
+
+
+async def _checkout(
+    db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
+) -> OrderOut:
     cart = await cart_head(db, cart_id, lock=True)
+    ensure_reach(principal, cart.customer_id, f"No cart with id {cart_id!r}.")
     if cart.status != "active":
         raise InvalidState(f"This cart is {cart.status}; start a new cart.", code="invalid_state")
     priced = await price_lines(db, cart, now=now)
@@ -152,7 +165,8 @@ async def checkout(
     order = Order(
         id=order_id,
         cart_id=cart_id,
-        customer_id=cart.customer_id,
+        # A signed-in shopper's order joins their history even from a cart filled before signing in.
+        customer_id=cart.customer_id or principal.customer_id,
         channel=cart.channel,
         status="placed",
         currency=cart.currency,
@@ -218,22 +232,14 @@ async def checkout(
     # hot SKU. A short line rolls the order back with everything else.
     placed = (await db.execute(_PLACE_ORDER, params)).one()
     order.number, order.created_at, order.updated_at = placed
-    source = f"{principal.role}:{principal.key_id}"
-    if pickup_store is not None:
-        await reserve_lines(
-            db,
-            [StockLine(pickup_store, line.sku, line.quantity) for line in pickup_lines],
-            reference=pickup_reference(order_id),
-            source=source,
-            expires_at=hold_until,
-        )
-    if ship_lines:
-        await reserve_lines(
-            db,
-            [StockLine(ship_from[line.id], line.sku, line.quantity) for line in ship_lines],
-            reference=ship_reference(order_id),
-            source=source,
-        )
+    # Pickup and ship lines are reserved by one statement, which locks all their levels in one order.
+    holds = [
+        Hold(pickup_store, line.sku, line.quantity, pickup_reference(order_id), hold_until)
+        if line.pickup_store is not None and pickup_store is not None
+        else Hold(ship_from[line.id], line.sku, line.quantity, ship_reference(order_id))
+        for line in priced.lines
+    ]
+    await reserve_lines(db, holds, source=f"{principal.role}:{principal.key_id}")
     log.info(
         "order %s (#%s) placed from cart %s: %d lines, total %d %s",
         order.id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -29,7 +29,8 @@ from commerce.catalog import service as catalog
 from commerce.customers import service as customers
 from commerce.errors import Conflict, Unprocessable
 from commerce.events import service as events
-from commerce.inventory.service import Hold, reserve_available
+from commerce.inventory.rules import Hold
+from commerce.inventory.service import reserve_available
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.rules import check_import, import_fingerprint, line_amounts
 from commerce.orders.schemas import OrderImportIn, OrderOut
@@ -59,9 +60,8 @@ async def import_order(
             )
         return (await with_lines(db, [existing]))[0], False
 
-    hold_until = await _check_references(db, data, settings, now)
+    titles, hold_until = await _check_references(db, data, settings, now)
     customer_id = await customers.match_or_create(db, data.customer) if data.customer is not None else None
-    titles = await catalog.variant_titles(db, [line.sku for line in data.lines])
 
     order_id = uuid.uuid4()
     source = f"{principal.role}:{principal.key_id}"
@@ -142,9 +142,9 @@ def _origin(order: Order) -> dict[str, Any]:
 
 async def _check_references(
     db: AsyncSession, data: OrderImportIn, settings: Settings, now: datetime
-) -> datetime | None:
+) -> tuple[dict[str, str | None], datetime | None]:
     """Refuse unknown stores and SKUs (every one named) and pickup where it is not offered; return
-    the pickup hold's end when the order has pickup lines."""
+    the SKUs' titles and the pickup hold's end when the order has pickup lines."""
     leads = await stores.pickup_leads(db, [line.fulfillment.store for line in data.lines])
     _refuse_unknown(
         [(i, line.fulfillment.store) for i, line in enumerate(data.lines) if line.fulfillment.store not in leads],
@@ -152,23 +152,23 @@ async def _check_references(
         "unknown_store",
         "No store with code",
     )
-    known_skus = await catalog.variant_titles(db, [line.sku for line in data.lines])
+    titles = await catalog.variant_titles(db, [line.sku for line in data.lines])
     _refuse_unknown(
-        [(i, line.sku) for i, line in enumerate(data.lines) if line.sku not in known_skus],
+        [(i, line.sku) for i, line in enumerate(data.lines) if line.sku not in titles],
         "sku",
         "unknown_sku",
         "No variant with SKU",
     )
     pickup_store = next((line.fulfillment.store for line in data.lines if line.fulfillment.type == "pickup"), None)
     if pickup_store is None:
-        return None
+        return titles, None
     lead = leads[pickup_store]
     if lead is None:
         raise Unprocessable(
             f"Store {pickup_store!r} does not offer pickup; import the lines as shipped from it instead.",
             code="pickup_unavailable",
         )
-    return now + timedelta(minutes=lead + settings.pickup_hold_minutes)
+    return titles, now + timedelta(minutes=lead + settings.pickup_hold_minutes)
 
 
 def _refuse_unknown(bad: list[tuple[int, str]], field: str, code: str, what: str) -> None:
@@ -212,7 +212,8 @@ async def _insert_order(
         "source": data.source,
         "external_id": data.external_id,
         "request_hash": fingerprint,
-        "placed_at": data.placed_at,
+        # In UTC, as the database gives it back: a repeat's response is the first one's byte for byte.
+        "placed_at": data.placed_at.astimezone(UTC),
     }
     # The advisory lock makes a conflict here impossible for imports; the unique index still has the
     # last word, and a conflict means another writer got the pair first: retrying finds its order.

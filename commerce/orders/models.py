@@ -13,6 +13,26 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
+            "status IN ('placed', 'ready_for_pickup', 'collected', 'shipped', 'cancelled', 'expired')", name="status"
+        ),
+        CheckConstraint("(pickup_store IS NULL) = (hold_until IS NULL)", name="pickup_hold"),
+        # One order per cart: a checkout retried without its idempotency key still cannot order twice.
+        Index("uq_orders_cart_id", "cart_id", unique=True),
+        Index(
+            "ix_orders_pickup_store",
+            "pickup_store",
+            "status",
+            "created_at",
+            postgresql_where=text("pickup_store IS NOT NULL"),
+        ),
+        Index("ix_orders_due", "hold_until", postgresql_where=text("status IN ('placed', 'ready_for_pickup')")),
+        Index(
+            "ix_orders_customer",
+            "customer_id",
+            text("created_at DESC"),
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
+        CheckConstraint(
             "(source IS NULL) = (external_id IS NULL) AND (source IS NULL) = (request_hash IS NULL)", name="import"
         ),
         Index(
@@ -27,7 +47,7 @@ class Order(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     # Set for an order checked out from a cart; None for one imported from another system.
-    cart_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    cart_id: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[uuid.UUID | None]
     channel: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20))
@@ -52,6 +72,11 @@ class Order(Base):
 
 class OrderLine(Base):
     __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("fulfillment IN ('ship', 'pickup')", name="fulfillment"),
+        CheckConstraint("backordered BETWEEN 0 AND quantity", name="backordered"),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -9,10 +9,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RequestBody
 
 from commerce.auth.guards import allow, ensure_store
-from commerce.auth.schemas import Principal
+from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
+from commerce.openapi import REQUIRED_HEADERS
 from commerce.orders import imports, service
 from commerce.orders.checkout import checkout
 from commerce.orders.rules import Action, OrderStatus
@@ -24,7 +25,17 @@ CHECKOUT_DOC = """Reserves every line in one transaction and places the order: p
 (held until `pickup.hold_until`), ship lines at a warehouse, or a store when no warehouse has them
 (the nearest to `ship_to` when given). Requires `Idempotency-Key`: a retry with the same key returns
 the same order. Any short line is 409 `insufficient_stock` listing every short line, and nothing is
-reserved. The cart is closed."""
+reserved. The cart is closed.
+
+A customer token checks out its own carts and anonymous ones (the order then belongs to its customer);
+another customer's cart answers 404."""
+ORDER_REACH = (
+    "The order's id is the capability for a storefront key. An associate key reaches orders its store "
+    "handles; a customer token its own customer's orders (another customer's answer 404)."
+)
+
+
+REQUIRED_HEADERS["/v1/carts/{cart_id}/checkout"] = ("Idempotency-Key",)
 
 
 class OrderController(Controller):
@@ -33,7 +44,7 @@ class OrderController(Controller):
 
     @post(
         "/carts/{cart_id:str}/checkout",
-        guards=[allow("storefront", "associate")],
+        guards=[allow("storefront", "associate", CUSTOMER)],
         summary="Check out a cart",
         description=CHECKOUT_DOC,
         status_code=201,
@@ -60,8 +71,9 @@ class OrderController(Controller):
 
     @get(
         "/orders/{order_id:uuid}",
-        guards=[allow("storefront", "associate", "integration")],
+        guards=[allow("storefront", "associate", "integration", CUSTOMER)],
         summary="One order",
+        description=ORDER_REACH,
         responses=problem_responses(401, 403, 404),
     )
     async def get_order(self, db: Db, request: Request[Principal, Any, Any], order_id: FromPath[uuid.UUID]) -> OrderOut:
@@ -106,9 +118,9 @@ class OrderController(Controller):
 
     @post(
         "/orders/{order_id:uuid}/cancel",
-        guards=[allow("storefront", "associate", "integration")],
+        guards=[allow("storefront", "associate", "integration", CUSTOMER)],
         summary="Cancel an order",
-        description="Releases every reservation it still holds.",
+        description="Releases every reservation it still holds. " + ORDER_REACH,
         status_code=200,
         responses=problem_responses(401, 403, 404, 409),
     )
@@ -159,7 +171,9 @@ Refused with nothing written (422): an unknown store (`unknown_store`) or SKU (`
 one listed in `errors`; pickup at a store that does not offer it (`pickup_unavailable`) or at
 several (`multiple_pickup_stores`); money in another currency (`currency_mismatch`); a discount
 above its line's price (`invalid_discount`); the same SKU twice for the same fulfillment
-(`duplicate_line`); `placed_at` in the future (`invalid_placed_at`)."""
+(`duplicate_line`); `placed_at` in the future (`invalid_placed_at`); an absurd total
+(`amount_too_large`); a customer without any identifier (`identifier_required`). 409
+`request_in_flight`: the same `Idempotency-Key` is still being processed."""
 
 FIND_IMPORTED_DOC = """The orders imported from `source`, newest first. With `external_id`, the one order
 imported under that pair: `items` holds it, or is empty when there is none (not a 404, so a client can

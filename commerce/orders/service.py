@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.auth.guards import ensure_store
+from commerce.auth.guards import ensure_reach, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.errors import Forbidden, NotFound
 from commerce.events import service as events
@@ -97,7 +97,9 @@ async def _lines(db: AsyncSession, order_id: uuid.UUID) -> list[OrderLine]:
 
 
 def check_reach(principal: Principal, order: Order, lines: Sequence[OrderLine]) -> None:
-    """A store-bound key reaches an order only through a store it serves."""
+    """A store-bound key reaches an order only through a store it serves; a customer token its own
+    customer's orders (another's is 404) and anonymous ones whose id it holds."""
+    ensure_reach(principal, order.customer_id, f"No order {order.id}.")
     if principal.role not in STORE_BOUND:
         return
     stores = {order.pickup_store, *(line.location for line in lines)}
@@ -150,8 +152,9 @@ async def transition(
     elif action == "ship":
         await settle_reservations(db, ship_reference(order.id), consume=True, reason="ship", source=source)
     elif action in ("cancel", "expire"):
-        for ref in (pickup_reference(order.id), ship_reference(order.id)):
-            await settle_reservations(db, ref, consume=False, reason=action, source=source)
+        await settle_reservations(
+            db, [pickup_reference(order.id), ship_reference(order.id)], consume=False, reason=action, source=source
+        )
     values: dict[str, Any] = {"status": status, "updated_at": text("now()")}
     if action == "ship":
         values["shipped_at"] = now or text("now()")
@@ -177,7 +180,13 @@ async def expire_due(db: AsyncSession, now: datetime, limit: int = 100) -> int:
             .with_for_update(skip_locked=True)
         )
     ).all()
+    if not ids:
+        return 0
     system = Principal(key_id="expiry-sweeper", role="admin")
+    # Every due order's stock is released by one statement (its levels locked in one order); each
+    # order's own transition then finds nothing left to release.
+    references = [ref for order_id in ids for ref in (pickup_reference(order_id), ship_reference(order_id))]
+    await settle_reservations(db, references, consume=False, reason="expire", source=f"{system.role}:{system.key_id}")
     for order_id in ids:
         await transition(db, order_id, "expire", system, now)
     return len(ids)

@@ -11,6 +11,7 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.background import every
+from commerce.observability.metrics import RESERVATIONS_EXPIRED
 from commerce.orders.service import expire_due
 
 log = logging.getLogger("commerce.orders.sweeper")
@@ -23,6 +24,7 @@ async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], now: dateti
         async with sessionmaker() as db, db.begin():
             expired = await expire_due(db, now or datetime.now(UTC))
         total += expired
+        RESERVATIONS_EXPIRED.inc(expired)
         if expired == 0:
             return total
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,6 +15,8 @@ class PosEvent(Base):
 
     __tablename__ = "pos_events"
     __table_args__ = (
+        CheckConstraint("type IN ('sale', 'return', 'count', 'receipt')", name="type"),
+        CheckConstraint("status IN ('applied')", name="status"),
         Index(
             "ix_pos_events_loyalty_id",
             "loyalty_id",

@@ -9,6 +9,7 @@ from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.db import Db
 from commerce.errors import problem_responses
+from commerce.observability.metrics import count_pos_events
 from commerce.pos import service
 from commerce.pos.schemas import PosBatchIn, PosBatchResult
 
@@ -36,4 +37,6 @@ class PosController(Controller):
         self, db: Db, request: Request[Principal, Any, Any], store: StorePath, data: JSONBody[PosBatchIn]
     ) -> PosBatchResult:
         ensure_store(request.user, store)
-        return await service.ingest(db, store, data.events)
+        result = await service.ingest(db, store, data.events)
+        count_pos_events(r.status for r in result.results)
+        return result

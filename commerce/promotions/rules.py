@@ -131,3 +131,22 @@ def guardrail_violation(
     if kind == "amount_off" and cheapest_price is not None and value > cheapest_price:
         return f"{value} off is more than the price ({cheapest_price}) of an item it applies to."
     return None
+
+
+def preference(promo: PromotionTerms) -> tuple[int, int, int, datetime, str]:
+    """The order `resolve` prefers promotions in, without a line to price: higher priority, then the
+    larger discount (of two of one kind, the larger value; a percent and an amount of one priority are
+    listed percent first, as which is larger depends on the price), then older, then smaller id."""
+    kind_rank = 1 if promo.kind == "amount_off" else 0
+    return (-promo.priority, kind_rank, -promo.value, promo.created_at, promo.id)
+
+
+def qualifies(promo: PromotionTerms, now: datetime) -> bool:
+    """Whether a customer qualifies for a promotion without doing anything more: it is active and needs
+    no code. (Segments add here: and the customer is in one of the promotion's segments.)"""
+    return is_active(promo, now) and promo.code is None
+
+
+def customer_offers(promotions: Iterable[PromotionTerms], now: datetime) -> list[PromotionTerms]:
+    """The promotions a customer qualifies for now, in the order the engine prefers them."""
+    return sorted((p for p in promotions if qualifies(p, now)), key=preference)

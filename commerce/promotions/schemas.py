@@ -82,3 +82,17 @@ class PromotionOut(msgspec.Struct, frozen=True, kw_only=True):
     override_guardrail: OverrideOut | None
     created_at: datetime
     updated_at: datetime
+
+
+class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A promotion as a shopper sees it: what it takes off, on what, where and until when."""
+
+    id: str
+    title: str
+    kind: PromotionKind
+    value: Annotated[int, msgspec.Meta(description="percent_off: whole percent; amount_off: minor units off each unit")]
+    currency: str | None
+    applies_to: Annotated[AppliesTo | None, msgspec.Meta(description="Absent: everything")]
+    channels: Annotated[list[str] | None, msgspec.Meta(description="Absent: every channel")]
+    starts_at: datetime | None
+    ends_at: datetime | None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -14,7 +15,7 @@ from commerce.errors import Conflict, NotFound, Unprocessable
 from commerce.events import service as events
 from commerce.promotions import rules
 from commerce.promotions.models import Promotion
-from commerce.promotions.schemas import AppliesTo, OverrideOut, PromotionIn, PromotionOut
+from commerce.promotions.schemas import AppliesTo, OfferOut, OverrideOut, PromotionIn, PromotionOut
 
 
 def promotion_out(p: Promotion, now: datetime) -> PromotionOut:
@@ -213,3 +214,40 @@ async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:
             code="invalid_code",
         )
     return promotion.code
+
+
+OFFERS_DOC = (
+    "The promotions the customer qualifies for now, in the order the promotion engine prefers them (higher "
+    "priority, then older): active ones that need no code. The same list on every channel; each says the "
+    "channels it covers and what it applies to."
+)
+_LIVE = text(
+    "SELECT id, title, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
+    " killed_at, created_at FROM promotions"
+    " WHERE killed_at IS NULL AND code IS NULL AND (starts_at IS NULL OR starts_at <= :now)"
+    " AND (ends_at IS NULL OR ends_at > :now)"
+)
+
+
+async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetime) -> list[OfferOut]:
+    """The offers of one customer (promotions/rules.customer_offers decides; the query only narrows)."""
+    rows = {p.id: p for p in await db.execute(_LIVE, {"now": now})}
+    return [
+        OfferOut(
+            id=terms.id,
+            title=rows[terms.id].title,
+            kind=terms.kind,
+            value=terms.value,
+            currency=terms.currency,
+            applies_to=None
+            if terms.skus is None and terms.categories is None
+            else AppliesTo(
+                skus=None if terms.skus is None else sorted(terms.skus),
+                categories=None if terms.categories is None else sorted(terms.categories),
+            ),
+            channels=None if terms.channels is None else sorted(terms.channels),
+            starts_at=terms.starts_at,
+            ends_at=terms.ends_at,
+        )
+        for terms in rules.customer_offers((promotion_terms(p) for p in rows.values()), now)
+    ]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
@@ -62,7 +61,7 @@ class StoreController(Controller):
             key = decode_cursor(cursor, 1)
             stores = await service.list_stores(reader, kind, limit, key[0] if key else None)
             next_cursor = encode_cursor(stores[-1].code) if len(stores) == limit else None
-            return Page(items=[StoreListItem(**msgspec.structs.asdict(s)) for s in stores], next_cursor=next_cursor)
+            return Page(items=stores, next_cursor=next_cursor)
         lat, lon = rules.parse_point(near)
         key = decode_cursor(cursor, 2)
         found = await service.nearby_stores(

@@ -1,12 +1,18 @@
-"""Geodesy without I/O: parsing points, the search box around a point, exact distances."""
+"""Store rules without I/O: geodesy (parsing points, the search box around a point, exact distances) and
+opening hours (validation, open now in the store's own time zone)."""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from geopy.distance import geodesic
 
 from commerce.errors import Unprocessable
+from commerce.stores.schemas import OpeningHours, SpecialHours, Weekday
 
 EARTH_MEAN_RADIUS_KM = 6371.0088
 # Haversine on the mean sphere is within 0.56% of the WGS-84 geodesic; filter with this margin
@@ -78,3 +84,112 @@ def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     x = (sigma - math.sin(sigma)) * (math.sin(p) * math.cos(q) / math.cos(sigma / 2)) ** 2
     y = (sigma + math.sin(sigma)) * (math.cos(p) * math.sin(q) / math.sin(sigma / 2)) ** 2
     return WGS84_A_KM * (sigma - WGS84_F / 2 * (x + y))
+
+
+# --- Opening hours ---------------------------------------------------------------------------
+# Times are local wall-clock minutes after midnight. An interval is [opens, closes): `closes` may be
+# 24:00 (midnight), and a `closes` earlier than `opens` means the store closes the next morning
+# (an overnight interval such as fri 22:00-02:00 belongs to Friday and runs into Saturday). Equal
+# times are refused as ambiguous. No two intervals may overlap, overnight ones included.
+
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_MINUTES = 24 * 60
+WEEK_MINUTES = 7 * DAY_MINUTES
+
+Interval = tuple[int, int]  # (opens, closes) in minutes after the opening day's midnight; closes may pass 1440
+
+
+def clock_minutes(raw: str, where: str, *, closing: bool = False) -> int:
+    """`"HH:MM"` -> minutes after midnight; `24:00` only as a closing time."""
+    hours, _, minutes = raw.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(hours) == 2 and len(minutes) == 2):
+        raise Unprocessable(f"`{where}` must be a time HH:MM, got {raw!r}.")
+    value = int(hours) * 60 + int(minutes)
+    if int(minutes) > 59 or value > DAY_MINUTES or (value == DAY_MINUTES and not closing):
+        raise Unprocessable(f"`{where}` is not a time of day: {raw!r} (00:00-23:59, or 24:00 as a closing time).")
+    return value
+
+
+def interval(opens: str, closes: str, where: str) -> Interval:
+    start = clock_minutes(opens, f"{where}.opens")
+    end = clock_minutes(closes, f"{where}.closes", closing=True)
+    if end == start:
+        raise Unprocessable(f"`{where}` opens and closes at the same time ({opens}); give the hours it is open.")
+    return (start, end if end > start else end + DAY_MINUTES)
+
+
+def _overlap(spans: list[tuple[int, int, str]], wrap: int | None = None) -> None:
+    spans.sort()
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+        if start < end:
+            raise Unprocessable(f"`{first}` and `{second}` overlap.")
+    if wrap is not None and len(spans) > 1 and spans[-1][1] - wrap > spans[0][0]:
+        raise Unprocessable(f"`{spans[-1][2]}` and `{spans[0][2]}` overlap (across the end of the week).")
+
+
+def check_opening_hours(hours: Sequence[OpeningHours]) -> list[OpeningHours]:
+    """Validated weekly hours in week order (mon first, then by opening time)."""
+    spans = []
+    for i, h in enumerate(hours):
+        start, end = interval(h.opens, h.closes, f"opening_hours[{i}]")
+        offset = WEEKDAYS.index(h.day) * DAY_MINUTES
+        spans.append((offset + start, offset + end, f"opening_hours[{i}]"))
+    _overlap(spans, wrap=WEEK_MINUTES)
+    return sorted(hours, key=lambda h: (WEEKDAYS.index(h.day), h.opens))
+
+
+def check_special_hours(hours: Sequence[SpecialHours]) -> list[SpecialHours]:
+    """Validated dated exceptions in date order: each is `closed` or has both times; a closed date has no
+    other entry; no two intervals overlap (an overnight one included)."""
+    spans = []
+    closed_dates: dict[date, str] = {}
+    for i, h in enumerate(hours):
+        where = f"special_hours[{i}]"
+        if h.closed:
+            if h.opens is not None or h.closes is not None:
+                raise Unprocessable(f"`{where}` is closed: give no `opens` or `closes`.")
+            if h.date in closed_dates:
+                raise Unprocessable(f"`{closed_dates[h.date]}` and `{where}` both give {h.date}.")
+            closed_dates[h.date] = where
+            continue
+        if h.opens is None or h.closes is None:
+            raise Unprocessable(f"`{where}` needs `opens` and `closes`, or `closed: true`.")
+        start, end = interval(h.opens, h.closes, where)
+        offset = h.date.toordinal() * DAY_MINUTES
+        spans.append((offset + start, offset + end, where))
+    for start, _, where in spans:
+        day = date.fromordinal(start // DAY_MINUTES)
+        if day in closed_dates:
+            raise Unprocessable(f"`{closed_dates[day]}` says {day} is closed, but `{where}` gives hours that day.")
+    _overlap(spans)
+    return sorted(hours, key=lambda h: (h.date, h.opens or ""))
+
+
+def day_intervals(
+    day: date, opening_hours: Sequence[OpeningHours], special_hours: Sequence[SpecialHours]
+) -> list[Interval] | None:
+    """The intervals a store opens on `day` (dated exceptions replace the weekday's hours), or None when
+    nothing is published for it."""
+    special = [h for h in special_hours if h.date == day]
+    if special:
+        return [interval(h.opens, h.closes, "special_hours") for h in special if h.opens and h.closes]
+    if not opening_hours:
+        return None
+    weekday = WEEKDAYS[day.weekday()]
+    return [interval(h.opens, h.closes, "opening_hours") for h in opening_hours if h.day == weekday]
+
+
+def is_open(
+    at: datetime, timezone: str, opening_hours: Sequence[OpeningHours], special_hours: Sequence[SpecialHours]
+) -> bool | None:
+    """Whether the store is open at the instant `at`, judged on its own local wall clock; None when
+    it publishes no hours for today (or yesterday's overnight)."""
+    local = at.astimezone(ZoneInfo(timezone))
+    minute = local.hour * 60 + local.minute
+    today = day_intervals(local.date(), opening_hours, special_hours)
+    yesterday = day_intervals(local.date() - timedelta(days=1), opening_hours, special_hours)
+    if today is None and yesterday is None:
+        return None
+    if any(start <= minute < end for start, end in today or []):
+        return True
+    return any(minute < end - DAY_MINUTES for _, end in yesterday or [])

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import available_timezones
 
+import msgspec
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,13 +14,21 @@ from commerce.db import Reader, SqlParams
 from commerce.errors import NotFound, Unprocessable
 from commerce.stores import rules
 from commerce.stores.models import Store
-from commerce.stores.schemas import StoreIn, StoreKind, StoreListItem, StoreOut
+from commerce.stores.schemas import OpeningHours, SpecialHours, StoreIn, StoreKind, StoreListItem, StoreOut
 
 _TIMEZONES = frozenset(available_timezones())
 
 
-def store_out(store: Store | Row[Any]) -> StoreOut:
+def store_out(store: Store | Row[Any], now: datetime | None = None) -> StoreOut:
+    # --- hours and phone (stores/rules.py) ---
+    opening_hours = msgspec.convert(getattr(store, "opening_hours", None) or [], list[OpeningHours])
+    special_hours = msgspec.convert(getattr(store, "special_hours", None) or [], list[SpecialHours])
+    open_now = rules.is_open(now or datetime.now(UTC), store.timezone, opening_hours, special_hours)
     return StoreOut(
+        phone=getattr(store, "phone", None),
+        opening_hours=opening_hours,
+        special_hours=special_hours,
+        open_now=open_now,
         code=store.code,
         name=store.name,
         kind=cast(StoreKind, store.kind),
@@ -43,6 +53,9 @@ async def upsert_store(db: AsyncSession, code: str, data: StoreIn) -> tuple[Stor
         "timezone": data.timezone,
         "pickup_enabled": data.pickup_enabled,
         "pickup_lead_minutes": data.pickup_lead_minutes,
+        "phone": data.phone,
+        "opening_hours": msgspec.to_builtins(rules.check_opening_hours(data.opening_hours)),
+        "special_hours": msgspec.to_builtins(rules.check_special_hours(data.special_hours)),
     }
     stmt = insert(Store).values(code=code, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[Store.code], set_={**values, "updated_at": func.now()})
@@ -77,7 +90,7 @@ _STORE_COLUMNS = (
 )
 
 
-async def list_stores(reader: Reader, kind: str | None, limit: int, after: str | None) -> list[StoreOut]:
+async def list_stores(reader: Reader, kind: str | None, limit: int, after: str | None) -> list[StoreListItem]:
     """Stores (of `kind`, if given) by code, after the code `after`."""
     rows = await reader.fetch(
         f"SELECT {', '.join(_STORE_COLUMNS)} FROM stores WHERE ($1::text IS NULL OR kind = $1)"
@@ -86,7 +99,7 @@ async def list_stores(reader: Reader, kind: str | None, limit: int, after: str |
         after,
         limit,
     )
-    return [StoreOut(**dict(r)) for r in rows]
+    return [StoreListItem(**dict(r)) for r in rows]
 
 
 def distance_sql(lat: str, lon: str, alias: str = "s") -> str:

@@ -6,7 +6,7 @@ the import's body, to tell a retry (the same body) from another order reusing th
 `backordered` units are those the named location could not reserve when the order arrived.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-27
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from migrations.sql import run_script
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

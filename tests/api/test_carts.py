@@ -198,21 +198,21 @@ async def test_same_lines_and_code_price_the_same_on_web_and_mobile(
 
 
 async def test_customer_cart_is_one_cart_across_devices(
-    client: httpx.AsyncClient, shop: dict[str, str], db_conn
+    client: httpx.AsyncClient, shop: dict[str, str], db_conn, admin
 ) -> None:
-    customer = (await client.post("/v1/customers", json={"email": "ana@example.com"}, headers=shop)).json()
+    customer = (await client.post("/v1/customers", json={"email": "ana@example.com"}, headers=admin)).json()
     url = f"/v1/customers/{customer['id']}/cart"
-    phone, laptop = (await client.get(url, headers=shop)).json(), (await client.get(url, headers=shop)).json()
+    phone, laptop = (await client.get(url, headers=admin)).json(), (await client.get(url, headers=admin)).json()
     assert phone["id"] == laptop["id"] and phone["customer_id"] == customer["id"]
-    other = (await client.post("/v1/customers", json={"email": "bo@example.com"}, headers=shop)).json()
-    answers = await asyncio.gather(*(client.get(f"/v1/customers/{other['id']}/cart", headers=shop) for _ in range(10)))
+    other = (await client.post("/v1/customers", json={"email": "bo@example.com"}, headers=admin)).json()
+    answers = await asyncio.gather(*(client.get(f"/v1/customers/{other['id']}/cart", headers=admin) for _ in range(10)))
     assert {r.status_code for r in answers} == {200}
     assert len({r.json()["id"] for r in answers}) == 1
     assert await db_conn.fetchval("SELECT count(*) FROM carts WHERE customer_id = $1", other["id"]) == 1
-    r = await client.post("/v1/carts", json={"channel": "mobile", "customer_id": other["id"]}, headers=shop)
+    r = await client.post("/v1/carts", json={"channel": "mobile", "customer_id": other["id"]}, headers=admin)
     assert r.status_code == 409 and r.json()["code"] == "active_cart_exists"
     assert (
-        await client.get("/v1/customers/00000000-0000-0000-0000-000000000000/cart", headers=shop)
+        await client.get("/v1/customers/00000000-0000-0000-0000-000000000000/cart", headers=admin)
     ).status_code == 404
 
 
@@ -222,8 +222,8 @@ async def test_merge_moves_lines_and_codes_and_closes_the_anonymous_cart(
     await client.put(
         "/v1/promotions/p", json={"title": "C", "kind": "percent_off", "value": 5, "code": "FIVE"}, headers=admin
     )
-    customer = (await client.post("/v1/customers", json={"loyalty_id": "L-9"}, headers=shop)).json()
-    mine = (await client.get(f"/v1/customers/{customer['id']}/cart", headers=shop)).json()
+    customer = (await client.post("/v1/customers", json={"loyalty_id": "L-9"}, headers=admin)).json()
+    mine = (await client.get(f"/v1/customers/{customer['id']}/cart", headers=admin)).json()
     await add(client, shop, mine["id"], sku="COAT", quantity=1)
     anon = await new_cart(client, shop, channel="mobile")
     await add(client, shop, anon["id"], sku="COAT", quantity=2)
@@ -231,7 +231,7 @@ async def test_merge_moves_lines_and_codes_and_closes_the_anonymous_cart(
     await client.post(f"/v1/carts/{anon['id']}/codes", json={"code": "five"}, headers=shop)
 
     url = f"/v1/customers/{customer['id']}/cart/merge"
-    r = await client.post(url, json={"cart_id": anon["id"]}, headers=shop)
+    r = await client.post(url, json={"cart_id": anon["id"]}, headers=admin)
     assert r.status_code == 200, r.text
     merged = r.json()
     assert merged["id"] == mine["id"] and merged["codes"] == ["FIVE"]
@@ -239,17 +239,17 @@ async def test_merge_moves_lines_and_codes_and_closes_the_anonymous_cart(
         ("COAT", 3, "ship"),
         ("HAT", 1, "pickup"),
     ]
-    closed = (await client.get(f"/v1/carts/{anon['id']}", headers=shop)).json()
+    closed = (await client.get(f"/v1/carts/{anon['id']}", headers=admin)).json()
     assert (closed["status"], closed["merged_into"], closed["lines"]) == ("merged", mine["id"], [])
-    again = await client.post(url, json={"cart_id": anon["id"]}, headers=shop)
+    again = await client.post(url, json={"cart_id": anon["id"]}, headers=admin)
     assert again.status_code == 200 and again.json() == merged
     r = await add(client, shop, anon["id"], sku="HAT", quantity=1)
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"
-    r = await client.post(url, json={"cart_id": "no-such-cart"}, headers=shop)
+    r = await client.post(url, json={"cart_id": "no-such-cart"}, headers=admin)
     assert r.status_code == 404
-    someone_else = (await client.post("/v1/customers", json={"loyalty_id": "L-10"}, headers=shop)).json()
-    theirs = (await client.get(f"/v1/customers/{someone_else['id']}/cart", headers=shop)).json()
-    r = await client.post(url, json={"cart_id": theirs["id"]}, headers=shop)
+    someone_else = (await client.post("/v1/customers", json={"loyalty_id": "L-10"}, headers=admin)).json()
+    theirs = (await client.get(f"/v1/customers/{someone_else['id']}/cart", headers=admin)).json()
+    r = await client.post(url, json={"cart_id": theirs["id"]}, headers=admin)
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"
 
 

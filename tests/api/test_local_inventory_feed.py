@@ -12,6 +12,9 @@ from commerce.inventory import service
 from commerce.inventory.rules import StockLine
 from tests.conftest import ADMIN, Api
 
+# The store product page with the placeholder ad systems fill in (COMMERCE_PUBLIC_URL unset: the request's host).
+LINK = "http://commerce.test/stores/{store_code}/products/"
+
 
 async def stock(app, rows: list[tuple[str, str, int]]) -> None:
     async with app.state.sessionmaker() as db, db.begin():
@@ -46,6 +49,7 @@ async def test_ndjson_rows_for_every_store_level(client, shop) -> None:
             "availability": "out_of_stock",
             "pickup_method": "buy",
             "pickup_sla": "same day",
+            "link_template": "http://commerce.test/stores/{store_code}/products/MUG",
         },
         {
             "store_code": "CHI-1",
@@ -55,6 +59,7 @@ async def test_ndjson_rows_for_every_store_level(client, shop) -> None:
             "availability": "limited_availability",
             "pickup_method": "buy",
             "pickup_sla": "same day",
+            "link_template": "http://commerce.test/stores/{store_code}/products/TEE-M",
         },
         {
             "store_code": "CHI-1",
@@ -64,6 +69,7 @@ async def test_ndjson_rows_for_every_store_level(client, shop) -> None:
             "availability": "in_stock",
             "pickup_method": "buy",
             "pickup_sla": "same day",
+            "link_template": "http://commerce.test/stores/{store_code}/products/TEE-S",
         },
         {
             "store_code": "CHI-2",
@@ -73,6 +79,7 @@ async def test_ndjson_rows_for_every_store_level(client, shop) -> None:
             "availability": "limited_availability",
             "pickup_method": "not supported",
             "pickup_sla": None,
+            "link_template": "http://commerce.test/stores/{store_code}/products/TEE-S",
         },
     ]
 
@@ -91,9 +98,19 @@ async def test_tsv_has_a_header_and_one_line_per_row(client, shop) -> None:
         "availability",
         "pickup_method",
         "pickup_sla",
+        "link_template",
     ]
-    assert lines[1].split("\t") == ["CHI-1", "MUG", "0", "500 JPY", "out_of_stock", "buy", "same day"]
-    assert lines[4].split("\t") == ["CHI-2", "TEE-S", "5", "19.99 USD", "limited_availability", "not supported", ""]
+    assert lines[1].split("\t") == ["CHI-1", "MUG", "0", "500 JPY", "out_of_stock", "buy", "same day", LINK + "MUG"]
+    assert lines[4].split("\t") == [
+        "CHI-2",
+        "TEE-S",
+        "5",
+        "19.99 USD",
+        "limited_availability",
+        "not supported",
+        "",
+        LINK + "TEE-S",
+    ]
     assert len(lines) == 6
 
 
@@ -165,4 +182,5 @@ async def test_a_large_feed_is_streamed_in_chunks(app, api, db_conn) -> None:
         "availability": "limited_availability",
         "pickup_method": "buy",
         "pickup_sla": "same day",
+        "link_template": "http://commerce.test/stores/{store_code}/products/SKU-00002",
     }

@@ -105,6 +105,7 @@ async def test_a_repeat_is_200_with_the_same_order_and_writes_nothing(
     client: httpx.AsyncClient, shop: dict[str, dict[str, str]], db_conn: asyncpg.Connection
 ) -> None:
     first_body = body("1002", line("JKT-M", 1, "LOOP", "pickup"), customer={"email": "Ann@Example.com"})
+    first_body["placed_at"] = datetime.now(timezone(timedelta(hours=5, minutes=30))).isoformat()
     first = await client.post("/v1/orders/import", json=first_body, headers=shop["integration"])
     assert first.status_code == 201, first.text
     before = await counts(db_conn)
@@ -447,3 +448,15 @@ async def test_an_idempotency_key_works_as_on_every_other_post(
     )
     assert fresh.status_code == 200 and fresh.json()["id"] == first.json()["id"]
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+
+
+async def test_the_database_holds_one_order_per_source_and_external_id(
+    client: httpx.AsyncClient, shop: dict[str, dict[str, str]], db_conn: asyncpg.Connection
+) -> None:
+    r = await client.post("/v1/orders/import", json=body("1019", line("JKT-M", 1)), headers=shop["integration"])
+    assert r.status_code == 201, r.text
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db_conn.execute(
+            "INSERT INTO orders (id, channel, status, currency, subtotal, discount_total, total, source, external_id,"
+            " request_hash) VALUES (gen_random_uuid(), 'web', 'placed', 'USD', 0, 0, 0, 'shopify', '1019', 'x')"
+        )

@@ -18,15 +18,14 @@ async def test_history_merges_online_orders_and_till_sales_newest_first(
     await stock(app, [("LOOP", "A", 10), ("LOOP", "B", 10)])
     web = await api.key("storefront")
     till = await api.key("pos", "LOOP")
-    customer = (
-        await client.post("/v1/customers", json={"email": "ann@example.com", "loyalty_id": "L-77"}, headers=web)
-    ).json()
-    other = (await client.post("/v1/customers", json={"loyalty_id": "L-88"}, headers=web)).json()
+    customer = await api.customer(email="ann@example.com", loyalty_id="L-77")
+    other = await api.customer(loyalty_id="L-88")
+    ann = await api.customer_token(customer["id"])
 
-    # An online order placed from the customer's own cart.
-    cart = (await client.get(f"/v1/customers/{customer['id']}/cart", params={"channel": "mobile"}, headers=web)).json()
+    # An online order placed from the customer's own cart, signed in on the mobile app.
+    cart = (await client.get("/v1/me/cart", params={"channel": "mobile"}, headers=ann)).json()
     await client.post(f"/v1/carts/{cart['id']}/lines", json=pickup("A", 2), headers=web)
-    order = (await checkout(client, cart["id"], web)).json()
+    order = (await checkout(client, cart["id"], ann)).json()
 
     # Till sales: an older one and a newer one with the customer's loyalty id, one for someone else.
     now = datetime.now(UTC)
@@ -56,8 +55,10 @@ async def test_history_merges_online_orders_and_till_sales_newest_first(
     r = await client.post("/v1/pos/LOOP/events", json={"events": events}, headers=till)
     assert [x["status"] for x in r.json()["results"]] == ["applied"] * 3
 
-    r = await client.get(f"/v1/customers/{customer['id']}/orders", headers=web)
+    assert (await client.get(f"/v1/customers/{customer['id']}/orders", headers=web)).status_code == 403
+    r = await client.get(f"/v1/customers/{customer['id']}/orders", headers=ann)
     assert r.status_code == 200
+    assert (await client.get("/v1/me/orders", headers=ann)).json() == r.json()
     items = r.json()["items"]
     assert [(i["source"], i["id"]) for i in items] == [("pos", "t-2"), ("order", order["id"]), ("pos", "t-1")]
     assert items[1]["channel"] == "mobile"
@@ -69,7 +70,7 @@ async def test_history_merges_online_orders_and_till_sales_newest_first(
     seen, cursor = [], None
     while True:
         params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
-        body = (await client.get(f"/v1/customers/{customer['id']}/orders", params=params, headers=web)).json()
+        body = (await client.get(f"/v1/customers/{customer['id']}/orders", params=params, headers=ann)).json()
         seen += [i["id"] for i in body["items"]]
         cursor = body["next_cursor"]
         if not cursor:
@@ -79,5 +80,7 @@ async def test_history_merges_online_orders_and_till_sales_newest_first(
     r = await client.get(f"/v1/customers/{other['id']}/orders", headers=ADMIN)
     assert [i["id"] for i in r.json()["items"]] == ["t-3"]
     assert (await client.get(f"/v1/customers/{other['id']}/orders", headers=till)).status_code == 403
-    r = await client.get("/v1/customers/00000000-0000-0000-0000-000000000000/orders", headers=web)
+    # Another customer's history is not there for this shopper's token.
+    assert (await client.get(f"/v1/customers/{other['id']}/orders", headers=ann)).status_code == 404
+    r = await client.get("/v1/customers/00000000-0000-0000-0000-000000000000/orders", headers=ADMIN)
     assert r.status_code == 404

@@ -97,3 +97,22 @@ async def test_concurrent_imports_and_checkouts_share_the_stock_without_oversell
     assert await db_conn.fetchval("SELECT sum(backordered) FROM order_lines") == backordered
     assert await db_conn.fetchval("SELECT min(on_hand - reserved) FROM inventory_levels") == 0
     await assert_conserved(db_conn)
+
+
+async def test_concurrent_imports_of_one_pair_with_different_bodies_keep_the_first(
+    client: httpx.AsyncClient, api: Api, app: Any, db_conn: asyncpg.Connection
+) -> None:
+    await api.store("LOOP")
+    await api.product("drop", ["DROP-1"])
+    await stock(app, [("LOOP", "DROP-1", 20)])
+    key = await api.key("integration")
+    bodies = [import_body("9100", [("DROP-1", n)]) for n in range(1, 7)]
+
+    responses = await asyncio.gather(*(client.post("/v1/orders/import", json=b, headers=key) for b in bodies))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [422] * 5, [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 422} == {"idempotency_conflict"}
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+    assert await db_conn.fetchval("SELECT reserved FROM inventory_levels") == winner["lines"][0]["quantity"]
+    await assert_conserved(db_conn)

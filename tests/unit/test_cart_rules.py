@@ -17,6 +17,13 @@ def test_if_match_accepts_quoted_weak_and_bare_versions() -> None:
         parse_if_match('"abc"')
 
 
+@pytest.mark.parametrize("header", ['"2147483648"', '"9223372036854775808"', '"\u00b2"', '"\u0663"', '"-1"', '"1.0"'])
+def test_if_match_refuses_what_no_cart_version_can_be(header: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_if_match(header)
+    assert parse_if_match('"2147483647"') == 2**31 - 1
+
+
 def test_codes_are_kept_once_whatever_their_case() -> None:
     assert add_code(["SAVE10"], "save10") == ["SAVE10"]
     assert merge_codes(["A1B"], ["a1b", "C2D"]) == ["A1B", "C2D"]
@@ -59,3 +66,24 @@ def test_ship_source_picks_the_nearest_when_the_destination_is_known() -> None:
     levels = [LocationStock("W1", "warehouse", 99, 800.0), LocationStock("W2", "warehouse", 5, 40.0)]
     assert ship_source(levels, 5) == levels[1]
     assert ship_source(levels, 6) == levels[0]
+
+
+def test_only_staff_name_a_new_carts_customer_and_a_customer_tokens_cart_is_its_own() -> None:
+    import uuid
+
+    from commerce.auth.schemas import Principal
+    from commerce.carts.rules import cart_owner
+    from commerce.errors import Forbidden
+
+    ana, bo = uuid.uuid4(), uuid.uuid4()
+    token = Principal(key_id="t", role="customer", customer_id=ana)
+    assert cart_owner(token, None) == ana
+    assert cart_owner(token, ana) == ana
+    with pytest.raises(Forbidden):
+        cart_owner(token, bo)
+    for role in ("admin", "associate"):
+        assert cart_owner(Principal(key_id="k", role=role, store="S1"), bo) == bo
+    for role in ("storefront", "pos", "ads", "integration"):
+        assert cart_owner(Principal(key_id="k", role=role), None) is None
+        with pytest.raises(Forbidden):
+            cart_owner(Principal(key_id="k", role=role), bo)

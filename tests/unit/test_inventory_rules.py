@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from commerce.errors import Unprocessable
-from commerce.inventory.rules import StockLine, available, check_adjustment, in_lock_order, stock_status
+from commerce.inventory.rules import (
+    Hold,
+    StockLine,
+    available,
+    check_adjustment,
+    holds_in_lock_order,
+    in_lock_order,
+    stock_status,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,3 +48,17 @@ def test_adjustment_sign_must_match_reason(reason: str, delta: int) -> None:
 @pytest.mark.parametrize(("reason", "delta"), [("receipt", 5), ("damage", -1), ("correction", -3), ("correction", 3)])
 def test_adjustment_signs_that_make_sense_pass(reason: str, delta: int) -> None:
     check_adjustment(reason, delta)
+
+
+def test_holds_merge_per_reference_and_sort_in_lock_order() -> None:
+    holds = [
+        Hold("B", "x", 1, "order:1:ship"),
+        Hold("A", "y", 2, "order:1:pickup"),
+        Hold("A", "y", 3, "order:1:pickup"),
+        Hold("A", "y", 1, "order:1:ship"),
+    ]
+    assert holds_in_lock_order(holds) == [
+        Hold("A", "y", 5, "order:1:pickup"),
+        Hold("A", "y", 1, "order:1:ship"),
+        Hold("B", "x", 1, "order:1:ship"),
+    ]

@@ -116,3 +116,32 @@ def test_guardrail_flags_percent_over_ceiling_and_amount_over_price() -> None:
     assert guardrail_violation("amount_off", 1_000, ceiling_percent=50, cheapest_price=1_000) is None
     assert guardrail_violation("amount_off", 1_001, ceiling_percent=50, cheapest_price=1_000) is not None
     assert guardrail_violation("amount_off", 10**6, ceiling_percent=50, cheapest_price=None) is None
+
+
+def test_offers_are_active_uncoded_promotions_in_the_order_the_engine_prefers() -> None:
+    from commerce.promotions.rules import customer_offers
+
+    offers = customer_offers(
+        [
+            promo("older-5", value=5, created_at=NOW - timedelta(days=3)),
+            promo("newer-5", value=5, created_at=NOW - timedelta(days=1)),
+            promo("ten", value=10),
+            promo("amount", kind="amount_off", value=500),
+            promo("urgent", value=1, priority=5),
+            promo("coded", value=50, code="VIP"),
+            promo("killed", value=50, killed=True),
+            promo("ended", value=50, ends_at=NOW),
+            promo("later", value=50, starts_at=NOW + timedelta(seconds=1)),
+        ],
+        NOW,
+    )
+    assert [p.id for p in offers] == ["urgent", "ten", "older-5", "newer-5", "amount"]
+
+
+def test_offers_agree_with_resolve_on_which_promotion_prices_a_line_first() -> None:
+    from commerce.promotions.rules import customer_offers
+
+    candidates = [promo("a", value=10), promo("b", value=15), promo("c", value=5, priority=1)]
+    first = customer_offers(candidates, NOW)[0]
+    got = winner(*candidates)
+    assert got is not None and got.promotion_id == first.id == "c"
