@@ -394,4 +394,14 @@ def bridge_nats(url: str, stream: str, subject_prefix: str, name: str, data_dir:
 # --- end bridges ---
 
 
+def _adapter_commands() -> click.Command:
+    # Adapters are clients of the HTTP API; they import nothing from `commerce`, the CLI only mounts them.
+    from adapters.cli import adapter
+
+    return adapter
+
+
+main.add_command(_adapter_commands(), "adapter")
+
+
 __all__ = ["Settings", "main"]
