@@ -285,4 +285,14 @@ def purge(data_dir: Path) -> None:
     )
 
 
+def _adapter_commands() -> click.Command:
+    # Adapters are clients of the HTTP API; they import nothing from `commerce`, the CLI only mounts them.
+    from adapters.cli import adapter
+
+    return adapter
+
+
+main.add_command(_adapter_commands(), "adapter")
+
+
 __all__ = ["Settings", "main"]
