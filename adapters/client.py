@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +118,52 @@ def _backoff(policy: RetryPolicy) -> Any:
     return on
 
 
+class Unavailable(Exception):
+    """A service kept failing (transport errors, timeouts, 429, 5xx) through every retry."""
+
+
+async def send_with_retries(
+    http: httpx.AsyncClient,
+    policy: RetryPolicy,
+    method: str,
+    path: str,
+    *,
+    also: Callable[[httpx.Response], bool] | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    """One request, retried with stamina on transport errors, timeouts, 429 and 5xx (and what `also`
+    says), waiting what `Retry-After` asks when the server says. Returns the first response not worth
+    retrying, whatever its status; raises `Unavailable` when the retries run out. Shared by every
+    HTTP client of the adapters (ours and the platforms')."""
+    try:
+        async for attempt in stamina.retry_context(
+            on=_backoff(policy),
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        ):
+            with attempt:
+                response = await http.request(method, path, **kw)
+                if response.status_code in RETRYABLE_STATUS or (also is not None and also(response)):
+                    log.warning(
+                        "%s %s%s: %s, retrying",
+                        method,
+                        http.base_url,
+                        path,
+                        response.status_code,
+                        extra={"attempt": attempt.num},
+                    )
+                    raise _Retryable(
+                        f"{method} {path}: {response.status_code}",
+                        retry_after_seconds(response.headers.get("Retry-After")),
+                    )
+    except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
+        raise Unavailable(f"{method} {path}: {exc!r}") from exc
+    return response
+
+
 class CommerceClient:
     """One connection pool to our API with one integration key."""
 
@@ -160,32 +207,12 @@ class CommerceClient:
         content = msgspec.json.encode(json) if json is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
-        policy = self.retry
         try:
-            async for attempt in stamina.retry_context(
-                on=_backoff(policy),
-                attempts=policy.attempts,
-                timeout=policy.timeout,
-                wait_initial=policy.wait_initial,
-                wait_max=policy.wait_max,
-                wait_jitter=policy.wait_jitter,
-            ):
-                with attempt:
-                    response = await self.http.request(method, path, content=content, params=params, headers=headers)
-                    if response.status_code in RETRYABLE_STATUS or _in_flight(response):
-                        log.warning(
-                            "commerce %s %s: %s, retrying",
-                            method,
-                            path,
-                            response.status_code,
-                            extra={"attempt": attempt.num},
-                        )
-                        raise _Retryable(
-                            f"{method} {path}: {response.status_code}",
-                            retry_after_seconds(response.headers.get("Retry-After")),
-                        )
-        except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
-            raise CommerceUnavailable(f"{method} {path}: {exc!r}") from exc
+            response = await send_with_retries(
+                self.http, self.retry, method, path, content=content, params=params, headers=headers, also=_in_flight
+            )
+        except Unavailable as exc:
+            raise CommerceUnavailable(str(exc)) from exc
         if response.status_code >= 400:
             body = _json_or_none(response)
             code = str(body.get("code", "error")) if isinstance(body, dict) else "error"
