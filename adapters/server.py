@@ -22,6 +22,7 @@ import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from adapters.client import CommerceClient, CommerceRejected, CommerceUnavailable
 from adapters.state import AdapterState
@@ -59,7 +60,7 @@ async def feed_health(commerce: CommerceClient, state: AdapterState, types: Sequ
 
 
 def make_app(daemon: Daemon) -> Litestar:
-    @get("/health", sync_to_thread=False)
+    @get("/health")
     async def health() -> dict[str, Any]:
         feed = await feed_health(daemon.commerce, daemon.state, daemon.feed_types)
         return {
@@ -89,7 +90,7 @@ def make_app(daemon: Daemon) -> Litestar:
         return Response(msgspec.json.encode({"items": items}), media_type="application/json")
 
     @post("/webhooks/{platform:str}")
-    async def webhook(request: Request[Any, Any, Any], platform: str) -> Response[bytes]:
+    async def webhook(request: Request[Any, Any, Any], platform: FromPath[str]) -> Response[bytes]:
         if platform != daemon.platform:
             raise NotFoundException(f"this adapter receives {daemon.platform} webhooks only")
         body = await request.body()
@@ -126,7 +127,8 @@ async def serve_daemon(daemon: Daemon, host: str, port: int, *, started: asyncio
         log.info("adapter listening", extra={"platform": daemon.platform, "host": host, "port": port})
         if started is not None:
             started.set()
-        await serving
+        # Shielded: a cancelled daemon stops its server through should_exit below, which closes the socket.
+        await asyncio.shield(serving)
     finally:
         server.should_exit = True
         for task in tasks:

@@ -246,11 +246,11 @@ class SquareAdapter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=pause)
             self.wake.clear()
-            before = len(self.state.pending())
+            progressed = False
             while await self.apply_pending():
-                pass
-            stuck = before and len(self.state.pending()) >= before
-            pause = min(pause * 2, 30.0) if stuck else self.poll_seconds
+                progressed = True
+            # Deliveries left that could not be applied: a side is down; wait longer each round.
+            pause = self.poll_seconds if progressed or not self.state.pending() else min(pause * 2, 30.0)
 
     # --- outbound: our feed to Square --------------------------------------------------------
 

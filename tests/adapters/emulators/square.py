@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 import uvicorn
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath, JSONBody
 
 Json = dict[str, Any]
 _ALNUM = string.ascii_uppercase + string.digits
@@ -54,7 +55,7 @@ def square_id(length: int = 24) -> str:
 
 
 def rfc3339(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str) -> datetime:
@@ -92,6 +93,9 @@ class SquareEmulator:
     merchant_id: str = field(default_factory=lambda: square_id(13))
     notification_url: str | None = None
     """The webhook subscription's notification URL; deliveries go there once set."""
+    announce_sale_counts: bool = True
+    """Square announces every count change; off, only stocktakes and API changes are announced (so a
+    test can interleave sales with counts of its own choosing)."""
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -107,11 +111,18 @@ class SquareEmulator:
         self.batch_requests: list[Json] = []  # bodies of batch-create calls that were accepted
         self._idempotent: dict[str, tuple[str, Json]] = {}
         self._failure: _Failure | None = None
+        self._last_now = datetime.now(UTC)
         self._clock = itertools.count(1)
         self._wake = threading.Condition(self.lock)
         self._sender: threading.Thread | None = None
         self._stop_sending = False
         self.base_url = ""
+
+    def now(self) -> datetime:
+        """Square's clock: strictly increasing, so two changes are never at the same instant."""
+        with self.lock:
+            self._last_now = max(datetime.now(UTC), self._last_now + timedelta(microseconds=1))
+            return self._last_now
 
     # --- the seller's setup -------------------------------------------------------------------
 
@@ -122,7 +133,7 @@ class SquareEmulator:
                 "type": "ITEM_VARIATION",
                 "id": object_id,
                 "version": next(self._clock),
-                "updated_at": rfc3339(datetime.now(UTC)),
+                "updated_at": rfc3339(self.now()),
                 "is_deleted": False,
                 "present_at_all_locations": True,
                 "item_variation_data": {
@@ -141,12 +152,18 @@ class SquareEmulator:
             variation = self.variations[object_id]
             variation["item_variation_data"]["sku"] = sku
             variation["version"] = next(self._clock)
-            variation["updated_at"] = rfc3339(datetime.now(UTC))
+            variation["updated_at"] = rfc3339(self.now())
 
-    def add_customer(self, *, email: str | None = None, loyalty_phone: str | None = None) -> str:
+    def add_customer(
+        self, *, email: str | None = None, phone: str | None = None, loyalty_phone: str | None = None
+    ) -> str:
         customer_id = square_id(26)
         with self.lock:
-            self.customers[customer_id] = {"id": customer_id, **({"email_address": email} if email else {})}
+            self.customers[customer_id] = {
+                "id": customer_id,
+                **({"email_address": email} if email else {}),
+                **({"phone_number": phone} if phone else {}),
+            }
             if loyalty_phone:
                 self.loyalty_accounts[customer_id] = {
                     "id": secrets.token_hex(8),
@@ -188,7 +205,7 @@ class SquareEmulator:
             "calculated_at": rfc3339(at),
         }
 
-    def _record_changes(self, changes: list[Json]) -> None:
+    def _record_changes(self, changes: list[Json], *, announce: bool = True) -> None:
         """Apply changes and announce the counts that moved in one `inventory.count.updated`."""
         with self.lock:
             touched = []
@@ -199,19 +216,18 @@ class SquareEmulator:
                 self.inventory_changes.append(change)
                 if self.quantity(*pair) != before and pair not in touched:
                     touched.append(pair)
-            if touched:
-                now = datetime.now(UTC)
+            if touched and announce:
+                now = self.now()
                 counts = [self._count_object(c, loc, now) for c, loc in touched]
                 self._emit("inventory.count.updated", "inventory_counts", square_id(), {"inventory_counts": counts})
 
     def set_stock(self, location_id: str, catalog_object_id: str, quantity: int, at: datetime | None = None) -> None:
         """Stock as it was before the test, with no webhook (the account's history)."""
-        at = at or datetime.now(UTC) - timedelta(days=1)
+        at = at or self.now() - timedelta(days=1)
         with self.lock:
             self.inventory_changes.append(self._physical_count(location_id, catalog_object_id, quantity, at))
 
-    @staticmethod
-    def _physical_count(location_id: str, catalog_object_id: str, quantity: int, at: datetime) -> Json:
+    def _physical_count(self, location_id: str, catalog_object_id: str, quantity: int, at: datetime) -> Json:
         return {
             "type": "PHYSICAL_COUNT",
             "physical_count": {
@@ -221,7 +237,7 @@ class SquareEmulator:
                 "location_id": location_id,
                 "quantity": str(quantity),
                 "occurred_at": rfc3339(at),
-                "created_at": rfc3339(datetime.now(UTC)),
+                "created_at": rfc3339(self.now()),
             },
         }
 
@@ -251,7 +267,7 @@ class SquareEmulator:
     ) -> str:
         """A sale completed at the till: the order, its webhooks (`order.created`, then `updates`
         `order.updated` naming the completed order in later versions) and the stock it took."""
-        closed_at = at or datetime.now(UTC)
+        closed_at = at or self.now()
         order_id = square_id(29)
         with self.lock:
             order: Json = {
@@ -273,10 +289,11 @@ class SquareEmulator:
             self._emit_order("order.created", order)
             for _ in range(updates):
                 order["version"] += 1
-                order["updated_at"] = rfc3339(datetime.now(UTC))
+                order["updated_at"] = rfc3339(self.now())
                 self._emit_order("order.updated", order)
             self._record_changes(
-                [self._adjustment(location_id, c, q, "IN_STOCK", "SOLD", closed_at, order_id) for c, q in lines]
+                [self._adjustment(location_id, c, q, "IN_STOCK", "SOLD", closed_at, order_id) for c, q in lines],
+                announce=self.announce_sale_counts,
             )
         return order_id
 
@@ -290,7 +307,7 @@ class SquareEmulator:
     ) -> tuple[str, str]:
         """Items brought back: a return order (its `returns[]`), a refund naming it, the restock.
         Returns (return order id, return uid)."""
-        closed_at = at or datetime.now(UTC)
+        closed_at = at or self.now()
         order_id, return_uid, refund_id = square_id(29), square_id(10), square_id(30)
         with self.lock:
             return_lines = []
@@ -332,16 +349,17 @@ class SquareEmulator:
             refund["status"] = "COMPLETED"
             self._emit("refund.updated", "refund", refund_id, {"refund": dict(refund)})
             self._record_changes(
-                [self._adjustment(location_id, c, q, "NONE", "IN_STOCK", closed_at, order_id) for c, q in lines]
+                [self._adjustment(location_id, c, q, "NONE", "IN_STOCK", closed_at, order_id) for c, q in lines],
+                announce=self.announce_sale_counts,
             )
         return order_id, return_uid
 
     def stocktake(self, location_id: str, catalog_object_id: str, quantity: int, at: datetime | None = None) -> None:
         """A physical count entered on the Square dashboard."""
-        self._record_changes([self._physical_count(location_id, catalog_object_id, quantity, at or datetime.now(UTC))])
+        self._record_changes([self._physical_count(location_id, catalog_object_id, quantity, at or self.now())])
 
-    @staticmethod
     def _adjustment(
+        self,
         location_id: str,
         catalog_object_id: str,
         quantity: int | str,
@@ -376,7 +394,7 @@ class SquareEmulator:
             "merchant_id": self.merchant_id,
             "type": event_type,
             "event_id": secrets.token_hex(16),
-            "created_at": rfc3339(datetime.now(UTC)),
+            "created_at": rfc3339(self.now()),
             "data": {"type": data_type, "id": object_id, "object": json.loads(json.dumps(obj))},
         }
         with self.lock:
@@ -401,7 +419,7 @@ class SquareEmulator:
             "content-type": "application/json",
             "x-square-hmacsha256-signature": sign(self.signature_key, url or self.notification_url, body),
             "square-environment": "Production",
-            "square-initial-delivery-timestamp": rfc3339(datetime.now(UTC)),
+            "square-initial-delivery-timestamp": rfc3339(self.now()),
             "square-retry-number": "0",
         }
 
@@ -502,11 +520,11 @@ class SquareEmulator:
             return None
 
         @post("/v2/catalog/search", status_code=200)
-        async def search_catalog(data: Json) -> Any:
+        async def search_catalog(data: JSONBody[Json]) -> Any:
             return emulator.search_catalog(data)
 
         @get("/v2/orders/{order_id:str}")
-        async def retrieve_order(order_id: str) -> Any:
+        async def retrieve_order(order_id: FromPath[str]) -> Any:
             with emulator.lock:
                 order = emulator.orders.get(order_id)
                 if order is None:
@@ -514,7 +532,7 @@ class SquareEmulator:
                 return {"order": json.loads(json.dumps(order))}
 
         @post("/v2/orders/batch-retrieve", status_code=200)
-        async def batch_retrieve_orders(data: Json) -> Any:
+        async def batch_retrieve_orders(data: JSONBody[Json]) -> Any:
             ids = data.get("order_ids") or []
             if not ids or len(ids) > 100:
                 return _error(400, "INVALID_REQUEST_ERROR", "INVALID_ARRAY_LENGTH", "1 to 100 order_ids.")
@@ -523,26 +541,26 @@ class SquareEmulator:
             return {"orders": found}
 
         @post("/v2/inventory/changes/batch-create", status_code=200)
-        async def batch_create(data: Json) -> Any:
+        async def batch_create(data: JSONBody[Json]) -> Any:
             return emulator.batch_change(data)
 
         @post("/v2/inventory/counts/batch-retrieve", status_code=200)
-        async def batch_retrieve_counts(data: Json) -> Any:
+        async def batch_retrieve_counts(data: JSONBody[Json]) -> Any:
             with emulator.lock:
                 ids = data.get("catalog_object_ids") or list(emulator.variations)
                 locations = data.get("location_ids") or []
-                now = datetime.now(UTC)
+                now = self.now()
                 return {"counts": [emulator._count_object(c, loc, now) for c in ids for loc in locations]}
 
         @post("/v2/loyalty/accounts/search", status_code=200)
-        async def search_loyalty(data: Json) -> Any:
+        async def search_loyalty(data: JSONBody[Json]) -> Any:
             customer_ids = (data.get("query") or {}).get("customer_ids") or []
             with emulator.lock:
                 accounts = [emulator.loyalty_accounts[c] for c in customer_ids if c in emulator.loyalty_accounts]
             return {"loyalty_accounts": accounts}
 
         @get("/v2/customers/{customer_id:str}")
-        async def retrieve_customer(customer_id: str) -> Any:
+        async def retrieve_customer(customer_id: FromPath[str]) -> Any:
             with emulator.lock:
                 customer = emulator.customers.get(customer_id)
             if customer is None:
@@ -550,7 +568,7 @@ class SquareEmulator:
             return {"customer": customer}
 
         @post("/v2/events", status_code=200)
-        async def search_events(data: Json) -> Any:
+        async def search_events(data: JSONBody[Json]) -> Any:
             return emulator.search_events(data)
 
         return Litestar(
@@ -587,7 +605,7 @@ class SquareEmulator:
                 if begin is not None and parse_time(obj["updated_at"]) <= begin:
                     continue
                 found.append(json.loads(json.dumps(obj)))
-            latest = max((o["updated_at"] for o in self.variations.values()), default=rfc3339(datetime.now(UTC)))
+            latest = max((o["updated_at"] for o in self.variations.values()), default=rfc3339(self.now()))
         page = found[start : start + limit]
         body: Json = {"objects": page, "latest_time": latest}
         if start + limit < len(found):
@@ -623,10 +641,10 @@ class SquareEmulator:
                 if data.get("ignore_unchanged_counts", True) and Decimal(count["quantity"]) == self.quantity(*pair):
                     continue
                 count.setdefault("id", square_id())
-                count["created_at"] = rfc3339(datetime.now(UTC))
+                count["created_at"] = rfc3339(self.now())
                 applied.append({"type": "PHYSICAL_COUNT", "physical_count": count})
             self._record_changes(applied)
-            now = datetime.now(UTC)
+            now = self.now()
             pairs = list(
                 dict.fromkeys(
                     (c["physical_count"]["catalog_object_id"], c["physical_count"]["location_id"]) for c in applied
@@ -644,7 +662,7 @@ class SquareEmulator:
         query = data.get("query") or {}
         flt = query.get("filter") or {}
         created = flt.get("created_at") or {}
-        oldest = datetime.now(UTC) - timedelta(days=28)
+        oldest = self.now() - timedelta(days=28)
         start_at = max(parse_time(created["start_at"]), oldest) if created.get("start_at") else oldest
         end_at = parse_time(created["end_at"]) if created.get("end_at") else None
         types = set(flt.get("event_types") or [])
@@ -673,11 +691,11 @@ class SquareEmulator:
 @contextmanager
 def serve_square(emulator: SquareEmulator) -> Iterator[SquareEmulator]:
     """Serve the emulator on a free loopback port from a thread; `emulator.base_url` is set."""
+    server = uvicorn.Server(uvicorn.Config(emulator.app(), log_level="warning", lifespan="off"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(emulator.app(), log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="square-emulator", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
