@@ -15,7 +15,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +42,9 @@ class CommerceUnavailable(Exception):
     """Our API could not be reached or kept failing (5xx, timeouts) through every retry."""
 
 
-class _Retryable(Exception):
+class RetryableError(Exception):
+    """Raise inside a `retry_attempts` block to retry; `retry_after` (seconds) overrides the backoff."""
+
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
@@ -107,9 +108,12 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     max_retry_after: float = 60.0
 
 
-def _backoff(policy: RetryPolicy) -> Any:
+def retry_hook(policy: RetryPolicy) -> Any:
+    """stamina's `on=`: retry RetryableError (waiting its retry_after when given), timeouts and
+    connection errors; anything else propagates at once."""
+
     def on(exc: Exception) -> bool | float:
-        if isinstance(exc, _Retryable):
+        if isinstance(exc, RetryableError):
             if exc.retry_after is not None:
                 return min(exc.retry_after, policy.max_retry_after)
             return True
@@ -118,50 +122,16 @@ def _backoff(policy: RetryPolicy) -> Any:
     return on
 
 
-class Unavailable(Exception):
-    """A service kept failing (transport errors, timeouts, 429, 5xx) through every retry."""
-
-
-async def send_with_retries(
-    http: httpx.AsyncClient,
-    policy: RetryPolicy,
-    method: str,
-    path: str,
-    *,
-    also: Callable[[httpx.Response], bool] | None = None,
-    **kw: Any,
-) -> httpx.Response:
-    """One request, retried with stamina on transport errors, timeouts, 429 and 5xx (and what `also`
-    says), waiting what `Retry-After` asks when the server says. Returns the first response not worth
-    retrying, whatever its status; raises `Unavailable` when the retries run out. Shared by every
-    HTTP client of the adapters (ours and the platforms')."""
-    try:
-        async for attempt in stamina.retry_context(
-            on=_backoff(policy),
-            attempts=policy.attempts,
-            timeout=policy.timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-        ):
-            with attempt:
-                response = await http.request(method, path, **kw)
-                if response.status_code in RETRYABLE_STATUS or (also is not None and also(response)):
-                    log.warning(
-                        "%s %s%s: %s, retrying",
-                        method,
-                        http.base_url,
-                        path,
-                        response.status_code,
-                        extra={"attempt": attempt.num},
-                    )
-                    raise _Retryable(
-                        f"{method} {path}: {response.status_code}",
-                        retry_after_seconds(response.headers.get("Retry-After")),
-                    )
-    except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
-        raise Unavailable(f"{method} {path}: {exc!r}") from exc
-    return response
+def retry_attempts(policy: RetryPolicy) -> Any:
+    """`async for attempt in retry_attempts(policy): with attempt: ...` with the policy's limits."""
+    return stamina.retry_context(
+        on=retry_hook(policy),
+        attempts=policy.attempts,
+        timeout=policy.timeout,
+        wait_initial=policy.wait_initial,
+        wait_max=policy.wait_max,
+        wait_jitter=policy.wait_jitter,
+    )
 
 
 class CommerceClient:
@@ -207,12 +177,25 @@ class CommerceClient:
         content = msgspec.json.encode(json) if json is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
+        policy = self.retry
         try:
-            response = await send_with_retries(
-                self.http, self.retry, method, path, content=content, params=params, headers=headers, also=_in_flight
-            )
-        except Unavailable as exc:
-            raise CommerceUnavailable(str(exc)) from exc
+            async for attempt in retry_attempts(policy):
+                with attempt:
+                    response = await self.http.request(method, path, content=content, params=params, headers=headers)
+                    if response.status_code in RETRYABLE_STATUS or _in_flight(response):
+                        log.warning(
+                            "commerce %s %s: %s, retrying",
+                            method,
+                            path,
+                            response.status_code,
+                            extra={"attempt": attempt.num},
+                        )
+                        raise RetryableError(
+                            f"{method} {path}: {response.status_code}",
+                            retry_after_seconds(response.headers.get("Retry-After")),
+                        )
+        except (RetryableError, httpx.TimeoutException, httpx.TransportError) as exc:
+            raise CommerceUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code >= 400:
             body = _json_or_none(response)
             code = str(body.get("code", "error")) if isinstance(body, dict) else "error"
@@ -260,6 +243,31 @@ class CommerceClient:
     async def ledger(self, store: str, sku: str, limit: int = 500) -> list[dict[str, Any]]:
         page = await self._json("GET", f"/v1/inventory/{store}/{sku}/ledger", params={"limit": limit})
         return list(page["items"])
+
+    async def availability(self, skus: list[str], stores: list[str]) -> dict[tuple[str, str], int]:
+        """(store, sku) -> available; 0 where nothing is available or the SKU is unknown."""
+        out: dict[tuple[str, str], int] = {}
+        for start in range(0, len(skus), 100):
+            params = {"skus": ",".join(skus[start : start + 100]), "stores": ",".join(stores)}
+            for row in (await self._json("GET", "/v1/availability", params=params))["items"]:
+                out[(row["store"], row["sku"])] = int(row["available"])
+        return out
+
+    # --- catalog ---
+
+    async def all_skus(self) -> list[str]:
+        """Every variant's SKU, paging through the catalog."""
+        skus: list[str] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            page = await self._json("GET", "/v1/products", params=params)
+            skus.extend(v["sku"] for p in page["items"] for v in p.get("variants", []))
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return skus
 
     # --- POS ---
 

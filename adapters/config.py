@@ -42,6 +42,9 @@ class ShopifySection(msgspec.Struct, frozen=True):
     access_token: NonEmpty
     webhook_secret: NonEmpty
     locations: dict[str, NonEmpty]
+    # Store codes (keys of `locations`) whose stock Shopify keeps, e.g. a 3PL warehouse: their
+    # `inventory_levels/update` set our level, and our changes there are not pushed back.
+    shopify_owned: list[str] = []
 
 
 class SquareSection(msgspec.Struct, frozen=True):
@@ -101,6 +104,9 @@ def parse_config(text: str, source: str, platform: Platform | None = None) -> Ad
         if not section.locations:
             raise ConfigError(f"{source}: [shopify.locations] maps no store code to a location id")
         _check_unique(source, "shopify.locations", section.locations)
+        unknown = [code for code in section.shopify_owned if code not in section.locations]
+        if unknown:
+            raise ConfigError(f"{source}: `shopify.shopify_owned` names stores not in [shopify.locations]: {unknown}")
     elif platform == "square":
         square = config.require_square()
         _check_url(source, "square.base_url", square.base_url)

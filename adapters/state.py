@@ -233,6 +233,12 @@ class AdapterState:
         self._path(_INBOX, item.id).unlink(missing_ok=True)
         return letter
 
+    def add_dead_letter(self, key: str, topic: str, body: bytes, reason: str, code: str) -> DeadLetter:
+        """Dead-letter something that never went through the inbox (an outbound write refused, say);
+        a replay puts it in the inbox under `topic`."""
+        item = InboxItem(key=key, topic=topic, body_b64=base64.b64encode(body).decode(), received_at=time.time())
+        return self.dead_letter(item, reason, code)
+
     def dead_letters(self) -> list[DeadLetter]:
         letters = []
         for path in (self.root / _DEAD).glob("*.json"):

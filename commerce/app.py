@@ -35,7 +35,7 @@ from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
 from commerce.openapi import finish_openapi
-from commerce.orders.routes import OrderController
+from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
 from commerce.pos.routes import PosController
 from commerce.promotions.routes import PromotionController
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VariantController,
             ImportController,
             OrderController,
+            OrderImportController,
             PromotionController,
             CustomerController,
             CartController,

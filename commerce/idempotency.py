@@ -81,14 +81,18 @@ async def idempotent(
     status_code: int = 201,
     required: bool = False,
 ) -> Response[Any]:
-    """Run `run` at most once per (caller, key) and return its response, replaying it on retries."""
+    """Run `run` at most once per (caller, key) and return its response, replaying it on retries.
+
+    `run` returns the response body, answered with `status_code`; or a Response, to choose the status
+    itself (its status and body are what a retry gets back)."""
     if key is None:
         if required:
             raise BadRequest(
                 "This request needs an `Idempotency-Key` header (for example a UUID) so a retry cannot act twice.",
                 code="idempotency_key_required",
             )
-        return Response(await run(), status_code=status_code)
+        direct = await run()
+        return direct if isinstance(direct, Response) else Response(direct, status_code=status_code)
 
     principal = request.user.key_id
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
@@ -114,7 +118,9 @@ async def idempotent(
             headers={"Idempotent-Replayed": "true"},
         )
 
-    result = await run()
+    result: Any = await run()
+    if isinstance(result, Response):
+        status_code, result = result.status_code or status_code, result.content
     body = msgspec.json.encode(result)
     await db.execute(
         _STORE,

@@ -8,13 +8,16 @@ retries ran out (Square is down or throttling us: the work stays in the inbox fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 import msgspec
 
-from adapters.client import RetryPolicy, Unavailable, send_with_retries
+from adapters.client import RETRYABLE_STATUS, RetryableError, RetryPolicy, retry_after_seconds, retry_attempts
+
+log = logging.getLogger("adapters.square.client")
 
 SQUARE_VERSION = "2025-10-16"
 Json = dict[str, Any]
@@ -59,9 +62,17 @@ class SquareClient:
         content = msgspec.json.encode(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else {}
         try:
-            response = await send_with_retries(self.http, self.retry, method, path, content=content, headers=headers)
-        except Unavailable as exc:
-            raise SquareUnavailable(str(exc)) from exc
+            async for attempt in retry_attempts(self.retry):
+                with attempt:
+                    response = await self.http.request(method, path, content=content, headers=headers)
+                    if response.status_code in RETRYABLE_STATUS:
+                        log.warning("square %s %s: %s, retrying", method, path, response.status_code)
+                        raise RetryableError(
+                            f"square {method} {path}: {response.status_code}",
+                            retry_after_seconds(response.headers.get("Retry-After")),
+                        )
+        except (RetryableError, httpx.TimeoutException, httpx.TransportError) as exc:
+            raise SquareUnavailable(f"square {method} {path}: {exc!r}") from exc
         try:
             payload = response.json()
         except ValueError:

@@ -220,3 +220,9 @@ async def import_products(db: AsyncSession, lines: Iterable[bytes], first_line: 
             updated += 1
     log.info("import: %d created, %d updated, %d failed", created, updated, len(failed))
     return ImportReport(created=created, updated=updated, failed=failed)
+
+
+async def variant_titles(db: AsyncSession, skus: Iterable[str]) -> dict[str, str | None]:
+    """The title of every known SKU among `skus` (an unknown SKU is absent), in one query."""
+    rows = await db.execute(select(Variant.sku, Variant.title).where(Variant.sku.in_(sorted(set(skus)))))
+    return {r.sku: r.title for r in rows}

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,3 +77,44 @@ async def find_customers(db: AsyncSession, data: CustomerIn) -> list[CustomerOut
     for field, value in values.items():
         stmt = stmt.where(getattr(Customer, field) == value)
     return [customer_out(c) for c in await db.scalars(stmt)]
+
+
+async def match_or_create(db: AsyncSession, data: CustomerIn) -> uuid.UUID:
+    """The customer one of these identifiers belongs to, or a new customer holding all of them.
+
+    Identifiers are tried from the most to the least specific (loyalty id, email, phone); the first
+    that is linked wins, and a matched customer is left as it is. A concurrent creation of the same
+    customer is found again rather than failing.
+    """
+    values = normalised(data)
+    given = [(field, value) for field in ("loyalty_id", "email", "phone") if (value := values[field]) is not None]
+    if not given:
+        raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
+    for _ in range(2):
+        found = await _first_match(db, given)
+        if found is not None:
+            return found
+        customer_id = uuid.uuid4()
+        created = await db.scalar(
+            insert(Customer).values(id=customer_id, **values).on_conflict_do_nothing().returning(Customer.id)
+        )
+        if created is not None:
+            return customer_id
+    # Only if a customer holding one identifier was created and then changed between our reads.
+    raise Conflict("The customer's identifiers changed while this order was recorded; retry.", code="retry")
+
+
+async def _first_match(db: AsyncSession, given: list[tuple[str, str]]) -> uuid.UUID | None:
+    """The customer linked to the first of `given` (in its order) that is linked to one, in one query."""
+    rows = (
+        await db.execute(
+            select(Customer.id, Customer.loyalty_id, Customer.email, Customer.phone).where(
+                or_(*(getattr(Customer, field) == value for field, value in given))
+            )
+        )
+    ).all()
+    for field, value in given:
+        for row in rows:
+            if getattr(row, field) == value:
+                return cast(uuid.UUID, row.id)
+    return None

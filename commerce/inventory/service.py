@@ -20,7 +20,7 @@ from commerce.stores.rules import haversine_km
 
 # The tail shared by every stock change: given a CTE `upd` of changed levels (store_code, sku,
 # on_hand, reserved, safety_stock, d_on_hand, d_reserved), append the ledger and the events.
-_EVENTS = """
+_OUTBOX = """
 , outbox AS (
     INSERT INTO events (type, data)
     SELECT 'inventory.changed', jsonb_build_object(
@@ -28,17 +28,15 @@ _EVENTS = """
         'safety_stock', safety_stock, 'available', greatest(on_hand - reserved - safety_stock, 0))
     FROM upd
 )
-SELECT store_code, sku, on_hand, reserved, safety_stock FROM upd ORDER BY store_code, sku
 """
-_LEDGER_AND_EVENTS = (
-    """
+_EVENTS = _OUTBOX + "SELECT store_code, sku, on_hand, reserved, safety_stock FROM upd ORDER BY store_code, sku\n"
+_LEDGER = """
 , ledger AS (
     INSERT INTO inventory_ledger
         (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
     SELECT store_code, sku, d_on_hand, d_reserved, :reason, :source, :reference, :note, on_hand, reserved FROM upd
 )"""
-    + _EVENTS
-)
+_LEDGER_AND_EVENTS = _LEDGER + _EVENTS
 
 _REQUESTED = (
     "SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]))"
@@ -138,17 +136,20 @@ async def ship_candidates(
 
 
 # Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
+# The reservation rows for the levels a CTE `upd` raised (by `d_reserved` each).
+_HOLD = (
+    "), held AS ("
+    " INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)"
+    " SELECT store_code, sku, d_reserved, :reference, :expires_at FROM upd"
+    ")"
+)
 _RESERVE = text(
     f"WITH req AS ({_REQUESTED}), upd AS ("
     " UPDATE inventory_levels il SET reserved = il.reserved + req.qty, updated_at = now()"
     " FROM req WHERE il.store_code = req.store_code AND il.sku = req.sku"
     "   AND il.on_hand - il.reserved - il.safety_stock >= req.qty"
     " RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock,"
-    "           0 AS d_on_hand, req.qty AS d_reserved"
-    "), held AS ("
-    " INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)"
-    " SELECT store_code, sku, d_reserved, :reference, :expires_at FROM upd"
-    ")" + _LEDGER_AND_EVENTS
+    "           0 AS d_on_hand, req.qty AS d_reserved" + _HOLD + _LEDGER_AND_EVENTS
 )
 
 
@@ -192,6 +193,83 @@ async def reserve_lines(
             for line in short
         ]
     )
+
+
+class Hold(NamedTuple):
+    """Units wanted at a level under a reservation reference (see reserve_available)."""
+
+    store: str
+    sku: str
+    quantity: int
+    reference: str
+    expires_at: datetime | None = None
+
+
+# As far as it goes, in one statement: the levels are locked in (store, sku) order and read as
+# locked (FOR UPDATE re-reads a row another transaction changed meanwhile); each hold takes what is
+# still available after the holds before it on the same level (in input order); each level is raised
+# once by the sum, with one ledger row and one event; each hold that got something is a reservation.
+_RESERVE_AVAILABLE = text(
+    """
+WITH req AS (
+    SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS integer[]),
+        CAST(:references AS varchar[]), CAST(:expiries AS timestamptz[])) WITH ORDINALITY
+        AS r(store_code, sku, qty, reference, expires_at, n)
+), lvl AS (
+    SELECT il.store_code, il.sku, il.on_hand - il.reserved - il.safety_stock AS avail FROM inventory_levels il
+    WHERE (il.store_code, il.sku) IN (SELECT store_code, sku FROM req)
+    ORDER BY il.store_code, il.sku FOR UPDATE
+), share AS (
+    SELECT req.*, greatest(least(req.qty, lvl.avail - coalesce(sum(req.qty) OVER (
+        PARTITION BY req.store_code, req.sku ORDER BY req.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0)
+        AS take
+    FROM req JOIN lvl USING (store_code, sku)
+), agg AS (
+    SELECT store_code, sku, sum(take)::int AS qty FROM share GROUP BY store_code, sku HAVING sum(take) > 0
+), upd AS (
+    UPDATE inventory_levels il SET reserved = il.reserved + agg.qty, updated_at = now()
+    FROM agg WHERE il.store_code = agg.store_code AND il.sku = agg.sku
+    RETURNING il.store_code, il.sku, il.on_hand, il.reserved, il.safety_stock, 0 AS d_on_hand, agg.qty AS d_reserved
+), held AS (
+    INSERT INTO reservations (store_code, sku, quantity, reference, expires_at)
+    SELECT store_code, sku, take, reference, expires_at FROM share WHERE take > 0 ORDER BY n
+)"""
+    + _LEDGER
+    + _OUTBOX
+    + "SELECT store_code, sku, reference, take FROM share"
+)
+
+
+async def reserve_available(
+    db: AsyncSession, holds: Sequence[Hold], *, reference: str, source: str
+) -> dict[tuple[str, str, str], int]:
+    """Hold as much of every line as its level has available, never refusing, in one statement.
+
+    For an order that was already accepted elsewhere: what cannot be held is the caller's to record
+    (as backordered). Holds on the same level share what it has, first come first served in the
+    given order; a level with nothing available (or no level at all) holds nothing and writes
+    nothing. The ledger rows name `reference`. Returns the units held per (store, sku, hold
+    reference), 0 for a hold that got nothing.
+    """
+    merged: dict[tuple[str, str, str], Hold] = {}
+    for hold in holds:
+        key = (hold.store, hold.sku, hold.reference)
+        seen = merged.get(key)
+        merged[key] = hold if seen is None else seen._replace(quantity=seen.quantity + hold.quantity)
+    wanted = list(merged.values())
+    params = {
+        "stores": [h.store for h in wanted],
+        "skus": [h.sku for h in wanted],
+        "qtys": [h.quantity for h in wanted],
+        "references": [h.reference for h in wanted],
+        "expiries": [h.expires_at for h in wanted],
+        "reason": "reserve",
+        "source": source,
+        "reference": reference,
+        "note": None,
+    }
+    got = {(r.store_code, r.sku, r.reference): r.take for r in await db.execute(_RESERVE_AVAILABLE, params)}
+    return {key: got.get(key, 0) for key in merged}
 
 
 async def settle_reservations(

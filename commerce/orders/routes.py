@@ -5,17 +5,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RequestBody
 
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import Principal
 from commerce.db import Db
-from commerce.errors import problem_responses
+from commerce.errors import Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
-from commerce.orders import service
+from commerce.orders import imports, service
 from commerce.orders.checkout import checkout
 from commerce.orders.rules import Action, OrderStatus
-from commerce.orders.schemas import CheckoutIn, OrderOut
+from commerce.orders.schemas import CheckoutIn, OrderImportIn, OrderOut
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from commerce.settings import Settings
 
@@ -136,3 +137,85 @@ class OrderController(Controller):
             encode_cursor(orders[-1].created_at.isoformat(), str(orders[-1].id)) if len(orders) == limit else None
         )
         return Page(items=orders, next_cursor=next_cursor)
+
+
+# --- Orders from other systems (imports) ---------------------------------------------------------
+
+IMPORT_DOC = """An order another system (a web shop, a marketplace) already accepted and charged, recorded
+here exactly once per (`source`, `external_id`): the first import is 201 with the order; importing
+the same body again is 200 with the same order (concurrent duplicates create one order); another body
+under the same pair is 422 `idempotency_conflict`. The pair is the key, so `Idempotency-Key` is not
+needed; when sent, it works as on every other POST (a retry with it gets the first response again).
+
+Prices are the ones charged there (`unit_price` per unit, `discount` for the whole line, all in
+`currency`); the catalog's prices and promotions play no part. Each line's stock is reserved at the
+named `fulfillment.store` as far as it goes and never refused: the units that could not be reserved
+are the line's `backordered`, and an `order.backordered` event lists those lines. Pickup lines are
+held until `pickup.hold_until` like a checkout's (all at one store); ship lines until the order is
+shipped or cancelled. The customer is found by `loyalty_id`, then `email`, then `phone` (or created
+with all of them), so the order joins their purchase history.
+
+Refused with nothing written (422): an unknown store (`unknown_store`) or SKU (`unknown_sku`), every
+one listed in `errors`; pickup at a store that does not offer it (`pickup_unavailable`) or at
+several (`multiple_pickup_stores`); money in another currency (`currency_mismatch`); a discount
+above its line's price (`invalid_discount`); the same SKU twice for the same fulfillment
+(`duplicate_line`); `placed_at` in the future (`invalid_placed_at`)."""
+
+FIND_IMPORTED_DOC = """The orders imported from `source`, newest first. With `external_id`, the one order
+imported under that pair: `items` holds it, or is empty when there is none (not a 404, so a client can
+ask before importing)."""
+
+
+class OrderImportController(Controller):
+    path = "/v1/orders"
+    tags = ["Orders"]
+    guards = [allow("integration")]
+
+    @post(
+        "/import",
+        summary="Import an order accepted and charged by another system",
+        description=IMPORT_DOC,
+        status_code=201,
+        responses={
+            200: ResponseSpec(data_container=OrderOut, description="Imported before: the same order"),
+            **problem_responses(401, 403, 409, 422),
+        },
+    )
+    async def import_order(
+        self,
+        db: Db,
+        request: Request[Principal, Any, Any],
+        data: RequestBody[OrderImportIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[OrderOut]:
+        settings: Settings = request.app.state.settings
+
+        async def run() -> Response[OrderOut]:
+            order, created = await imports.import_order(db, data, request.user, settings, datetime.now(UTC))
+            return Response(order, status_code=201 if created else 200)
+
+        return await idempotent(db, request, idempotency_key, run)
+
+    @get(
+        "/",
+        summary="Find imported orders",
+        description=FIND_IMPORTED_DOC,
+        responses=problem_responses(401, 403, 422),
+    )
+    async def find_imported(
+        self,
+        db: Db,
+        source: Annotated[str, QueryParameter(min_length=1, max_length=32, description="e.g. `shopify`")],
+        external_id: Annotated[
+            str | None, QueryParameter(min_length=1, max_length=255, description="The order's id in `source`")
+        ] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[OrderOut]:
+        key = decode_cursor(cursor, 1)
+        if key is not None and not isinstance(key[0], int):
+            raise Unprocessable(
+                "`cursor` is not one this server issued; start again without it.", code="invalid_cursor"
+            )
+        orders = await imports.find_imported(db, source, external_id, limit, key[0] if key else None)
+        return Page(items=orders, next_cursor=encode_cursor(orders[-1].number) if len(orders) == limit else None)

@@ -8,9 +8,17 @@ it stays in the pickup lifecycle (it records shipped_at).
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from commerce.errors import InvalidState
+import msgspec
+
+from commerce.errors import InvalidState, Unprocessable
+
+if TYPE_CHECKING:
+    from commerce.orders.schemas import ImportLineIn, OrderImportIn
 
 OrderStatus = Literal["placed", "ready_for_pickup", "collected", "shipped", "cancelled", "expired"]
 Action = Literal["ready", "collect", "cancel", "expire", "ship"]
@@ -52,3 +60,85 @@ def _past(action: Action) -> str:
         "expire": "expired",
         "ship": "shipped",
     }[action]
+
+
+# Imported orders: accepted and charged by another system, so their prices are taken as given and
+# only checked for being coherent.
+
+# Ten thousand billion in minor units: far above any real order, far below bigint's range.
+MAX_ORDER_AMOUNT = 10**16
+# How far ahead of our clock `placed_at` may be (the other system's clock may run a little fast).
+PLACED_AT_SKEW = timedelta(minutes=5)
+
+
+def import_fingerprint(data: OrderImportIn) -> str:
+    """What identifies the body of an import, so a retry can be told from another order under the
+    same (source, external_id): canonical JSON (sorted keys, defaults filled, `placed_at` in UTC)."""
+    canonical = msgspec.structs.replace(data, placed_at=data.placed_at.astimezone(UTC))
+    return hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+
+
+def line_amounts(line: ImportLineIn) -> tuple[int, int, int]:
+    """(gross, discount, line_total) of a line, in minor units."""
+    gross = line.unit_price.amount * line.quantity
+    discount = line.discount.amount if line.discount is not None else 0
+    return gross, discount, gross - discount
+
+
+def check_import(data: OrderImportIn, now: datetime) -> None:
+    """Refuse an import that is not coherent in itself (422 with a stable code, every bad line named
+    in `errors`): money in another currency, a discount above the line's price, the same SKU twice
+    for the same fulfillment, pickup at more than one store, absurd totals, a future `placed_at`."""
+    if data.placed_at > now + PLACED_AT_SKEW:
+        raise Unprocessable(
+            f"`placed_at` {data.placed_at.isoformat()} is in the future.",
+            code="invalid_placed_at",
+            errors=[{"key": "placed_at", "message": "in the future"}],
+        )
+    _refuse_bad_lines(
+        [
+            (f"lines[{i}].{field}.currency", f"is {money.currency}, the order is in {data.currency}")
+            for i, line in enumerate(data.lines)
+            for field, money in (("unit_price", line.unit_price), ("discount", line.discount))
+            if money is not None and money.currency != data.currency
+        ],
+        "currency_mismatch",
+        "Every price and discount must be in the order's currency",
+    )
+    _refuse_bad_lines(
+        [
+            (f"lines[{i}].discount", f"{discount} exceeds the line's price {gross}")
+            for i, line in enumerate(data.lines)
+            for gross, discount, _ in [line_amounts(line)]
+            if discount > gross
+        ],
+        "invalid_discount",
+        "A line's discount must not exceed its price (unit price times quantity)",
+    )
+    seen: dict[tuple[str, str, str], int] = {}
+    duplicates: list[tuple[str, str]] = []
+    for i, line in enumerate(data.lines):
+        key = (line.sku, line.fulfillment.type, line.fulfillment.store)
+        if key in seen:
+            duplicates.append((f"lines[{i}]", f"repeats lines[{seen[key]}] (same sku and fulfillment)"))
+        seen.setdefault(key, i)
+    _refuse_bad_lines(duplicates, "duplicate_line", "Give each SKU once per fulfillment; merge the quantities")
+    pickup_stores = sorted({line.fulfillment.store for line in data.lines if line.fulfillment.type == "pickup"})
+    if len(pickup_stores) > 1:
+        raise Unprocessable(
+            f"An order is picked up at one store; these lines name several: {', '.join(pickup_stores)}.",
+            code="multiple_pickup_stores",
+        )
+    if sum(line_amounts(line)[0] for line in data.lines) > MAX_ORDER_AMOUNT:
+        raise Unprocessable(
+            f"The order's total is above {MAX_ORDER_AMOUNT} minor units; check the amounts.", code="amount_too_large"
+        )
+
+
+def _refuse_bad_lines(bad: Sequence[tuple[str, str]], code: str, what: str) -> None:
+    if bad:
+        raise Unprocessable(
+            f"{what}: {'; '.join(f'{key} {message}' for key, message in bad)}.",
+            code=code,
+            errors=[{"key": key, "message": message} for key, message in bad],
+        )

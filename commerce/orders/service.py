@@ -65,6 +65,7 @@ def order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
                     type=cast(Any, line.fulfillment), store=line.location if line.fulfillment == "pickup" else None
                 ),
                 location=line.location,
+                backordered=line.backordered or 0,
             )
             for line in lines
         ],
@@ -75,6 +76,10 @@ def order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
         if order.pickup_store is not None and order.hold_until is not None
         else None,
         shipped_at=order.shipped_at,
+        # A checkout's order object is built before the insert, which defaults placed_at to created_at.
+        placed_at=order.placed_at or order.created_at,
+        source=order.source,
+        external_id=order.external_id,
         created_at=order.created_at,
         updated_at=order.updated_at,
     )

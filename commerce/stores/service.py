@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, func, text
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,3 +161,12 @@ async def nearby_stores(
         item = StoreListItem(**store, distance_km=round(km, 3), available=r["available"])
         found.append((item, float(r["distance"])))
     return found
+
+
+async def pickup_leads(db: AsyncSession, codes: Sequence[str]) -> dict[str, int | None]:
+    """For every known store among `codes` (an unknown one is absent): its pickup lead time in
+    minutes, or None when it does not offer pickup."""
+    rows = await db.execute(
+        select(Store.code, Store.pickup_enabled, Store.pickup_lead_minutes).where(Store.code.in_(sorted(set(codes))))
+    )
+    return {r.code: r.pickup_lead_minutes if r.pickup_enabled else None for r in rows}
