@@ -42,7 +42,7 @@ def square_daemon(adapter: SquareAdapter, config: AdapterConfig) -> Daemon:
         state=adapter.state,
         commerce=adapter.commerce,
         receiver=receiver,
-        loops=[adapter.apply_loop, adapter.feed_loop],
+        loops=adapter.loops(),
         extra_health=adapter.health,
     )
 

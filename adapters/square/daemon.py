@@ -26,7 +26,7 @@ import base64
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 
 from adapters.client import CommerceClient, CommerceRejected, CommerceUnavailable
+from adapters.server import run_loop_forever
 from adapters.square import mapping
 from adapters.square.client import SquareClient, SquareRejected, SquareUnavailable
 from adapters.square.mapping import Level, Problem, StoreEvent
@@ -45,6 +46,8 @@ log = logging.getLogger("adapters.square")
 OUTBOUND_TOPIC = "commerce/inventory.changed"
 MAX_POS_BATCH = 1000
 INBOX_ROUND = 500  # deliveries handled per round
+MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
+DONE_RETENTION = 7 * 24 * 3600.0
 
 
 def rfc3339(at: datetime) -> str:
@@ -77,6 +80,7 @@ class SquareAdapter:
         self.skus = state.id_map("square-skus")  # catalog object id -> SKU
         self.identifiers = state.id_map("square-customers")  # Square customer id -> loyalty id ("" for none)
         self.poll_seconds = poll_seconds
+        self._pause = poll_seconds
         self.wake = asyncio.Event()
 
     # --- catalog: Square variation ids <-> our SKUs ----------------------------------------------
@@ -239,18 +243,17 @@ class SquareAdapter:
                             result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}"
                         )
 
-    async def apply_loop(self) -> None:
-        """Apply the inbox whenever a delivery arrives (or every poll), backing off while a side is down."""
-        pause = self.poll_seconds
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=pause)
-            self.wake.clear()
-            progressed = False
-            while await self.apply_pending():
-                progressed = True
-            # Deliveries left that could not be applied: a side is down; wait longer each round.
-            pause = self.poll_seconds if progressed or not self.state.pending() else min(pause * 2, 30.0)
+    async def drain_inbox(self) -> None:
+        """One round of the inbox loop: wait for a delivery (or the poll), apply everything pending;
+        while deliveries stay that cannot be applied (a side is down), wait longer each round."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self._pause)
+        self.wake.clear()
+        progressed = False
+        while await self.apply_pending():
+            progressed = True
+        stuck = not progressed and bool(self.state.pending())
+        self._pause = min(self._pause * 2, MAX_PAUSE) if stuck else self.poll_seconds
 
     # --- outbound: our feed to Square --------------------------------------------------------
 
@@ -313,15 +316,29 @@ class SquareAdapter:
         self.state.mark_done(item)
         return True
 
-    async def feed_loop(self) -> None:
-        while True:
-            try:
-                read = await self.push_feed()
-            except (SquareUnavailable, CommerceUnavailable) as exc:
-                log.warning("outbound sync waits: %s", exc)
-                read = 0
-            if not read:
-                await asyncio.sleep(self.poll_seconds)
+    async def follow_feed(self) -> None:
+        """One round of the outbound loop; our API or Square being down only delays it."""
+        try:
+            read = await self.push_feed()
+        except (SquareUnavailable, CommerceUnavailable) as exc:
+            log.warning("outbound sync waits: %s", exc)
+            read = 0
+        if not read:
+            await asyncio.sleep(self.poll_seconds)
+
+    async def prune(self) -> None:
+        """Forget applied deliveries after a week (Square retries a notification for up to 3 days)."""
+        removed = self.state.prune_done(DONE_RETENTION)
+        if removed:
+            log.info("forgot old applied deliveries", extra={"removed": removed})
+        await asyncio.sleep(3600)
+
+    def loops(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [
+            lambda: run_loop_forever("square-inbox", self.drain_inbox, pause=1.0),
+            lambda: run_loop_forever("square-feed", self.follow_feed, pause=1.0),
+            lambda: run_loop_forever("square-prune", self.prune, pause=60.0),
+        ]
 
     # --- recovery: the Events API ---------------------------------------------------------
 

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from litestar import Litestar
 
 from adapters.client import CommerceClient, RetryPolicy
-from adapters.config import load_config
+from adapters.config import load_config, parse_config
 from adapters.server import Daemon, serve_daemon
+from adapters.shopify import daemon as shopify_daemon
 from adapters.square import mapping
 from adapters.square.client import SquareClient
 from adapters.square.daemon import SquareAdapter
@@ -35,6 +36,7 @@ from commerce.cli import main as commerce_cli
 from commerce.events.relay import run_relay
 from commerce.pos import rules
 from commerce.pos.schemas import PosEventIn
+from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.emulators.square import SquareEmulator, serve_square
 from tests.conftest import ADMIN, Api
 
@@ -125,7 +127,7 @@ class Harness:
         client = SquareClient(self.square.base_url, self.square.access_token, retry=FAST)
         adapter = SquareAdapter(AdapterState(self.state_dir), commerce, client, {STORE: LOCATION}, poll_seconds=0.05)
         receiver = SquareReceiver(adapter.state, self.square.signature_key, self.notification_url, adapter.wake)
-        daemon = Daemon("square", adapter.state, commerce, receiver, [adapter.apply_loop, adapter.feed_loop])
+        daemon = Daemon("square", adapter.state, commerce, receiver, adapter.loops())
         started = asyncio.Event()
         task = asyncio.create_task(serve_daemon(daemon, "127.0.0.1", self.port, started=started))
         waiting = asyncio.create_task(started.wait())
@@ -463,7 +465,7 @@ EXAMPLES = itertools.count()
 
 
 @settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -506,3 +508,58 @@ async def test_any_interleaving_of_sales_returns_and_counts_matches_the_pos_mode
 
     model = expected_on_hand(h.square, notifications, {variation: sku}, (sku, 50, start))
     assert (await h.level(sku))["on_hand"] == model
+
+
+async def test_the_omnichannel_loop_a_square_sale_reaches_shopifys_location(harness: Harness, tmp_path: Path) -> None:
+    """Square store sale -> our inventory -> Shopify's location for that store, both adapters running."""
+    h = harness
+    (variation,) = await tee(h)
+    shopify = ShopifyEmulator()
+    async with shopify.serve():
+        location = shopify.add_location("Chicago Loop")
+        shopify.add_variant("TEE-M", stocked_at={location: 10})
+        await h.start()
+        h.square.start_sending()
+        assert h.key is not None
+        port = free_port()
+        config = parse_config(
+            f"""
+[commerce]
+url = "{h.commerce_url}"
+key = "{h.key["Authorization"].removeprefix("Bearer ")}"
+[listen]
+host = "127.0.0.1"
+port = {port}
+[state]
+dir = "{tmp_path / "shopify-state"}"
+[shopify]
+shop_url = "{shopify.url}"
+access_token = "{shopify.access_token}"
+webhook_secret = "{shopify.webhook_secret}"
+[shopify.locations]
+"{STORE}" = "{location}"
+""",
+            str(tmp_path / "shopify.toml"),
+            "shopify",
+        )
+        started = asyncio.Event()
+        task = asyncio.create_task(shopify_daemon.run(config, retry=FAST, started=started))
+        try:
+            await asyncio.wait_for(started.wait(), 10)
+            shopify.webhook_url = f"http://127.0.0.1:{port}/webhooks/shopify"
+
+            h.square.ring_up(LOCATION, [(variation, 3)])
+
+            async def shopify_has_it() -> bool:
+                return shopify.available("TEE-M", location) == 7
+
+            await eventually(shopify_has_it, what="the Square sale at Shopify's location")
+            assert (await h.level("TEE-M"))["available"] == 7
+            await h.settled()
+            await shopify.settle()
+            assert shopify.available("TEE-M", location) == 7
+            assert h.square.quantity(variation, LOCATION) == 7
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
