@@ -129,15 +129,21 @@ class SquareAdapter:
         if known is not None:
             return known or None
         phone: str | None = None
+        refused = False
         try:
             phone = mapping.loyalty_phone(await self.square.loyalty_accounts(customer_id))
         except SquareRejected as exc:  # no LOYALTY_READ scope, or no loyalty program
             log.info("loyalty search refused: %s", exc, extra={"customer_id": customer_id})
         if phone is None:
-            customer = await self.square.customer(customer_id)
+            try:
+                customer = await self.square.customer(customer_id)
+            except SquareRejected as exc:  # no CUSTOMERS_READ scope: the sale still counts, without a buyer
+                log.warning("customer lookup refused: %s", exc, extra={"customer_id": customer_id})
+                customer, refused = None, True
             found = (customer or {}).get("phone_number")
             phone = found if isinstance(found, str) and found else None
-        self.identifiers.update({customer_id: phone or ""})
+        if not refused:  # a refusal may be lifted (a scope granted): ask again next time
+            self.identifiers.update({customer_id: phone or ""})
         return phone
 
     # --- inbound: the inbox ------------------------------------------------------------------
@@ -175,6 +181,13 @@ class SquareAdapter:
             loyalty = {o["id"]: await self.loyalty_id(o.get("customer_id")) for o in orders.values()}
         except SquareUnavailable as exc:
             log.warning("Square unavailable; %d deliveries wait: %s", len(items), exc)
+            for item in items:
+                self.state.count_attempt(item)
+            return 0
+        except SquareRejected as exc:
+            # Refusals here (401, 403: the token or its scopes) hold for every delivery alike: they
+            # wait in the inbox (see /health) until the config is fixed, rather than all going dead.
+            log.error("Square refused the adapter (check the access token and its scopes): %s", exc)
             for item in items:
                 self.state.count_attempt(item)
             return 0

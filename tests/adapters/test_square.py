@@ -210,23 +210,28 @@ def pos_rows(ledger: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
 async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(harness: Harness) -> None:
     h = harness
     (variation,) = await tee(h)
-    r = await h.api.client.post("/v1/customers", json={"loyalty_id": "+13125550100"}, headers=ADMIN)
-    customer = r.json()["id"]
-    buyer = h.square.add_customer(loyalty_phone="+13125550100", email="ana@example.com")
+    member, regular = [
+        (await h.api.client.post("/v1/customers", json={"loyalty_id": phone}, headers=ADMIN)).json()["id"]
+        for phone in ("+13125550100", "+13125550199")
+    ]
+    loyalty_buyer = h.square.add_customer(loyalty_phone="+13125550100", email="ana@example.com")
+    profile_buyer = h.square.add_customer(phone="+13125550199")  # no loyalty account: the profile's phone
     await h.start()
     h.square.start_sending(twice=True)  # Square may deliver each notification more than once
 
-    order_id = h.square.ring_up(LOCATION, [(variation, "2")], customer_id=buyer)
+    first = h.square.ring_up(LOCATION, [(variation, "2")], customer_id=loyalty_buyer)
+    second = h.square.ring_up(LOCATION, [(variation, "1.00000")], customer_id=profile_buyer)
     await h.settled()
 
     level = await h.level("TEE-M")
-    assert (level["on_hand"], level["available"]) == (8, 8)
+    assert (level["on_hand"], level["available"]) == (7, 7)
     sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
-    assert [(row["delta"], row["reference"]) for row in sales] == [(-2, f"square-sale-{order_id}")]
-    history = await h.api.client.get(f"/v1/customers/{customer}/orders", headers=ADMIN)
-    assert f"square-sale-{order_id}" in history.text
+    assert sorted(row["reference"] for row in sales) == sorted([f"square-sale-{first}", f"square-sale-{second}"])
+    for customer, order_id, other in [(member, first, second), (regular, second, first)]:
+        history = (await h.api.client.get(f"/v1/customers/{customer}/orders", headers=ADMIN)).text
+        assert f"square-sale-{order_id}" in history and f"square-sale-{other}" not in history
     # Our level went back to Square as a count equal to its own: nothing changed there.
-    assert h.square.quantity(variation, LOCATION) == 8
+    assert h.square.quantity(variation, LOCATION) == 7
     delivered = [event_id for event_id, status in h.square.delivered if status == 200]
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
 
