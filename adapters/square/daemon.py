@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ MAX_POS_BATCH = 1000
 INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
+ECHO_CLOCK_SKEW = 5.0  # seconds Square's clock may run behind ours
+ECHO_WINDOW = 600.0  # seconds a push is remembered (Square announces a change within seconds)
+ECHO_MEMORY = 20  # pushes remembered per (variation, location)
 
 
 def rfc3339(at: datetime) -> str:
@@ -192,7 +196,7 @@ class SquareAdapter:
                 self.state.count_attempt(item)
             return 0
 
-        pushed = self.state.load("square-pushed")
+        pushed = self.state.load("square-pushed")  # read only here
         for work in works:
             ident = work.item.id
             if ident in order_ids:
@@ -212,22 +216,22 @@ class SquareAdapter:
                         work.problem = work.problem or outcome
                     else:
                         work.events.append(outcome)
-        self.state.save("square-pushed", pushed)
 
         await self._send(works)
         for work in outbound:
             work.waiting = not await self._replay_outbound(work.item)
 
-        done = 0
+        finished = [w for w in works if not w.waiting and w.item.topic != OUTBOUND_TOPIC]
+        # Hundreds of fsyncs: off the event loop, so webhooks are still answered meanwhile.
+        await asyncio.to_thread(self._finish, finished)
+        return len(finished)
+
+    def _finish(self, works: Sequence[_Work]) -> None:
         for work in works:
-            if work.waiting or work.item.topic == OUTBOUND_TOPIC:
-                continue
             if work.problem is not None:
                 self.state.dead_letter(work.item, work.problem.detail, work.problem.code)
             else:
                 self.state.mark_done(work.item)
-            done += 1
-        return done
 
     async def _send(self, works: Sequence[_Work]) -> None:
         """Send every work's events, grouped per store in batches; set each work's outcome."""
@@ -297,9 +301,10 @@ class SquareAdapter:
         by_seq = {level.seq: level for level in levels}
         for body in mapping.change_batches(changes):
             pushed = self.state.load("square-pushed")
+            now = time.time()
             for change in body["changes"]:
                 count = change["physical_count"]
-                pushed[f"{count['catalog_object_id']}|{count['location_id']}"] = count["quantity"]
+                _remember_push(pushed, f"{count['catalog_object_id']}|{count['location_id']}", count["quantity"], now)
             # Saved before the call: Square's echo of this count may arrive before its answer.
             self.state.save("square-pushed", pushed)
             try:
@@ -374,10 +379,28 @@ class SquareAdapter:
 
 
 def _is_echo(count: dict[str, Any], pushed: dict[str, Any]) -> bool:
-    """Square announces a count this adapter pushed as an ordinary count change; applying it would
-    set our on_hand back to that value as of a later time, undoing what happened here in between."""
-    key = f"{count.get('catalog_object_id')}|{count.get('location_id')}"
-    if key in pushed and mapping.whole_units(str(count.get("quantity"))) == mapping.whole_units(str(pushed[key])):
-        del pushed[key]
-        return True
-    return False
+    """Square announces a count this adapter pushed like any count change; applied back here it would
+    set on_hand to that value as of a later time, undoing Square sales not yet received that the
+    pushed value did not include. An echo has the quantity of a recent push and was calculated after
+    it; a genuine count that happens to match one is redundant anyway."""
+    entries = pushed.get(f"{count.get('catalog_object_id')}|{count.get('location_id')}")
+    if not isinstance(entries, list):
+        return False
+    try:
+        calculated_at = datetime.fromisoformat(str(count.get("calculated_at"))).timestamp()
+    except ValueError:
+        return False
+    units = mapping.whole_units(str(count.get("quantity")))
+    return any(
+        units == mapping.whole_units(str(e.get("quantity")))
+        and calculated_at >= float(e.get("at", 0)) - ECHO_CLOCK_SKEW
+        for e in entries
+        if isinstance(e, dict)
+    )
+
+
+def _remember_push(pushed: dict[str, Any], key: str, quantity: str, now: float) -> None:
+    """Keep the pushes of the last ECHO_WINDOW seconds per pair: Square's echo of an earlier push may
+    arrive after a later push."""
+    earlier = [e for e in pushed.get(key) or [] if isinstance(e, dict) and now - float(e.get("at", 0)) < ECHO_WINDOW]
+    pushed[key] = [*earlier[-(ECHO_MEMORY - 1) :], {"quantity": quantity, "at": now}]

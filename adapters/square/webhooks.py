@@ -62,6 +62,7 @@ class SquareReceiver:
             return 400, {"error": "invalid_event", "detail": "A notification names its `type` and `event_id`."}
         if topic not in TOPICS:
             return 200, {"status": "ignored"}
-        accepted = self.state.accept(delivery_key(event_id), topic, body)
+        # Stored (fsynced) before the answer, in a thread so other deliveries are answered meanwhile.
+        accepted = await asyncio.to_thread(self.state.accept, delivery_key(event_id), topic, body)
         self.wake.set()
         return 200, {"status": "accepted" if accepted else "duplicate"}

@@ -146,7 +146,7 @@ class Harness:
 
     async def settled(self, *, outbox: bool = True) -> None:
         """The adapter's inbox is empty (and, with `outbox`, Square has nothing left to deliver)."""
-        state = AdapterState(self.state_dir)
+        state = self.running.adapter.state if self.running else AdapterState(self.state_dir)
 
         async def check() -> bool:
             with self.square.lock:
@@ -230,10 +230,14 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
     for customer, order_id, other in [(member, first, second), (regular, second, first)]:
         history = (await h.api.client.get(f"/v1/customers/{customer}/orders", headers=ADMIN)).text
         assert f"square-sale-{order_id}" in history and f"square-sale-{other}" not in history
-    # Our level went back to Square as a count equal to its own: nothing changed there.
-    assert h.square.quantity(variation, LOCATION) == 7
+    # Our level goes back to Square as counts; whatever the interleaving, Square ends where we are.
+    await eventually(lambda: _square_has(h, variation, 7), what="Square's count to match ours")
     delivered = [event_id for event_id, status in h.square.delivered if status == 200]
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
+
+
+async def _square_has(h: Harness, variation: str, units: int) -> bool:
+    return h.square.quantity(variation, LOCATION) == units
 
 
 async def test_a_bad_signature_is_401_and_changes_nothing(harness: Harness) -> None:
@@ -505,8 +509,14 @@ async def test_any_interleaving_of_sales_returns_and_counts_matches_the_pos_mode
             h.square.stocktake(LOCATION, variation, data.draw(st.integers(30, 60)))
         await asyncio.sleep(0.002)
     notifications = h.square.forget_outbox()
-    order = data.draw(st.permutations(notifications), label="delivery order")
-    repeats = data.draw(st.lists(st.sampled_from(notifications), max_size=4) if notifications else st.just([]))
+    # Shapes drawn independently of how many notifications Square made (a stocktake that changes
+    # nothing makes none), so hypothesis can replay and shrink: a sort key per notification, and
+    # redeliveries as indexes.
+    keys = data.draw(st.lists(st.integers(0, 10**6), min_size=64, max_size=64), label="delivery order")
+    again = data.draw(st.lists(st.integers(0, 63), max_size=4), label="redeliveries")
+    order = [event for _, event in sorted(zip(keys, notifications, strict=False), key=lambda p: p[0])]
+    repeats = [notifications[i % len(notifications)] for i in again] if notifications else []
+    assert len(notifications) <= len(keys)
     for event in [*order, *repeats]:
         assert await h.square.send(event) == 200
     await h.settled(outbox=False)
