@@ -127,8 +127,7 @@ async def serve_daemon(daemon: Daemon, host: str, port: int, *, started: asyncio
         log.info("adapter listening", extra={"platform": daemon.platform, "host": host, "port": port})
         if started is not None:
             started.set()
-        # Shielded: a cancelled daemon stops its server through should_exit below, which closes the socket.
-        await asyncio.shield(serving)
+        await asyncio.shield(serving)  # cancelled: still shut the server down cleanly below
     finally:
         server.should_exit = True
         for task in tasks:
@@ -138,4 +137,4 @@ async def serve_daemon(daemon: Daemon, host: str, port: int, *, started: asyncio
                 await task
         if not serving.done():
             with contextlib.suppress(asyncio.CancelledError):
-                await serving
+                await serving  # uvicorn closes its sockets on the way out

@@ -61,7 +61,7 @@ class FulfillmentOrder(msgspec.Struct, frozen=True):
     location_id: str | None
     method: str | None  # DeliveryMethodType: SHIPPING, PICK_UP, LOCAL, RETAIL, ...
     status: str
-    line_items: dict[str, int]  # LineItem gid -> quantity
+    line_items: dict[str, int] | None  # LineItem gid -> quantity; None: the order's only fulfillment order
 
 
 class Bucket:
@@ -125,16 +125,23 @@ query OrderFulfillment($id: ID!) {
   order(id: $id) {
     id
     fulfillmentOrders(first: 5) {
-      nodes {
-        status
-        assignedLocation { location { id } }
-        deliveryMethod { methodType }
-        lineItems(first: 50) { nodes { totalQuantity lineItem { id } } }
-      }
+      nodes { id status assignedLocation { location { id } } deliveryMethod { methodType } }
     }
   }
 }
 """
+
+FULFILLMENT_LINES = """
+query FulfillmentLines($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: 5) {
+      nodes { id lineItems(first: 50) { nodes { totalQuantity lineItem { id } } } }
+    }
+  }
+}
+"""
+
+ITEM_SKUS = "query ItemSkus($ids: [ID!]!) { nodes(ids: $ids) { ... on InventoryItem { id sku } } }"
 
 SKU_CHUNK = 25
 
@@ -259,6 +266,17 @@ class ShopifyClient:
                     found.setdefault(sku, node["inventoryItem"]["id"])
         return found
 
+    async def skus_of_items(self, item_ids: list[str]) -> dict[str, str]:
+        """InventoryItem gid -> SKU, for items that have one."""
+        out: dict[str, str] = {}
+        for start in range(0, len(item_ids), 100):
+            ids = item_ids[start : start + 100]
+            data = await self.execute(ITEM_SKUS, {"ids": ids}, cost=1 + len(ids))
+            for node in data.get("nodes") or []:
+                if node and node.get("sku"):
+                    out[node["id"]] = node["sku"]
+        return out
+
     async def available_levels(self, item_ids: list[str], location_ids: list[str]) -> dict[tuple[str, str], int]:
         """(InventoryItem gid, Location gid) -> available, for the levels that exist (an item not stocked
         at a location has none)."""
@@ -282,23 +300,28 @@ class ShopifyClient:
         return out
 
     async def fulfillment_orders(self, order_gid: str) -> list[FulfillmentOrder]:
-        data = await self.execute(ORDER_FULFILLMENT, {"id": order_gid}, cost=560)
-        order = data.get("order")
-        if not order:
-            return []
-        out = []
-        for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
-            location = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
-            method = (fo.get("deliveryMethod") or {}).get("methodType")
-            lines = {
-                n["lineItem"]["id"]: int(n.get("totalQuantity") or 0)
-                for n in (fo.get("lineItems") or {}).get("nodes") or []
-                if n.get("lineItem")
-            }
-            out.append(
-                FulfillmentOrder(location_id=location, method=method, status=str(fo.get("status")), line_items=lines)
+        """The order's fulfillment orders: where each is assigned and how it is delivered. Their line items
+        are asked for only when there are several (one fulfillment order holds every line): a cheaper query."""
+        data = await self.execute(ORDER_FULFILLMENT, {"id": order_gid}, cost=25)
+        nodes = ((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes") or []
+        lines: dict[str, dict[str, int]] = {}
+        if len(nodes) > 1:
+            more = await self.execute(FULFILLMENT_LINES, {"id": order_gid}, cost=520)
+            for fo in ((more.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes") or []:
+                lines[fo["id"]] = {
+                    n["lineItem"]["id"]: int(n.get("totalQuantity") or 0)
+                    for n in (fo.get("lineItems") or {}).get("nodes") or []
+                    if n.get("lineItem")
+                }
+        return [
+            FulfillmentOrder(
+                location_id=((fo.get("assignedLocation") or {}).get("location") or {}).get("id"),
+                method=(fo.get("deliveryMethod") or {}).get("methodType"),
+                status=str(fo.get("status")),
+                line_items=lines.get(fo["id"]),
             )
-        return out
+            for fo in nodes
+        ]
 
 
 def _throttle_status(payload: Any) -> dict[str, Any] | None:

@@ -175,7 +175,10 @@ async def level_updated(adapter: ShopifyAdapter, payload: dict[str, Any]) -> Non
     if update.location in adapter.owned_locations and store is not None:
         sku = adapter.items.inverse().get(update.item)
         if sku is None:
-            raise mapping.Unmappable("unknown_sku", f"inventory item {update.item} is not one of ours (no SKU known)")
+            sku = (await adapter.shopify.skus_of_items([update.item])).get(update.item)
+            if sku is None:
+                raise mapping.Unmappable("unknown_sku", f"inventory item {update.item} has no SKU at Shopify")
+            adapter.items.update({sku: update.item})
         await set_ours_from_shopify(adapter, store, sku, update.available, update.updated_at)
     elif adapter.levels.is_echo(key, update.available):
         log.debug("echo of our own write ignored", extra={"item": update.item, "location": update.location})

@@ -99,7 +99,12 @@ def line_placements(
         if store is None:
             raise Unmappable("unknown_location", f"location {fo.location_id} is not mapped to a store")
         kind = "pickup" if fo.method == "PICK_UP" else "ship"
-        for line_gid in fo.line_items:
+        if fo.line_items is None:  # the only fulfillment order: it holds every line
+            for line in order.get("line_items") or []:
+                placements.setdefault(
+                    line.get("admin_graphql_api_id") or gid("LineItem", line["id"]), Placement(kind, store)
+                )
+        for line_gid in fo.line_items or {}:
             placements.setdefault(line_gid, Placement(kind, store))
     for line in order.get("line_items") or []:
         line_gid = line.get("admin_graphql_api_id") or gid("LineItem", line["id"])

@@ -170,6 +170,15 @@ def _arg_value(node: Any, variables: dict[str, Any]) -> Any:
     return getattr(node, "value", None)
 
 
+def objects_in(value: Any) -> int:
+    """The objects a result holds (the actual query cost counts objects returned, scalars are free)."""
+    if isinstance(value, dict):
+        return 1 + sum(objects_in(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(objects_in(v) for v in value)
+    return 0
+
+
 def requested_cost(operation: OperationDefinitionNode, variables: dict[str, Any]) -> int:
     if operation.operation == OperationType.MUTATION:
         return MUTATION_COST * len(operation.selection_set.selections)
@@ -216,11 +225,13 @@ class ShopifyEmulator:
         self._ids = itertools.count(1001)
         self.locations: dict[str, str] = {}  # gid -> name
         self.variants: dict[str, dict[str, Any]] = {}  # sku -> {variant, item}
+        self.items: dict[str, str] = {}  # InventoryItem gid -> sku
         self.levels: dict[tuple[str, str], int] = {}  # (item gid, location gid) -> available
         self.orders: dict[int, dict[str, Any]] = {}  # REST payloads
         self.fulfillment_orders: dict[int, list[dict[str, Any]]] = {}
         self.idempotency: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self.applied_keys: list[str] = []  # idempotency keys whose mutation changed quantities
+        self.applied_at: list[float] = []  # when each of them was applied (monotonic)
         self.set_calls = 0  # inventorySetQuantities calls executed (replays included)
         self.quantities_set = 0  # quantities written by applied calls
         self.throttled = 0
@@ -247,6 +258,7 @@ class ShopifyEmulator:
         n = next(self._ids)
         item = f"gid://shopify/InventoryItem/{n}"
         self.variants[sku] = {"variant": f"gid://shopify/ProductVariant/{n}", "item": item}
+        self.items[item] = sku
         for location, available in (stocked_at or {}).items():
             self.levels[(item, location)] = available
         return item
@@ -255,7 +267,7 @@ class ShopifyEmulator:
         return str(self.variants[sku]["item"])
 
     def sku_of(self, item: str) -> str:
-        return next(sku for sku, v in self.variants.items() if v["item"] == item)
+        return self.items[item]
 
     def available(self, sku: str, location: str) -> int | None:
         return self.levels.get((self.item(sku), location))
@@ -350,7 +362,10 @@ class ShopifyEmulator:
         out: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
         if result.errors:  # type: ignore[union-attr]
             out["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]  # type: ignore[union-attr]
-        out["extensions"] = {"cost": self._cost(cost, cost)}
+        # The bucket is charged what the query asked for, then refunded what it did not return.
+        actual = cost if operation.operation == OperationType.MUTATION else min(cost, max(1, objects_in(result.data)))  # type: ignore[union-attr]
+        self._available = min(self.maximum_available, self._available + cost - actual)
+        out["extensions"] = {"cost": self._cost(cost, actual)}
         return out
 
     def set_quantities(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
@@ -418,7 +433,7 @@ class ShopifyEmulator:
                     )
                 )
             seen_pairs.add(pair)
-            if not any(v["item"] == pair[0] for v in self.variants.values()):
+            if pair[0] not in self.items:
                 errors.append(
                     (
                         "INVALID_INVENTORY_ITEM",
@@ -478,6 +493,7 @@ class ShopifyEmulator:
             if q["quantity"] != before:
                 self._level_webhook(pair)
         self.applied_keys.append(key)
+        self.applied_at.append(time.monotonic())
         self.quantities_set += len(quantities)
         group = {
             "id": f"gid://shopify/InventoryAdjustmentGroup/{next(self._ids)}",
@@ -768,7 +784,7 @@ class Root:
 
     def _item(self, item: str) -> dict[str, Any]:
         store = self.store
-        sku = next((s for s, v in store.variants.items() if v["item"] == item), None)
+        sku = store.items.get(item)
 
         def levels(info: Any, first: int | None = None) -> dict[str, Any]:
             nodes = [self._level(item, location) for (it, location) in store.levels if it == item]
@@ -811,10 +827,9 @@ class Root:
         return {"nodes": nodes[: first or 50]}
 
     def nodes(self, info: Any, ids: list[str]) -> list[dict[str, Any] | None]:
-        items = {v["item"] for v in self.store.variants.values()}
         out: list[dict[str, Any] | None] = []
         for gid in ids:
-            if gid in items:
+            if gid in self.store.items:
                 out.append(self._item(gid))
             elif gid in self.store.locations:
                 out.append({"__typename": "Location", "id": gid, "name": self.store.locations[gid], "isActive": True})
