@@ -25,7 +25,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,9 +48,7 @@ MAX_POS_BATCH = 1000
 INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
-ECHO_CLOCK_SKEW = 5.0  # seconds Square's clock may run behind ours
-ECHO_WINDOW = 600.0  # seconds a push is remembered (Square announces a change within seconds)
-ECHO_MEMORY = 20  # pushes remembered per (variation, location)
+ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
 
 
 def rfc3339(at: datetime) -> str:
@@ -85,6 +82,7 @@ class SquareAdapter:
         self.identifiers = state.id_map("square-customers")  # Square customer id -> loyalty id ("" for none)
         self.poll_seconds = poll_seconds
         self._pause = poll_seconds
+        self._pushing: set[str] = set()  # (variation|location) of pushes in flight
         self.wake = asyncio.Event()
 
     # --- catalog: Square variation ids <-> our SKUs ----------------------------------------------
@@ -210,6 +208,9 @@ class SquareAdapter:
                 else:
                     work.events = mapped
             elif ident in counts:
+                if any(_pair(c) in self._pushing for c in counts[ident]):
+                    work.waiting = True  # maybe the echo of a push still in flight: decide once it is answered
+                    continue
                 fresh = [c for c in counts[ident] if not _is_echo(c, pushed)]
                 for outcome in mapping.count_events(fresh, self.stores, skus):
                     if isinstance(outcome, Problem):
@@ -300,19 +301,22 @@ class SquareAdapter:
             self._dead_level(level, "unknown_sku", f"No Square variation has SKU {level.sku} (seq {level.seq}).")
         by_seq = {level.seq: level for level in levels}
         for body in mapping.change_batches(changes):
-            pushed = self.state.load("square-pushed")
-            now = time.time()
-            for change in body["changes"]:
-                count = change["physical_count"]
-                _remember_push(pushed, f"{count['catalog_object_id']}|{count['location_id']}", count["quantity"], now)
-            # Saved before the call: Square's echo of this count may arrive before its answer.
-            self.state.save("square-pushed", pushed)
+            pairs = {_pair(change["physical_count"]) for change in body["changes"]}
+            self._pushing |= pairs
             try:
-                await self.square.batch_change(body)
+                answer = await self.square.batch_change(body)
             except SquareRejected as exc:
                 for change in body["changes"]:
                     seq = int(change["physical_count"]["reference_id"].rsplit("-", 1)[1])
                     self._dead_level(by_seq[seq], f"square_{exc.code.lower()}", exc.detail)
+                continue
+            finally:
+                self._pushing -= pairs
+                self.wake.set()  # count notifications held back while the push was in flight
+            pushed = self.state.load("square-pushed")
+            for count in answer.get("counts") or []:
+                _remember_echo(pushed, count)
+            self.state.save("square-pushed", pushed)
 
     def _dead_level(self, level: Level, code: str, reason: str) -> None:
         item = InboxItem(
@@ -378,29 +382,17 @@ class SquareAdapter:
         return {"catalog_variations": len(self.skus.values), "locations": len(self.locations)}
 
 
+def _pair(count: dict[str, Any]) -> str:
+    return f"{count.get('catalog_object_id')}|{count.get('location_id')}"
+
+
 def _is_echo(count: dict[str, Any], pushed: dict[str, Any]) -> bool:
-    """Square announces a count this adapter pushed like any count change; applied back here it would
-    set on_hand to that value as of a later time, undoing Square sales not yet received that the
-    pushed value did not include. An echo has the quantity of a recent push and was calculated after
-    it; a genuine count that happens to match one is redundant anyway."""
-    entries = pushed.get(f"{count.get('catalog_object_id')}|{count.get('location_id')}")
-    if not isinstance(entries, list):
-        return False
-    try:
-        calculated_at = datetime.fromisoformat(str(count.get("calculated_at"))).timestamp()
-    except ValueError:
-        return False
-    units = mapping.whole_units(str(count.get("quantity")))
-    return any(
-        units == mapping.whole_units(str(e.get("quantity")))
-        and calculated_at >= float(e.get("at", 0)) - ECHO_CLOCK_SKEW
-        for e in entries
-        if isinstance(e, dict)
-    )
+    """Square announces the counts a push of ours produced like any other count change (the same
+    counts its answer to the push carried). Applied back here, such a count would set on_hand to the
+    pushed value as of a later time, undoing Square sales the pushed value did not include yet."""
+    return str(count.get("calculated_at")) in (pushed.get(_pair(count)) or [])
 
 
-def _remember_push(pushed: dict[str, Any], key: str, quantity: str, now: float) -> None:
-    """Keep the pushes of the last ECHO_WINDOW seconds per pair: Square's echo of an earlier push may
-    arrive after a later push."""
-    earlier = [e for e in pushed.get(key) or [] if isinstance(e, dict) and now - float(e.get("at", 0)) < ECHO_WINDOW]
-    pushed[key] = [*earlier[-(ECHO_MEMORY - 1) :], {"quantity": quantity, "at": now}]
+def _remember_echo(pushed: dict[str, Any], count: dict[str, Any]) -> None:
+    key = _pair(count)
+    pushed[key] = [*(pushed.get(key) or [])[-(ECHO_MEMORY - 1) :], str(count.get("calculated_at"))]

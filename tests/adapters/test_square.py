@@ -1,14 +1,12 @@
-"""The Square adapter end to end: our service over HTTP on a test database, the adapter daemon, and a
-Square emulator over HTTP on loopback, each on its own port."""
+"""The Square adapter end to end: our service over HTTP on a test database (`live_service`), the adapter
+daemon, and a Square emulator over HTTP on loopback, each on its own port."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
-import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +15,9 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from litestar import Litestar
 
 from adapters.client import CommerceClient, RetryPolicy
 from adapters.config import load_config, parse_config
@@ -33,54 +29,15 @@ from adapters.square.daemon import SquareAdapter
 from adapters.square.webhooks import SquareReceiver
 from adapters.state import AdapterState
 from commerce.cli import main as commerce_cli
-from commerce.events.relay import run_relay
 from commerce.pos import rules
 from commerce.pos.schemas import PosEventIn
 from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.emulators.square import SquareEmulator, serve_square
+from tests.adapters.harness import free_port, wait_until
 from tests.conftest import ADMIN, Api
 
 STORE, LOCATION = "CHI-LOOP", "L8XJ2Q7KJ3W1"
 FAST = RetryPolicy(attempts=40, timeout=20, wait_initial=0.02, wait_max=0.3, wait_jitter=0.02, max_retry_after=1.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str = "", within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.03)
-
-
-@pytest.fixture(scope="session")
-async def commerce_url(app: Litestar) -> AsyncIterator[str]:
-    """Our service over real HTTP on loopback (the same app and database as the `client` fixture)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
-    sock.close()
-
-
-@pytest.fixture
-async def feed_relay(app: Litestar) -> AsyncIterator[None]:
-    """Our event feed numbered as the service's background worker does (tests run without workers)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_relay(app.state.sessionmaker, 0.03, stop))
-    yield
-    stop.set()
-    await task
 
 
 @pytest.fixture
@@ -97,8 +54,8 @@ class Running:
 
     async def stop(self) -> None:
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self.task, 15)  # a stuck shutdown fails the test's checks, not the run
         await self.adapter.square.aclose()
         await self.adapter.commerce.aclose()
 
@@ -153,7 +110,7 @@ class Harness:
                 waiting = len(self.square.outbox) if outbox else 0
             return waiting == 0 and not state.pending()
 
-        await eventually(check, what="deliveries to settle")
+        await wait_until(check, what="deliveries to settle")
 
     async def level(self, sku: str) -> dict[str, Any]:
         r = await self.api.client.get(f"/v1/inventory/{STORE}/{sku}", headers=ADMIN)
@@ -174,11 +131,9 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(
-    api: Api, square: SquareEmulator, commerce_url: str, tmp_path: Path, feed_relay: None
-) -> AsyncIterator[Harness]:
+async def harness(api: Api, square: SquareEmulator, live_service: str, tmp_path: Path) -> AsyncIterator[Harness]:
     await api.store(STORE)
-    h = Harness(api, square, commerce_url, tmp_path / "state", free_port())
+    h = Harness(api, square, live_service, tmp_path / "state", free_port())
     try:
         yield h
     finally:
@@ -231,7 +186,7 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
         history = (await h.api.client.get(f"/v1/customers/{customer}/orders", headers=ADMIN)).text
         assert f"square-sale-{order_id}" in history and f"square-sale-{other}" not in history
     # Our level goes back to Square as counts; whatever the interleaving, Square ends where we are.
-    await eventually(lambda: _square_has(h, variation, 7), what="Square's count to match ours")
+    await wait_until(lambda: _square_has(h, variation, 7), what="Square's count to match ours")
     delivered = [event_id for event_id, status in h.square.delivered if status == 200]
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
 
@@ -261,7 +216,7 @@ async def test_a_bad_signature_is_401_and_changes_nothing(harness: Harness) -> N
         assert (await h.level("TEE-M"))["on_hand"] == 10
         r = await c.post("/webhooks/square", content=body, headers=h.square.headers_for(body))
         assert r.status_code == 200 and r.json()["status"] == "accepted"
-    await eventually(lambda: _on_hand_is(h, "TEE-M", 9), what="the sale")
+    await wait_until(lambda: _on_hand_is(h, "TEE-M", 9), what="the sale")
 
 
 async def _on_hand_is(h: Harness, sku: str, units: int) -> bool:
@@ -350,9 +305,9 @@ async def test_an_unknown_catalog_object_waits_in_the_dead_letters_until_replaye
     )
     assert result.exit_code == 0, result.output
     running.adapter.wake.set()
-    await eventually(lambda: _has_sale(h, "TEE-M"), what="the replayed sale")
+    await wait_until(lambda: _has_sale(h, "TEE-M"), what="the replayed sale")
     assert (await h.level("TEE-M"))["on_hand"] == 9  # Square's count after the sale, which came first
-    await eventually(lambda: _on_hand_is(h, "SCARF", 4), what="Square's count of the scarf")
+    await wait_until(lambda: _on_hand_is(h, "SCARF", 4), what="Square's count of the scarf")
     assert running.adapter.state.dead_letters() == []
 
 
@@ -392,7 +347,7 @@ async def test_square_failing_for_a_while_and_a_restart_lose_and_double_nothing(
     h.square.start_sending()
     h.square.fail_next(4, status=429, retry_after=1)  # RATE_LIMITED, honouring Retry-After
     h.square.ring_up(LOCATION, [(variation, 1)])
-    await eventually(lambda: _on_hand_is(h, "TEE-M", 19), what="the first sale through a 429")
+    await wait_until(lambda: _on_hand_is(h, "TEE-M", 19), what="the first sale through a 429")
 
     h.square.fail_for(1.0, status=503)
     sold = [h.square.ring_up(LOCATION, [(variation, 2)]) for _ in range(3)]
@@ -403,7 +358,7 @@ async def test_square_failing_for_a_while_and_a_restart_lose_and_double_nothing(
     await h.start()
     await h.settled()
 
-    await eventually(lambda: _on_hand_is(h, "TEE-M", 12), what="every sale once")
+    await wait_until(lambda: _on_hand_is(h, "TEE-M", 12), what="every sale once")
     sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
     assert len(sales) == 5 and sum(row["delta"] for row in sales) == -8
     assert {f"square-sale-{o}" for o in sold} <= {row["reference"] for row in sales}
@@ -411,7 +366,7 @@ async def test_square_failing_for_a_while_and_a_restart_lose_and_double_nothing(
     async def square_agrees() -> bool:
         return h.square.quantity(variation, LOCATION) == 12
 
-    await eventually(square_agrees, what="Square's count to match ours")
+    await wait_until(square_agrees, what="Square's count to match ours")
 
 
 async def test_catch_up_recovers_missed_notifications_from_the_events_api(harness: Harness) -> None:
@@ -459,7 +414,7 @@ async def test_our_counts_reach_square_in_batches_of_at_most_100(harness: Harnes
     async def all_there() -> bool:
         return all(h.square.quantity(variations[sku], LOCATION) == i + 1 for i, sku in enumerate(skus))
 
-    await eventually(all_there, what="our counts in Square")
+    await wait_until(all_there, what="our counts in Square")
     await h.settled()
     sizes = [len(body["changes"]) for body in h.square.batch_requests]
     assert max(sizes) <= 100 and sum(sizes) == 150
@@ -568,7 +523,7 @@ webhook_secret = "{shopify.webhook_secret}"
             async def shopify_has_it() -> bool:
                 return shopify.available("TEE-M", location) == 7
 
-            await eventually(shopify_has_it, what="the Square sale at Shopify's location")
+            await wait_until(shopify_has_it, what="the Square sale at Shopify's location")
             assert (await h.level("TEE-M"))["available"] == 7
             await h.settled()
             await shopify.settle()

@@ -205,8 +205,9 @@ class SquareEmulator:
             "calculated_at": rfc3339(at),
         }
 
-    def _record_changes(self, changes: list[Json], *, announce: bool = True) -> None:
-        """Apply changes and announce the counts that moved in one `inventory.count.updated`."""
+    def _record_changes(self, changes: list[Json], *, announce: bool = True) -> list[Json]:
+        """Apply changes and announce the counts that moved in one `inventory.count.updated`; returns
+        those counts (the same objects a BatchChangeInventory response carries)."""
         with self.lock:
             touched = []
             for change in changes:
@@ -216,10 +217,11 @@ class SquareEmulator:
                 self.inventory_changes.append(change)
                 if self.quantity(*pair) != before and pair not in touched:
                     touched.append(pair)
-            if touched and announce:
-                now = self.now()
-                counts = [self._count_object(c, loc, now) for c, loc in touched]
+            now = self.now()
+            counts = [self._count_object(c, loc, now) for c, loc in touched]
+            if counts and announce:
                 self._emit("inventory.count.updated", "inventory_counts", square_id(), {"inventory_counts": counts})
+            return counts
 
     def set_stock(self, location_id: str, catalog_object_id: str, quantity: int, at: datetime | None = None) -> None:
         """Stock as it was before the test, with no webhook (the account's history)."""
@@ -643,14 +645,7 @@ class SquareEmulator:
                 count.setdefault("id", square_id())
                 count["created_at"] = rfc3339(self.now())
                 applied.append({"type": "PHYSICAL_COUNT", "physical_count": count})
-            self._record_changes(applied)
-            now = self.now()
-            pairs = list(
-                dict.fromkeys(
-                    (c["physical_count"]["catalog_object_id"], c["physical_count"]["location_id"]) for c in applied
-                )
-            )
-            response = {"counts": [self._count_object(c, loc, now) for c, loc in pairs], "changes": applied}
+            response = {"counts": self._record_changes(applied), "changes": applied}
             self._idempotent[key] = (fingerprint, response)
             self.batch_requests.append(json.loads(fingerprint))
             return response
