@@ -24,9 +24,10 @@ from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.harness import FAST_RETRY, ROOT, AdapterHandle, free_port, wait_until, write_config
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def live_service(settings: Settings) -> AsyncIterator[str]:
-    """The service on a loopback port, background workers on (the relay numbers the feed)."""
+    """The service on a loopback port, background workers on (the relay numbers the feed). Stopped
+    after the adapter tests: its webhook dispatcher and relay would race the tests of those workers."""
     app = create_app(msgspec.structs.replace(settings, background_workers=True, event_relay_interval_seconds=0.02))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
