@@ -9,6 +9,11 @@ and waits until every sale is in our ledger. Prints the webhook answer latency (
 store durably, answer) and the sales applied per second end to end, then drops the database.
 
     python benchmarks/square_adapter.py --sales 500
+
+On the 2-core development machine, shared and loaded (load average 5-9): 1,500 notifications for
+500 sales, 4 senders: webhook answer p50 23 ms, p99 203 ms; every sale applied after 15.1 s
+(33 sales/s, ~100 notifications/s). Before the inbox bookkeeping moved off the event loop: p50
+87 ms, p99 474 ms, 11 sales/s. An fsync costs ~5 ms on this disk; each notification takes two.
 """
 
 from __future__ import annotations
