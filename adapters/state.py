@@ -136,9 +136,13 @@ class AdapterState:
         self.root = Path(root)
         for sub in (_INBOX, _DONE, _DEAD, _DOCS):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.rglob(".tmp-*"):  # from a crash mid-write: never renamed, so never read
+        # From a crash mid-write: never renamed, so never read. Only old ones: a command run beside the
+        # daemon (replay, catch-up) opens the same folder while the daemon is writing its own.
+        stale = time.time() - 60
+        for leftover in self.root.rglob(".tmp-*"):
             with contextlib.suppress(OSError):
-                leftover.unlink()
+                if leftover.stat().st_mtime < stale:
+                    leftover.unlink()
 
     # --- the feed cursor ---
 

@@ -123,7 +123,16 @@ async def clean_tables(request: pytest.FixtureRequest) -> None:
         )
         if tables:
             names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            # A service still running for a package of tests (its background workers read these tables)
+            # can deadlock with TRUNCATE's table locks; PostgreSQL then cancels one side: try again.
+            for attempt in range(5):
+                try:
+                    await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                    break
+                except asyncpg.exceptions.DeadlockDetectedError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
     finally:
         await conn.close()
 

@@ -26,7 +26,8 @@ from tests.adapters.harness import FAST_RETRY, ROOT, AdapterHandle, free_port, w
 
 @pytest.fixture(scope="package")
 async def live_service(settings: Settings) -> AsyncIterator[str]:
-    """The service on a loopback port, background workers on (the relay numbers the feed)."""
+    """The service on a loopback port, background workers on (the relay numbers the feed). Stopped
+    after the adapter tests: its webhook dispatcher and relay would race the tests of those workers."""
     # A small pool: the PostgreSQL server may be shared with other test runs.
     live = msgspec.structs.replace(
         settings,

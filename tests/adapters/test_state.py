@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from adapters.state import AdapterState
@@ -66,9 +68,13 @@ def test_a_crash_between_done_marker_and_inbox_removal_does_not_apply_twice(tmp_
 def test_leftover_temporary_files_are_ignored_and_removed(tmp_path: Path) -> None:
     AdapterState(tmp_path)
     (tmp_path / "inbox" / ".tmp-1-2").write_bytes(b"half a delivery")
+    (tmp_path / "inbox" / ".tmp-1-3").write_bytes(b"being written by a running daemon")
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / "inbox" / ".tmp-1-2", (an_hour_ago, an_hour_ago))
     state = AdapterState(tmp_path)
     assert state.pending() == []
     assert not (tmp_path / "inbox" / ".tmp-1-2").exists()
+    assert (tmp_path / "inbox" / ".tmp-1-3").exists()  # another process's write in progress is left alone
 
 
 def test_id_map_persists_and_inverts(tmp_path: Path) -> None:

@@ -1,0 +1,398 @@
+"""The Square adapter: Square's sales, returns and counts into our POS sync; our counts back to Square.
+
+Inbound, every stored notification (webhook or Events API) is applied from the inbox:
+
+- `order.created` / `order.updated` naming a COMPLETED order, and `refund.created` / `refund.updated`
+  of a COMPLETED refund (naming its return order), fetch the full order, map it (a sale, and one
+  return per `returns[]` entry) and send it as POS events at the mapped store;
+- `inventory.count.updated` becomes one `count` per IN_STOCK count, as of `calculated_at`, except
+  Square's echo of a count this adapter itself pushed.
+
+A delivery leaves the inbox only after our API answered `applied` or `duplicate` for every event it
+made, so a crash or an outage at any point means it is applied again later, where our POS sync's
+exactly-once rule (per store and event id) makes the repeat change nothing. What cannot be applied
+(an unknown catalog object, location or SKU, a fractional quantity, an event our API rejects) goes
+to the dead letters with the reason; a replay puts it back in the inbox.
+
+Outbound, the adapter follows our event feed (`inventory.changed`) and sends the newest on_hand of each
+mapped (store, SKU) to Square as PHYSICAL_COUNT changes, as of the time we recorded it; the cursor
+moves only after Square accepted the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from adapters.client import CommerceClient, CommerceRejected, CommerceUnavailable
+from adapters.server import run_loop_forever
+from adapters.square import mapping
+from adapters.square.client import SquareClient, SquareRejected, SquareUnavailable
+from adapters.square.mapping import Level, Problem, StoreEvent
+from adapters.square.webhooks import COUNT_TOPIC, ORDER_TOPICS, REFUND_TOPICS, TOPICS, delivery_key
+from adapters.state import AdapterState, InboxItem
+
+log = logging.getLogger("adapters.square")
+
+OUTBOUND_TOPIC = "commerce/inventory.changed"
+MAX_POS_BATCH = 1000
+INBOX_ROUND = 500  # deliveries handled per round
+MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
+DONE_RETENTION = 7 * 24 * 3600.0
+ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Work:
+    """What one inbox item turned into: events to send, or why it cannot be applied."""
+
+    item: InboxItem
+    events: list[StoreEvent] = field(default_factory=list)
+    problem: Problem | None = None
+    waiting: bool = False  # Square or our API unavailable: stays in the inbox
+
+
+class SquareAdapter:
+    def __init__(
+        self,
+        state: AdapterState,
+        commerce: CommerceClient,
+        square: SquareClient,
+        locations: dict[str, str],
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.state, self.commerce, self.square = state, commerce, square
+        self.locations = dict(locations)  # store code -> Square location id
+        self.stores = {location: store for store, location in locations.items()}
+        self.skus = state.id_map("square-skus")  # catalog object id -> SKU
+        self.identifiers = state.id_map("square-customers")  # Square customer id -> loyalty id ("" for none)
+        self.poll_seconds = poll_seconds
+        self._pause = poll_seconds
+        self._pushing: set[str] = set()  # (variation|location) of pushes in flight
+        self.wake = asyncio.Event()
+
+    # --- catalog: Square variation ids <-> our SKUs ----------------------------------------------
+
+    async def refresh_catalog(self) -> None:
+        """Fetch variations changed since the last refresh (all on the first) into the cached map."""
+        doc = self.state.load("square-catalog")
+        objects, latest = await self.square.variations(doc.get("latest_time"))
+        pairs = {}
+        for obj in objects:
+            sku = mapping.sku_of_variation(obj)
+            if sku is not None and isinstance(obj.get("id"), str):
+                pairs[obj["id"]] = sku
+        self.skus.update(pairs)
+        if latest:
+            self.state.save("square-catalog", {"latest_time": latest})
+
+    async def sku_map(self, catalog_object_ids: Iterable[str]) -> dict[str, str]:
+        ids = set(catalog_object_ids)
+        if ids - self.skus.values.keys():
+            await self.refresh_catalog()
+        return {i: sku for i in ids if (sku := self.skus.get(i)) is not None}
+
+    async def catalog_ids(self, skus: Iterable[str]) -> dict[str, str]:
+        """SKU -> Square variation id, from the cache, then a refresh, then Square's search by SKU."""
+        wanted = set(skus)
+        by_sku = self.skus.inverse()
+        if wanted - by_sku.keys():
+            await self.refresh_catalog()
+            by_sku = self.skus.inverse()
+            for sku in sorted(wanted - by_sku.keys()):
+                obj = await self.square.variation_by_sku(sku)
+                if obj is not None and mapping.sku_of_variation(obj) == sku:
+                    self.skus.update({obj["id"]: sku})
+            by_sku = self.skus.inverse()
+        return {sku: by_sku[sku] for sku in wanted if sku in by_sku}
+
+    # --- customers: the loyalty phone as the sale's loyalty id ---------------------------------
+
+    async def loyalty_id(self, customer_id: str | None) -> str | None:
+        """The phone number of the buyer's Square Loyalty account, else the customer's phone: Square
+        Loyalty knows members by phone, and our POS sale carries one loyalty id."""
+        if not customer_id:
+            return None
+        known = self.identifiers.get(customer_id)
+        if known is not None:
+            return known or None
+        phone: str | None = None
+        refused = False
+        try:
+            phone = mapping.loyalty_phone(await self.square.loyalty_accounts(customer_id))
+        except SquareRejected as exc:  # no LOYALTY_READ scope, or no loyalty program
+            log.info("loyalty search refused: %s", exc, extra={"customer_id": customer_id})
+        if phone is None:
+            try:
+                customer = await self.square.customer(customer_id)
+            except SquareRejected as exc:  # no CUSTOMERS_READ scope: the sale still counts, without a buyer
+                log.warning("customer lookup refused: %s", exc, extra={"customer_id": customer_id})
+                customer, refused = None, True
+            found = (customer or {}).get("phone_number")
+            phone = found if isinstance(found, str) and found else None
+        if not refused:  # a refusal may be lifted (a scope granted): ask again next time
+            self.identifiers.update({customer_id: phone or ""})
+        return phone
+
+    # --- inbound: the inbox ------------------------------------------------------------------
+
+    async def apply_pending(self) -> int:
+        """Apply what the inbox holds; returns how many deliveries left it (applied or dead)."""
+        items = self.state.pending()[:INBOX_ROUND]
+        if not items:
+            return 0
+        works = [_Work(item) for item in items]
+        order_ids: dict[str, str] = {}  # item id -> order id to fetch
+        counts: dict[str, list[dict[str, Any]]] = {}
+        outbound: list[_Work] = []
+        for work in works:
+            topic, payload = work.item.topic, work.item.payload()
+            obj = ((payload or {}).get("data") or {}).get("object") or {}
+            if topic in ORDER_TOPICS:
+                thin = obj.get(topic.replace(".", "_")) or {}
+                if thin.get("state") == "COMPLETED" and isinstance(thin.get("order_id"), str):
+                    order_ids[work.item.id] = thin["order_id"]
+            elif topic in REFUND_TOPICS:
+                refund = obj.get("refund") or {}
+                if refund.get("status") == "COMPLETED" and isinstance(refund.get("order_id"), str):
+                    order_ids[work.item.id] = refund["order_id"]
+            elif topic == COUNT_TOPIC:
+                counts[work.item.id] = list(obj.get("inventory_counts") or [])
+            elif topic == OUTBOUND_TOPIC:
+                outbound.append(work)
+
+        try:
+            orders = {o["id"]: o for o in await self.square.orders(list(order_ids.values()))} if order_ids else {}
+            wanted = {c for o in orders.values() for c in mapping.catalog_ids_of_order(o)}
+            wanted |= mapping.catalog_ids_of_counts(c for cs in counts.values() for c in cs)
+            skus = await self.sku_map(wanted)
+            loyalty = {o["id"]: await self.loyalty_id(o.get("customer_id")) for o in orders.values()}
+        except SquareUnavailable as exc:
+            log.warning("Square unavailable; %d deliveries wait: %s", len(items), exc)
+            for item in items:
+                self.state.count_attempt(item)
+            return 0
+        except SquareRejected as exc:
+            # Refusals here (401, 403: the token or its scopes) hold for every delivery alike: they
+            # wait in the inbox (see /health) until the config is fixed, rather than all going dead.
+            log.error("Square refused the adapter (check the access token and its scopes): %s", exc)
+            for item in items:
+                self.state.count_attempt(item)
+            return 0
+
+        pushed = self.state.load("square-pushed")  # read only here
+        for work in works:
+            ident = work.item.id
+            if ident in order_ids:
+                order = orders.get(order_ids[ident])
+                if order is None:
+                    work.problem = Problem("order_not_found", f"Square has no order {order_ids[ident]}.")
+                    continue
+                mapped = mapping.order_events(order, self.stores, skus, loyalty.get(order["id"]))
+                if isinstance(mapped, Problem):
+                    work.problem = mapped
+                else:
+                    work.events = mapped
+            elif ident in counts:
+                if any(_pair(c) in self._pushing for c in counts[ident]):
+                    work.waiting = True  # maybe the echo of a push still in flight: decide once it is answered
+                    continue
+                fresh = [c for c in counts[ident] if not _is_echo(c, pushed)]
+                for outcome in mapping.count_events(fresh, self.stores, skus):
+                    if isinstance(outcome, Problem):
+                        work.problem = work.problem or outcome
+                    else:
+                        work.events.append(outcome)
+
+        await self._send(works)
+        for work in outbound:
+            work.waiting = not await self._replay_outbound(work.item)
+
+        finished = [w for w in works if not w.waiting and w.item.topic != OUTBOUND_TOPIC]
+        # Hundreds of fsyncs: off the event loop, so webhooks are still answered meanwhile.
+        await asyncio.to_thread(self._finish, finished)
+        return len(finished)
+
+    def _finish(self, works: Sequence[_Work]) -> None:
+        for work in works:
+            if work.problem is not None:
+                self.state.dead_letter(work.item, work.problem.detail, work.problem.code)
+            else:
+                self.state.mark_done(work.item)
+
+    async def _send(self, works: Sequence[_Work]) -> None:
+        """Send every work's events, grouped per store in batches; set each work's outcome."""
+        per_store: dict[str, list[tuple[_Work, dict[str, Any]]]] = defaultdict(list)
+        for work in works:
+            for store, event in work.events:
+                per_store[store].append((work, msgspec.to_builtins(event)))
+        for store, pairs in per_store.items():
+            for start in range(0, len(pairs), MAX_POS_BATCH):
+                chunk = pairs[start : start + MAX_POS_BATCH]
+                try:
+                    results = await self.commerce.pos_events(store, [event for _, event in chunk])
+                except CommerceUnavailable as exc:
+                    log.warning("commerce unavailable; POS batch for %s waits: %s", store, exc)
+                    for work, _ in chunk:
+                        work.waiting = True
+                        self.state.count_attempt(work.item)
+                    continue
+                except CommerceRejected as exc:
+                    for work, _ in chunk:
+                        work.problem = work.problem or Problem(exc.code, f"POS batch for {store}: {exc.detail}")
+                    continue
+                for (work, sent), result in zip(chunk, results, strict=True):
+                    if result.status == "rejected" and work.problem is None:
+                        work.problem = Problem(
+                            result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}"
+                        )
+
+    async def drain_inbox(self) -> None:
+        """One round of the inbox loop: wait for a delivery (or the poll), apply everything pending;
+        while deliveries stay that cannot be applied (a side is down), wait longer each round."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self._pause)
+        self.wake.clear()
+        progressed = False
+        while await self.apply_pending():
+            progressed = True
+        stuck = not progressed and bool(self.state.pending())
+        self._pause = min(self._pause * 2, MAX_PAUSE) if stuck else self.poll_seconds
+
+    # --- outbound: our feed to Square --------------------------------------------------------
+
+    async def push_feed(self) -> int:
+        """Send one page of our feed's level changes to Square; returns how many feed events it read."""
+        after = self.state.cursor()
+        page = await self.commerce.events(after, ["inventory.changed"], limit=500)
+        if not page.items:
+            return 0
+        levels = [
+            Level(e.seq, e.data["store"], e.data["sku"], int(e.data["on_hand"]), rfc3339(e.occurred_at))
+            for e in page.items
+            if e.data.get("store") in self.locations
+        ]
+        if levels:
+            await self.push_levels(levels)
+        self.state.save_cursor(page.next_after)
+        return len(page.items)
+
+    async def push_levels(self, levels: Sequence[Level]) -> None:
+        """PHYSICAL_COUNT for each level, 100 a call; a SKU Square does not know, or a batch Square
+        refuses, is dead-lettered level by level. Raises SquareUnavailable (nothing is lost: the
+        caller's cursor does not move)."""
+        catalog_ids = await self.catalog_ids({level.sku for level in levels})
+        changes, unknown = mapping.physical_counts(levels, self.locations, catalog_ids)
+        for level in unknown:
+            self._dead_level(level, "unknown_sku", f"No Square variation has SKU {level.sku} (seq {level.seq}).")
+        by_seq = {level.seq: level for level in levels}
+        for body in mapping.change_batches(changes):
+            pairs = {_pair(change["physical_count"]) for change in body["changes"]}
+            self._pushing |= pairs
+            try:
+                answer = await self.square.batch_change(body)
+            except SquareRejected as exc:
+                for change in body["changes"]:
+                    seq = int(change["physical_count"]["reference_id"].rsplit("-", 1)[1])
+                    self._dead_level(by_seq[seq], f"square_{exc.code.lower()}", exc.detail)
+                continue
+            finally:
+                self._pushing -= pairs
+                self.wake.set()  # count notifications held back while the push was in flight
+            pushed = self.state.load("square-pushed")
+            for count in answer.get("counts") or []:
+                _remember_echo(pushed, count)
+            self.state.save("square-pushed", pushed)
+
+    def _dead_level(self, level: Level, code: str, reason: str) -> None:
+        item = InboxItem(
+            key=f"commerce-feed:{level.seq}:{level.store}:{level.sku}",
+            topic=OUTBOUND_TOPIC,
+            body_b64=base64.b64encode(msgspec.json.encode(level._asdict())).decode(),
+            received_at=datetime.now(UTC).timestamp(),
+        )
+        self.state.dead_letter(item, reason, code)
+
+    async def _replay_outbound(self, item: InboxItem) -> bool:
+        """A replayed outbound level: push it again (it may die again with a fresh reason)."""
+        try:
+            level = msgspec.convert(item.payload(), type=dict[str, Any])
+            await self.push_levels([Level(**level)])
+        except SquareUnavailable:
+            self.state.count_attempt(item)
+            return False
+        self.state.mark_done(item)
+        return True
+
+    async def follow_feed(self) -> None:
+        """One round of the outbound loop; our API or Square being down only delays it."""
+        try:
+            read = await self.push_feed()
+        except (SquareUnavailable, CommerceUnavailable) as exc:
+            log.warning("outbound sync waits: %s", exc)
+            read = 0
+        if not read:
+            await asyncio.sleep(self.poll_seconds)
+
+    async def prune(self) -> None:
+        """Forget applied deliveries after a week (Square retries a notification for up to 3 days)."""
+        removed = self.state.prune_done(DONE_RETENTION)
+        if removed:
+            log.info("forgot old applied deliveries", extra={"removed": removed})
+        await asyncio.sleep(3600)
+
+    def loops(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [
+            lambda: run_loop_forever("square-inbox", self.drain_inbox, pause=1.0),
+            lambda: run_loop_forever("square-feed", self.follow_feed, pause=1.0),
+            lambda: run_loop_forever("square-prune", self.prune, pause=60.0),
+        ]
+
+    # --- recovery: the Events API ---------------------------------------------------------
+
+    async def catch_up(self, since: datetime) -> tuple[int, int]:
+        """Store every notification Square recorded since `since` (28 days at most) that the inbox
+        has not seen, then apply the inbox. Returns (events read, new deliveries)."""
+        read = new = 0
+        async for event in self.square.events(rfc3339(since), TOPICS):
+            read += 1
+            event_id, topic = event.get("event_id"), event.get("type")
+            if isinstance(event_id, str) and topic in TOPICS:
+                body = msgspec.json.encode(event)
+                new += self.state.accept(delivery_key(event_id), str(topic), body)
+        while await self.apply_pending():
+            pass
+        return read, new
+
+    def health(self) -> dict[str, Any]:
+        return {"catalog_variations": len(self.skus.values), "locations": len(self.locations)}
+
+
+def _pair(count: dict[str, Any]) -> str:
+    return f"{count.get('catalog_object_id')}|{count.get('location_id')}"
+
+
+def _is_echo(count: dict[str, Any], pushed: dict[str, Any]) -> bool:
+    """Square announces the counts a push of ours produced like any other count change (the same
+    counts its answer to the push carried). Applied back here, such a count would set on_hand to the
+    pushed value as of a later time, undoing Square sales the pushed value did not include yet."""
+    return str(count.get("calculated_at")) in (pushed.get(_pair(count)) or [])
+
+
+def _remember_echo(pushed: dict[str, Any], count: dict[str, Any]) -> None:
+    key = _pair(count)
+    pushed[key] = [*(pushed.get(key) or [])[-(ECHO_MEMORY - 1) :], str(count.get("calculated_at"))]

@@ -1,0 +1,238 @@
+"""Square payloads to POS events and our levels to Square changes: the pure mapping."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from adapters.square import mapping
+from adapters.square.mapping import Level, PosEvent, PosLine, Problem, StoreEvent
+
+STORES = {"LOC1": "CHI-LOOP", "LOC2": "CHI-WEST"}
+SKUS = {"VAR-TEE-M": "TEE-M", "VAR-MUG": "MUG"}
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "ORD123",
+        "location_id": "LOC1",
+        "state": "COMPLETED",
+        "version": 3,
+        "created_at": "2026-11-27T10:00:00Z",
+        "updated_at": "2026-11-27T10:05:00Z",
+        "closed_at": "2026-11-27T10:01:30.123Z",
+        "line_items": [
+            {
+                "uid": "a",
+                "quantity": "2",
+                "catalog_object_id": "VAR-TEE-M",
+                "base_price_money": {"amount": 2500, "currency": "USD"},
+            },
+            {"uid": "b", "quantity": "1.00000", "catalog_object_id": "VAR-MUG"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def test_completed_order_is_one_sale_at_the_mapped_store_as_of_closed_at() -> None:
+    events = mapping.order_events(order(), STORES, SKUS, loyalty_id="+13125550100")
+    assert events == [
+        StoreEvent(
+            "CHI-LOOP",
+            PosEvent(
+                event_id="square-sale-ORD123",
+                type="sale",
+                occurred_at="2026-11-27T10:01:30.123Z",
+                loyalty_id="+13125550100",
+                lines=[
+                    PosLine(sku="TEE-M", quantity=2, unit_price=mapping.Money(2500, "USD")),
+                    PosLine(sku="MUG", quantity=1),
+                ],
+            ),
+        )
+    ]
+
+
+def test_every_version_of_an_order_names_the_same_sale() -> None:
+    later = order(version=7, updated_at="2026-11-28T08:00:00Z")
+    first, second = mapping.order_events(order(), STORES, SKUS), mapping.order_events(later, STORES, SKUS)
+    assert isinstance(first, list) and isinstance(second, list)
+    assert [e.event.event_id for e in first] == [e.event.event_id for e in second] == ["square-sale-ORD123"]
+
+
+def test_an_open_or_cancelled_order_moves_nothing_yet() -> None:
+    assert mapping.order_events(order(state="OPEN"), STORES, SKUS) == []
+    assert mapping.order_events(order(state="CANCELED"), STORES, SKUS) == []
+
+
+def test_each_return_is_its_own_event_keyed_by_its_own_id() -> None:
+    returns = [
+        {
+            "uid": "R1",
+            "source_order_id": "ORD1",
+            "return_line_items": [{"quantity": "1", "catalog_object_id": "VAR-MUG"}],
+        },
+        {"uid": "R2", "return_line_items": [{"quantity": "3", "catalog_object_id": "VAR-TEE-M"}]},
+    ]
+    events = mapping.order_events(order(id="RET9", line_items=[], returns=returns), STORES, SKUS)
+    assert isinstance(events, list)
+    assert [(e.event.event_id, e.event.type, e.event.lines[0].sku, e.event.lines[0].quantity) for e in events] == [
+        ("square-return-RET9-R1", "return", "MUG", 1),
+        ("square-return-RET9-R2", "return", "TEE-M", 3),
+    ]
+
+
+def test_an_exchange_is_a_sale_and_a_return() -> None:
+    returns = [{"uid": "R1", "return_line_items": [{"quantity": "1", "catalog_object_id": "VAR-MUG"}]}]
+    events = mapping.order_events(order(returns=returns), STORES, SKUS)
+    assert isinstance(events, list)
+    assert [e.event.type for e in events] == ["sale", "return"]
+
+
+def test_an_unknown_catalog_object_makes_the_whole_order_a_problem() -> None:
+    items = [*order()["line_items"], {"uid": "c", "quantity": "1", "catalog_object_id": "VAR-NEW"}]
+    problem = mapping.order_events(order(line_items=items), STORES, SKUS)
+    assert isinstance(problem, Problem)
+    assert problem.code == "unknown_catalog_object"
+    assert problem.catalog_object_ids == ("VAR-NEW",)
+
+
+def test_custom_amount_lines_move_no_stock() -> None:
+    items = [*order()["line_items"], {"uid": "c", "quantity": "1", "name": "Gift wrap"}]
+    events = mapping.order_events(order(line_items=items), STORES, SKUS)
+    assert isinstance(events, list)
+    assert [line.sku for line in events[0].event.lines] == ["TEE-M", "MUG"]
+
+
+def test_fractional_quantities_are_a_problem_not_rounded() -> None:
+    items = [{"uid": "a", "quantity": "1.5", "catalog_object_id": "VAR-MUG"}]
+    problem = mapping.order_events(order(line_items=items), STORES, SKUS)
+    assert isinstance(problem, Problem) and problem.code == "fractional_quantity"
+
+
+def test_an_unmapped_location_is_a_problem() -> None:
+    problem = mapping.order_events(order(location_id="ELSEWHERE"), STORES, SKUS)
+    assert isinstance(problem, Problem) and problem.code == "unknown_location"
+
+
+def test_whole_units_reads_decimal_strings() -> None:
+    assert [mapping.whole_units(q) for q in ("3", "3.00000", "0", "-2", "1.7", "abc", "NaN")] == [
+        3,
+        3,
+        0,
+        -2,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_counts_are_as_of_calculated_at_one_event_each() -> None:
+    counts = [
+        {
+            "catalog_object_id": "VAR-MUG",
+            "catalog_object_type": "ITEM_VARIATION",
+            "state": "IN_STOCK",
+            "location_id": "LOC2",
+            "quantity": "0",
+            "calculated_at": "2026-11-27T11:00:00.5Z",
+        },
+        {
+            "catalog_object_id": "VAR-TEE-M",
+            "catalog_object_type": "ITEM_VARIATION",
+            "state": "IN_STOCK",
+            "location_id": "LOC1",
+            "quantity": "12",
+            "calculated_at": "2026-11-27T11:00:01Z",
+        },
+        {"catalog_object_id": "VAR-MUG", "state": "SOLD", "location_id": "LOC2", "quantity": "9", "calculated_at": "x"},
+    ]
+    assert mapping.count_events(counts, STORES, SKUS) == [
+        StoreEvent(
+            "CHI-WEST",
+            PosEvent(
+                event_id="square-count-VAR-MUG-LOC2-2026-11-27T11:00:00.5Z",
+                type="count",
+                occurred_at="2026-11-27T11:00:00.5Z",
+                lines=[PosLine(sku="MUG", quantity=0)],
+            ),
+        ),
+        StoreEvent(
+            "CHI-LOOP",
+            PosEvent(
+                event_id="square-count-VAR-TEE-M-LOC1-2026-11-27T11:00:01Z",
+                type="count",
+                occurred_at="2026-11-27T11:00:01Z",
+                lines=[PosLine(sku="TEE-M", quantity=12)],
+            ),
+        ),
+    ]
+
+
+def test_one_unmappable_count_does_not_hold_back_the_others() -> None:
+    good = {
+        "catalog_object_id": "VAR-MUG",
+        "location_id": "LOC1",
+        "quantity": "4",
+        "calculated_at": "2026-11-27T11:00Z",
+    }
+    unknown = {**good, "catalog_object_id": "VAR-NEW"}
+    outcomes = mapping.count_events([unknown, good], STORES, SKUS)
+    assert isinstance(outcomes[0], Problem) and outcomes[0].catalog_object_ids == ("VAR-NEW",)
+    assert isinstance(outcomes[1], StoreEvent) and outcomes[1].event.lines == [PosLine(sku="MUG", quantity=4)]
+
+
+def test_loyalty_phone_and_variation_sku() -> None:
+    assert mapping.loyalty_phone([{"id": "a", "mapping": {"phone_number": "+13125550100"}}]) == "+13125550100"
+    assert mapping.loyalty_phone([]) is None
+    variation = {"type": "ITEM_VARIATION", "id": "V", "item_variation_data": {"sku": "TEE-M"}}
+    assert mapping.sku_of_variation(variation) == "TEE-M"
+    assert mapping.sku_of_variation({**variation, "is_deleted": True}) is None
+    assert mapping.sku_of_variation({**variation, "item_variation_data": {}}) is None
+
+
+def test_long_ids_stay_within_our_limit_and_distinct() -> None:
+    a, b = mapping.sale_event_id("X" * 150), mapping.sale_event_id("X" * 149 + "Y")
+    assert len(a) <= 100 and len(b) <= 100 and a != b
+    assert mapping.sale_event_id("ORD") == "square-sale-ORD"
+
+
+def test_physical_counts_take_the_newest_level_of_each_mapped_pair() -> None:
+    levels = [
+        Level(1, "CHI-LOOP", "MUG", 5, "2026-11-27T12:00:00Z"),
+        Level(2, "CHI-LOOP", "MUG", 4, "2026-11-27T12:00:01Z"),
+        Level(3, "WAREHOUSE", "MUG", 100, "2026-11-27T12:00:02Z"),
+        Level(4, "CHI-LOOP", "SCARF", 2, "2026-11-27T12:00:03Z"),
+        Level(5, "CHI-LOOP", "TEE-M", -1, "2026-11-27T12:00:04Z"),
+    ]
+    changes, unknown = mapping.physical_counts(levels, {"CHI-LOOP": "LOC1"}, {"MUG": "VAR-MUG", "TEE-M": "VAR-TEE-M"})
+    assert [c["physical_count"] for c in changes] == [
+        {
+            "reference_id": "commerce-feed-2",
+            "catalog_object_id": "VAR-MUG",
+            "state": "IN_STOCK",
+            "location_id": "LOC1",
+            "quantity": "4",
+            "occurred_at": "2026-11-27T12:00:01Z",
+        },
+        {
+            "reference_id": "commerce-feed-5",
+            "catalog_object_id": "VAR-TEE-M",
+            "state": "IN_STOCK",
+            "location_id": "LOC1",
+            "quantity": "0",
+            "occurred_at": "2026-11-27T12:00:04Z",
+        },
+    ]
+    assert unknown == [levels[3]]
+
+
+def test_batches_hold_at_most_100_changes_with_content_keys() -> None:
+    changes = [{"type": "PHYSICAL_COUNT", "physical_count": {"reference_id": str(i)}} for i in range(250)]
+    batches = mapping.change_batches(changes)
+    assert [len(b["changes"]) for b in batches] == [100, 100, 50]
+    assert len({b["idempotency_key"] for b in batches}) == 3
+    assert all(1 <= len(b["idempotency_key"]) <= 128 for b in batches)
+    again = mapping.change_batches(copy.deepcopy(changes))
+    assert [b["idempotency_key"] for b in again] == [b["idempotency_key"] for b in batches]
