@@ -22,9 +22,10 @@ from commerce.segments.routes import SegmentIdPath
 from commerce.segments.service import get_segment
 from commerce.settings import Settings
 
+# Litestar adds `; charset=utf-8` to text/ types itself.
 MEDIA_TYPES: dict[str, str] = {
-    "google_csv": "text/csv; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
+    "google_csv": "text/csv",
+    "csv": "text/csv",
     "meta_ndjson": "application/x-ndjson",
     "ndjson": "application/x-ndjson",
 }
