@@ -31,8 +31,8 @@ from commerce.catalog.routes import ImportController, ProductController, Variant
 from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
-from commerce.decoding import StrictRequest, check_query_spelling
-from commerce.errors import Unprocessable, exception_handlers
+from commerce.decoding import StrictRequest, check_query_spelling, needs_body
+from commerce.errors import NotFound, Unprocessable, exception_handlers
 from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
@@ -102,14 +102,20 @@ def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
 
 
 async def screen_request(request: Request[Any, Any, Any]) -> Response[None] | None:
-    """Refuse at the door what would fail deep inside: NUL characters (PostgreSQL text cannot hold
-    them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
+    """Refuse at the door what would fail deep inside: NUL characters in the path, the query or a body
+    (PostgreSQL text cannot hold them) and query parameters spelled as another type than declared (commerce/decoding.py)."""
     if request.method == "OPTIONS" and "access-control-request-method" not in request.headers:
         return allowed_methods(request)
+    if "\x00" in request.scope["path"]:
+        raise NotFound("No resource has a NUL (%00) character in its path.")
     if b"%00" in request.scope.get("query_string", b""):
         raise Unprocessable("Query parameters may not contain NUL (%00) characters.")
-    if request.method in ("POST", "PUT", "PATCH") and _NUL_IN_JSON.search(await request.body()):
-        raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if _NUL_IN_JSON.search(body):
+            raise Unprocessable("Text fields may not contain NUL (\\u0000) characters.")
+        if not body.strip() and needs_body(request.route_handler):
+            raise Unprocessable("The body is empty: this request takes a JSON body (see the API docs at /schema).")
     check_query_spelling(request)
     return None
 

@@ -106,6 +106,14 @@ def _body_decoder(handler: HTTPRouteHandler) -> msgspec.json.Decoder[Any]:
     return decoder
 
 
+def needs_body(handler: object) -> bool:
+    """The handler declares a JSON body it cannot do without (`data` with no default and not optional)."""
+    if not isinstance(handler, HTTPRouteHandler):
+        return False
+    field = handler.parsed_fn_signature.parameters.get("data")
+    return field is not None and not field.is_optional and not field.has_default
+
+
 def _scalar(annotation: Any) -> type | None:
     """int, float or bool when `annotation` is one of them (or it | None)."""
     if get_origin(annotation) in (Union, types.UnionType):

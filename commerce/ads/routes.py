@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from commerce.ads import service
@@ -18,12 +18,14 @@ from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import InvalidState, Unprocessable, created_response, problem_responses
 from commerce.openapi import STREAMED
+from commerce.segments.routes import SegmentIdPath
 from commerce.segments.service import get_segment
 from commerce.settings import Settings
 
+# Litestar adds `; charset=utf-8` to text/ types itself.
 MEDIA_TYPES: dict[str, str] = {
-    "google_csv": "text/csv; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
+    "google_csv": "text/csv",
+    "csv": "text/csv",
     "meta_ndjson": "application/x-ndjson",
     "ndjson": "application/x-ndjson",
 }
@@ -32,7 +34,6 @@ STREAMED["/v1/exports/audiences/{segment_id}"] = ("text/csv",)
 
 Since = Annotated[datetime, QueryParameter(description="Start of the period, RFC 3339 with offset (inclusive)")]
 Until = Annotated[datetime, QueryParameter(description="End of the period, RFC 3339 with offset (exclusive)")]
-SegmentIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
 def _period(since: datetime, until: datetime) -> None:

@@ -84,7 +84,9 @@ class MeController(Controller):
         "/offers",
         summary="The promotions the shopper qualifies for now",
         description=OFFERS_DOC + " " + ONLY,
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 422),
     )
-    async def offers(self, db: Db, request: Request[Principal, Any, Any]) -> Page[OfferOut]:
-        return Page(items=await customer_offers(db, me(request.user)), next_cursor=None)
+    async def offers(
+        self, db: Db, request: Request[Principal, Any, Any], limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[OfferOut]:
+        return await customer_offers(db, me(request.user), limit, cursor)

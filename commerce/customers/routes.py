@@ -73,13 +73,18 @@ class CustomerController(Controller):
         "/{customer_id:uuid}/offers",
         summary="The promotions this customer qualifies for now",
         description=promotions.OFFERS_DOC + " " + SELF,
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 422),
     )
     async def offers(
-        self, db: Db, request: Request[Principal, Any, Any], customer_id: FromPath[uuid.UUID]
+        self,
+        db: Db,
+        request: Request[Principal, Any, Any],
+        customer_id: FromPath[uuid.UUID],
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> Page[OfferOut]:
         ensure_self(request.user, customer_id)
-        return Page(items=await customer_offers(db, customer_id), next_cursor=None)
+        return await customer_offers(db, customer_id, limit, cursor)
 
     @get(
         "/{customer_id:uuid}/orders",
@@ -118,9 +123,10 @@ class CustomerController(Controller):
         return Page(items=found, next_cursor=None)
 
 
-async def customer_offers(db: Db, customer_id: uuid.UUID) -> list[OfferOut]:
+async def customer_offers(db: Db, customer_id: uuid.UUID, limit: int, cursor: str | None) -> Page[OfferOut]:
+    """One page of the customer's offers (`/v1/customers/{id}/offers` and `/v1/me/offers`)."""
     await service.require_customer(db, customer_id)
-    return await promotions.customer_offers(db, customer_id, datetime.now(UTC))
+    return await promotions.customer_offers(db, customer_id, datetime.now(UTC), limit, cursor)
 
 
 async def purchase_page(db: Db, customer_id: uuid.UUID, limit: int, cursor: str | None) -> Page[Purchase]:

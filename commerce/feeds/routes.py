@@ -17,7 +17,7 @@ from commerce.settings import Settings
 
 MEDIA_TYPES: dict[str, str] = {
     "ndjson": "application/x-ndjson",
-    "tsv": "text/tab-separated-values; charset=utf-8",
+    "tsv": "text/tab-separated-values",  # Litestar adds `; charset=utf-8` to text/ types
 }
 
 

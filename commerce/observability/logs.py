@@ -24,7 +24,8 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_ID_HEADER = "x-request-id"
+# ASGI header names are lowercase bytes.
+REQUEST_ID_HEADER = b"x-request-id"
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_log = logging.getLogger("commerce.access")
 
@@ -40,7 +41,7 @@ def new_request_id() -> str:
 
 def take_request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
+        if name == REQUEST_ID_HEADER:
             candidate = value.decode("latin-1")
             if _SENSIBLE_ID.fullmatch(candidate):
                 return candidate
@@ -66,8 +67,8 @@ class RequestIdMiddleware(ASGIMiddleware):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", rid.encode("latin-1")))
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER]
+                headers.append((REQUEST_ID_HEADER, rid.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -209,4 +209,5 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     db_registry = CollectorRegistry(auto_describe=False)
     db_registry.register(database)
     body = generate_latest(process_registry()) + generate_latest(db_registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    # Litestar appends `; charset=utf-8` to a text/ media type itself: without this it is sent twice.
+    return Response(body, media_type=CONTENT_TYPE_LATEST.replace("; charset=utf-8", ""))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 from sqlalchemy import text
@@ -33,6 +33,7 @@ from commerce.inventory.rules import Hold, ship_source
 from commerce.inventory.service import reserve_lines, ship_candidates
 from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders.models import Order, OrderLine
+from commerce.orders.rules import hold_until as pickup_hold_until
 from commerce.orders.schemas import CheckoutIn, OrderOut
 from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
 from commerce.promotions import redemptions
@@ -139,7 +140,7 @@ async def _checkout(
         lead = pickup_lines[0].pickup_lead_minutes
         if lead is None:
             raise Unprocessable(f"Store {pickup_store!r} does not offer pickup.", code="pickup_unavailable")
-        hold_until = now + timedelta(minutes=lead + settings.pickup_hold_minutes)
+        hold_until = pickup_hold_until(now, lead, settings.pickup_hold_minutes)
 
     ship_to = (data.ship_to.latitude, data.ship_to.longitude) if data.ship_to else None
     ship_from, short = await route_ship_lines(db, ship_lines, ship_to)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -33,6 +33,7 @@ from commerce.inventory.rules import Hold
 from commerce.inventory.service import reserve_available
 from commerce.orders.models import Order, OrderLine
 from commerce.orders.rules import check_import, import_fingerprint, line_amounts
+from commerce.orders.rules import hold_until as pickup_hold_until
 from commerce.orders.schemas import OrderImportIn, OrderOut
 from commerce.orders.service import event_data, order_out, pickup_reference, ship_reference, with_lines
 from commerce.settings import Settings
@@ -168,7 +169,7 @@ async def _check_references(
             f"Store {pickup_store!r} does not offer pickup; import the lines as shipped from it instead.",
             code="pickup_unavailable",
         )
-    return titles, now + timedelta(minutes=lead + settings.pickup_hold_minutes)
+    return titles, pickup_hold_until(now, lead, settings.pickup_hold_minutes)
 
 
 def _refuse_unknown(bad: list[tuple[int, str]], field: str, code: str, what: str) -> None:

@@ -52,6 +52,12 @@ def next_status(status: str, action: Action, *, has_pickup: bool, has_ship: bool
     return target
 
 
+def hold_until(now: datetime, pickup_lead_minutes: int, hold_minutes: int) -> datetime:
+    """When a pickup order placed `now` stops holding its stock: the store's lead time to get it ready,
+    then the configured hold (`COMMERCE_PICKUP_HOLD_MINUTES`). Checkout and imports alike."""
+    return now + timedelta(minutes=pickup_lead_minutes + hold_minutes)
+
+
 def _past(action: Action) -> str:
     return {
         "ready": "marked ready",

@@ -107,8 +107,9 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
         results[i] = PosEventResult(event_id=event_id, status="applied" if applied else "duplicate")
         if applied:
             changes.extend(rules.changes_of(event))
-    await inventory.apply_dated_changes(db, store, changes)
-    # Loyalty customers' profiles and segments follow their till sales and returns in this transaction.
+    # Loyalty customers' profiles and segments follow their till sales and returns in this transaction
+    # (the events just recorded are among their purchases). Done before the stock changes, so the
+    # levels, which checkouts contend for, stay locked only from their update to the commit.
     await segments.refresh_loyalty_customers(
         db,
         {
@@ -118,6 +119,7 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
         },
         now,
     )
+    await inventory.apply_dated_changes(db, store, changes)
     return PosBatchResult(results=[r for r in results if r is not None])
 
 

@@ -25,8 +25,9 @@ _INSERT = text(
 
 
 def new_code(prefix: str | None) -> str:
+    """A random code, after `PREFIX-` when a prefix is given (one dash, also when the prefix ends with one)."""
     body = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    return body if prefix is None else f"{prefix.upper()}-{body}"
+    return body if prefix is None else f"{prefix.upper().rstrip('-_')}-{body}"
 
 
 async def create_codes(db: AsyncSession, promotion_id: str, data: CodesIn) -> CodesOut:

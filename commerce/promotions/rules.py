@@ -203,11 +203,22 @@ def preference(promo: PromotionTerms) -> tuple[int, int, int, datetime, str]:
 
 
 def customer_offers(
-    promotions: Iterable[PromotionTerms], now: datetime, shopper: Shopper = ANONYMOUS
+    promotions: Iterable[PromotionTerms],
+    now: datetime,
+    shopper: Shopper = ANONYMOUS,
+    after: tuple[int, int, int, datetime, str] | None = None,
 ) -> list[PromotionTerms]:
     """What a customer qualifies for now without doing anything more (active, needs no code, targets
-    them, limits not used up), in the order the engine prefers them."""
+    them, limits not used up), in the order the engine prefers them; with `after` (the `preference`
+    of the last one of the previous page), only those that come after it."""
     return sorted(
-        (p for p in promotions if is_active(p, now) and qualifies(p, shopper) and not code_gated(p)),
+        (
+            p
+            for p in promotions
+            if is_active(p, now)
+            and qualifies(p, shopper)
+            and not code_gated(p)
+            and (after is None or preference(p) > after)
+        ),
         key=preference,
     )

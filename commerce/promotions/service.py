@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.catalog.models import Product, Variant
 from commerce.errors import Conflict, NotFound, Unprocessable
 from commerce.events import service as events
+from commerce.pagination import Page, decode_cursor, encode_cursor
 from commerce.promotions import rules
 from commerce.promotions.models import Promotion, PromotionCode, PromotionCustomerRedemptions
 from commerce.promotions.schemas import AppliesTo, OfferOut, OverrideOut, PromotionIn, PromotionOut
@@ -346,14 +347,34 @@ OFFERS_DOC = (
 )
 
 
-async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetime) -> list[OfferOut]:
-    """The offers of one customer (promotions/rules.customer_offers decides; the query only narrows)."""
+def _offers_after(cursor: str | None) -> tuple[int, int, int, datetime, str] | None:
+    key = decode_cursor(cursor, 5)
+    if key is None:
+        return None
+    try:
+        priority, kind_rank, value, created_at, promotion_id = key
+        if not all(type(n) is int for n in (priority, kind_rank, value)) or not isinstance(promotion_id, str):
+            raise ValueError(promotion_id)
+        return priority, kind_rank, value, datetime.fromisoformat(created_at), promotion_id
+    except (TypeError, ValueError):
+        raise Unprocessable("`cursor` is not one this server issued.", code="invalid_cursor") from None
+
+
+async def customer_offers(
+    db: AsyncSession, customer_id: uuid.UUID, now: datetime, limit: int = 50, cursor: str | None = None
+) -> Page[OfferOut]:
+    """One page of the offers of one customer (promotions/rules.customer_offers decides; the query only
+    narrows)."""
+    after = _offers_after(cursor)
     terms, shopper = await candidate_promotions(
         db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
     )
-    ordered = rules.customer_offers(terms, now, shopper)
+    ordered = rules.customer_offers(terms, now, shopper, after)
     if not ordered:
-        return []
+        return Page(items=[], next_cursor=None)
+    last = rules.preference(ordered[limit - 1]) if len(ordered) > limit else None
+    ordered = ordered[:limit]
+    next_cursor = None if last is None else encode_cursor(*last[:3], last[3].isoformat(), last[4])
     ids = [t.id for t in ordered]
     rows = {p.id: p for p in await db.scalars(select(Promotion).where(Promotion.id.in_(ids)))}
     used: dict[str, int] = {
@@ -365,7 +386,7 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
             )
         )
     }
-    return [
+    items = [
         OfferOut(
             id=t.id,
             title=rows[t.id].title,
@@ -387,3 +408,4 @@ async def customer_offers(db: AsyncSession, customer_id: uuid.UUID, now: datetim
         )
         for t in ordered
     ]
+    return Page(items=items, next_cursor=next_cursor)

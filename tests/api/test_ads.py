@@ -196,7 +196,7 @@ async def test_the_last_click_before_the_purchase_wins(
     assert row["items"] == [{"sku": "BEANS", "quantity": 2}, {"sku": "BEANS", "quantity": 1}]
 
     r = await export(client, "google", "google_csv")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     lines = r.text.splitlines()
     assert lines[0] == "Parameters:TimeZone=+0000"
     assert list(csv.reader(io.StringIO("\n".join(lines[1:])))) == [

@@ -147,3 +147,17 @@ async def test_query_parameters_spelled_right_are_taken(client: httpx.AsyncClien
     await api.store("S1", 41.0, -87.0)
     r = await client.get("/v1/stores?near=41,-87&radius_km=1.5&pickup=true&limit=10", headers=ADMIN)
     assert r.status_code == 200 and [s["code"] for s in r.json()["items"]] == ["S1"]
+
+
+async def test_an_empty_body_where_one_is_needed_says_so(client: httpx.AsyncClient, api: Api, db_conn: Any) -> None:
+    for method, path in (("PUT", "/v1/stores/S1"), ("POST", "/v1/orders/import"), ("POST", "/v1/ad-clicks")):
+        r = await client.request(method, path, content=b"", headers=JSON)
+        assert "empty" in problem(r, 422, "validation_failed")["detail"], (method, path)
+    assert await written(db_conn) == dict.fromkeys(await written(db_conn), 0)
+    # A body that is optional may be left out.
+    customer = await api.customer(email="ann@example.com")
+    r = await client.post(f"/v1/customers/{customer['id']}/tokens", content=b"", headers=ADMIN)
+    assert r.status_code == 201
+    # An empty import has no lines to report.
+    r = await client.post("/v1/imports/products", content=b"", headers=ADMIN)
+    assert r.status_code == 200, r.text

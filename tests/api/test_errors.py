@@ -66,6 +66,10 @@ async def test_nul_characters_are_422_not_500(client: httpx.AsyncClient) -> None
     # A literal backslash-u0000 text is fine.
     r = await client.put("/v1/stores/S1", json={**STORE, "name": "back\\u0000slash"}, headers=ADMIN)
     assert r.status_code == 201
+    # In a path (an id, a code, a SKU): nothing has it, 404, for the API and the public pages alike.
+    for path in ("/v1/stores/S%00", "/v1/products/p%00", "/v1/variants/%00", "/v1/inventory/S1/%00", "/stores/%00"):
+        r = await client.get(path, headers=ADMIN)
+        assert r.status_code == 404, (path, r.status_code)
 
 
 async def _deadlock(sessionmaker: Any) -> DBAPIError:

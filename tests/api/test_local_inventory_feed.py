@@ -87,7 +87,7 @@ async def test_ndjson_rows_for_every_store_level(client, shop) -> None:
 async def test_tsv_has_a_header_and_one_line_per_row(client, shop) -> None:
     r = await client.get("/v1/feeds/local-inventory", params={"format": "tsv"}, headers=ADMIN)
     assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/tab-separated-values")
+    assert r.headers["content-type"] == "text/tab-separated-values; charset=utf-8"
     lines = r.text.split("\n")
     assert lines[-1] == ""
     assert lines[0].split("\t") == [

@@ -199,3 +199,27 @@ async def test_ten_thousand_codes_in_one_call(client: httpx.AsyncClient, shop: N
     )
     assert replay.json() == r.json()
     assert await db_conn.fetchval("SELECT count(*) FROM promotion_codes") == 10_000
+
+
+async def test_offers_are_paged_in_the_engines_order(client: httpx.AsyncClient, api: Api, shop: None) -> None:
+    ann = await api.customer(email="ann@example.com")
+    # Same priority: the larger percent first; a higher priority before them all.
+    for promotion_id, value, priority in (("p10", 10, 0), ("p30", 30, 0), ("p20", 20, 0), ("top", 5, 9)):
+        assert (await put_promotion(client, promotion_id, value=value, priority=priority)).status_code == 201
+    whole = (await client.get(f"/v1/customers/{ann['id']}/offers", headers=ADMIN)).json()
+    assert [o["id"] for o in whole["items"]] == ["top", "p30", "p20", "p10"] and whole["next_cursor"] is None
+    seen: list[str] = []
+    pages = 0
+    cursor: str | None = None
+    token = await api.customer_token(ann["id"])
+    while True:
+        params = {"limit": 3} if cursor is None else {"limit": 3, "cursor": cursor}
+        page = (await client.get("/v1/me/offers", params=params, headers=token)).json()
+        seen += [o["id"] for o in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["top", "p30", "p20", "p10"] and pages == 2
+    r = await client.get("/v1/me/offers", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=token)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"

@@ -22,6 +22,7 @@ async def scrape(client: httpx.AsyncClient, headers: dict[str, str] | None = Non
     r = await client.get("/metrics", headers=headers or {})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
+    assert r.headers["content-type"].count("charset") == 1, r.headers["content-type"]
     return parse(r.text)
 
 

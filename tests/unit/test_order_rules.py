@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from commerce.errors import InvalidState
-from commerce.orders.rules import next_status
+from commerce.orders.rules import hold_until, next_status
 
 PICKUP = {"has_pickup": True, "has_ship": False, "shipped": False}
 SHIP = {"has_pickup": False, "has_ship": True, "shipped": False}
@@ -63,3 +65,9 @@ def test_mixed_order_ships_without_leaving_the_pickup_lifecycle() -> None:
 def test_pickup_only_order_cannot_ship() -> None:
     with pytest.raises(InvalidState):
         next_status("placed", "ship", **PICKUP)
+
+
+def test_a_pickup_hold_runs_the_lead_time_then_the_hold() -> None:
+    placed = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert hold_until(placed, 60, 2880) == datetime(2026, 3, 3, 13, 0, tzinfo=UTC)
+    assert hold_until(placed, 0, 30) == datetime(2026, 3, 1, 12, 30, tzinfo=UTC)

@@ -3,8 +3,10 @@ unchanged (priority, then larger discount, then older)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+from commerce.promotions.codes import new_code
 from commerce.promotions.rules import (
     ANONYMOUS,
     LineToPrice,
@@ -90,3 +92,9 @@ def test_offers_list_what_the_customer_qualifies_for_in_engine_order() -> None:
     )
     assert [p.id for p in offers] == ["vip-first", "old", "new"]
     assert [p.id for p in customer_offers([promo("vip", segments=frozenset({"vip"}))], NOW, ANONYMOUS)] == []
+
+
+def test_a_single_use_code_has_one_dash_after_its_prefix() -> None:
+    assert re.fullmatch(r"RCPT-[0-9A-Z]{16}", new_code("rcpt-"))
+    assert re.fullmatch(r"JOIN-[0-9A-Z]{16}", new_code("join"))
+    assert re.fullmatch(r"[0-9A-Z]{16}", new_code(None))
