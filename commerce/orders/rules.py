@@ -75,6 +75,8 @@ def _past(action: Action) -> str:
 MAX_ORDER_AMOUNT = 10**16
 # How far ahead of our clock `placed_at` may be (the other system's clock may run a little fast).
 PLACED_AT_SKEW = timedelta(minutes=5)
+# The oldest `placed_at` taken: older is a default or a typo in the other system, not an order.
+PLACED_AT_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def import_fingerprint(data: OrderImportIn) -> str:
@@ -100,6 +102,12 @@ def check_import(data: OrderImportIn, now: datetime) -> None:
             f"`placed_at` {data.placed_at.isoformat()} is in the future.",
             code="invalid_placed_at",
             errors=[{"key": "placed_at", "message": "in the future"}],
+        )
+    if data.placed_at < PLACED_AT_FLOOR:
+        raise Unprocessable(
+            f"`placed_at` {data.placed_at.isoformat()} is before {PLACED_AT_FLOOR.date().isoformat()}.",
+            code="invalid_placed_at",
+            errors=[{"key": "placed_at", "message": f"before {PLACED_AT_FLOOR.date().isoformat()}"}],
         )
     _refuse_bad_lines(
         [

@@ -87,6 +87,8 @@ def test_pickup_happens_at_one_store() -> None:
 def test_placed_at_may_run_a_little_ahead_but_not_into_the_future() -> None:
     check_import(order(line(), placed_at=(NOW + timedelta(minutes=4)).isoformat()), NOW)
     assert refused(order(line(), placed_at=(NOW + timedelta(hours=1)).isoformat())).code == "invalid_placed_at"
+    assert refused(order(line(), placed_at="0001-01-01T00:00:00Z")).code == "invalid_placed_at"
+    assert refused(order(line(), placed_at="1999-12-31T23:59:59Z")).code == "invalid_placed_at"
 
 
 def test_absurd_totals_are_refused() -> None:
