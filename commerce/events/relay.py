@@ -26,24 +26,34 @@ writing transaction in the cluster hold back the whole feed. The watermark is ne
 number is assigned at insert time (a sequence), not by a relay after commit, so the table does
 not record transaction ids.
 
-Latency: a committed event is in the feed within one relay interval (~50 ms), whatever other
-transactions are doing.
+Wake-ups: a transaction that inserts events sends `EVENTS_WRITTEN` (a statement-level trigger on
+`events`, migration 0019), delivered at its commit; each process's relay listens for it
+(commerce/notify.py) and runs a round at once, so a committed event is in the feed within a round
+trip or two. A round that numbered events sends `FEED_GREW` in its own transaction, which wakes
+the webhook dispatchers, the segment worker and bridges. Notifications that arrive during a round
+just make the next round start right after it (a burst of commits costs a few rounds, not one per
+commit). Without notifications (the listener reconnecting, a transaction pooler) the relay still
+runs every `event_relay_interval_seconds`, the safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from commerce.background import pause
 
 log = logging.getLogger("commerce.events.relay")
 
 # pg advisory lock key of the relay (any constant bigint no other part of the service uses).
 RELAY_LOCK_KEY = 0x636F6D6D_65766E74  # "commevnt"
 BATCH = 10_000
+# Notification channels: events were written (sent by the trigger), the feed has new numbered events.
+EVENTS_WRITTEN = "commerce_events_written"
+FEED_GREW = "commerce_feed_grew"
 
 # Statements of their own after the lock: under READ COMMITTED their snapshots then include the
 # previous round's numbers. The ids go back as an array so the UPDATE finds its rows by primary
@@ -71,6 +81,7 @@ async def number_committed_events(db: AsyncSession, *, batch: int = BATCH) -> in
     ids = list((await db.scalars(_UNNUMBERED, {"batch": batch})).all())
     if ids:
         await db.execute(_NUMBER, {"ids": ids})
+        await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": FEED_GREW})
     return len(ids)
 
 
@@ -85,16 +96,23 @@ async def relay_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
             return total
 
 
-async def run_relay(sessionmaker: async_sessionmaker[AsyncSession], interval: float, stop: asyncio.Event) -> None:
-    """The background loop: number committed events every `interval` seconds until `stop` is set.
+async def run_relay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    interval: float,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+) -> None:
+    """The background loop: number committed events whenever `wake` is set, and every `interval`
+    seconds anyway, until `stop` is set.
 
     It is stopped between rounds, never cancelled in the middle of one.
     """
+    wake = wake or asyncio.Event()
     while not stop.is_set():
+        wake.clear()  # before the round: a notification during it makes the next one start at once
         try:
             await relay_once(sessionmaker)
         except Exception:
             # A lost connection or a restarting database: log and try again next round.
             log.exception("event relay round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await pause(interval, stop, wake)
