@@ -6,8 +6,9 @@ Creates a scratch database on that server, starts `commerce serve --workers 2` o
 
 1. idle: with no requests for `--idle` seconds, the CPU time the server's processes used (from
    /proc, the whole process tree) and the CPU time of the database's backends serving it;
-2. latency: `--events` times, one at a time, commits an outbox row (a plain INSERT into `events`,
-   as every writer does) and records when the relay has numbered it (a direct connection polls its
+2. latency: `--events` times, one at a time, sets a stock count through the API (PUT
+   /v1/inventory/..., whose transaction writes an `inventory.changed` event) and records, from its
+   response (the commit), when the relay has numbered the event (a direct connection polls its
    row every 1 ms), when it appears in GET /v1/events (asked right after that, then every 2 ms) and
    when a webhook on 127.0.0.1 receives it; prints the median and p99 of each.
 """
@@ -32,7 +33,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import msgspec
 from sqlalchemy.engine import make_url
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -162,18 +162,29 @@ async def main() -> None:
                     json={"url": receiver.url, "types": ["inventory.changed"], "secret": "s" * 20},
                 )
                 assert r.status_code in (200, 201), r.text
-                conn, probe = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+                r = await client.put(
+                    "/v1/stores/BENCH", json={"name": "Bench", "kind": "store", "latitude": 41.88, "longitude": -87.63}
+                )
+                assert r.status_code in (200, 201), r.text
+                r = await client.put(
+                    "/v1/products/bench",
+                    json={
+                        "title": "Bench",
+                        "variants": [{"sku": "BENCH-1", "price": {"amount": 1000, "currency": "USD"}}],
+                    },
+                )
+                assert r.status_code in (200, 201), r.text
+                probe = await asyncpg.connect(dsn)
                 numbered: list[float] = []
                 feed: list[float] = []
                 hook: list[float] = []
                 after = 0
                 for i in range(args.events):
                     await asyncio.sleep(0.02)
-                    event_id = await conn.fetchval(
-                        "INSERT INTO events (type, data) VALUES ('inventory.changed', $1::jsonb) RETURNING id",
-                        msgspec.json.encode({"n": i}).decode(),
-                    )
+                    r = await client.put("/v1/inventory/BENCH/BENCH-1", json={"on_hand": i + 1})
+                    assert r.status_code == 200, r.text
                     committed = time.perf_counter()
+                    event_id = await probe.fetchval("SELECT max(id) FROM events")
                     while await probe.fetchval("SELECT seq FROM events WHERE id = $1", event_id) is None:  # noqa: ASYNC110
                         await asyncio.sleep(0.001)
                     numbered.append(time.perf_counter() - committed)
@@ -187,7 +198,6 @@ async def main() -> None:
                     while after not in receiver.arrivals:  # noqa: ASYNC110 (filled by the receiver's thread)
                         await asyncio.sleep(0.002)
                     hook.append(receiver.arrivals[after] - committed)
-                await conn.close()
                 await probe.close()
                 receiver.server.shutdown()
                 ns = [x * 1000 for x in numbered]

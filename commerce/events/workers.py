@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from commerce.events.dispatch import WebhookDispatcher
-from commerce.events.relay import EVENTS_WRITTEN, FEED_GREW, run_relay
+from commerce.events.relay import EVENTS_WRITTEN, FEED_GREW, run_relay, watch_writes
 from commerce.notify import Notifications
 from commerce.settings import Settings
 
@@ -18,8 +18,9 @@ from commerce.settings import Settings
 async def event_workers(app: Litestar) -> AsyncIterator[None]:
     """Run the relay and the dispatcher while the app runs (after the database lifespan set up the state).
 
-    Both sleep until notified (commerce/notify.py): the relay when a transaction that wrote events
-    commits, the dispatcher when the relay numbered some; their intervals are only the safety net.
+    Both sleep until woken: the relay when a connection of this process that wrote events went back
+    to the pool (or on `EVENTS_WRITTEN`), the dispatcher when a relay numbered some (`FEED_GREW`,
+    commerce/notify.py); their intervals are only the safety net.
     """
     settings: Settings = app.state.settings
     notices: Notifications = app.state.notifications
@@ -32,8 +33,10 @@ async def event_workers(app: Litestar) -> AsyncIterator[None]:
         asyncio.create_task(run_relay(app.state.sessionmaker, settings.event_relay_interval_seconds, stop, written)),
         asyncio.create_task(dispatcher.run(stop, grew)),
     ]
+    loop = asyncio.get_running_loop()
     try:
-        yield
+        with watch_writes(app.state.engine, lambda: loop.call_soon_threadsafe(written.set)):
+            yield
     finally:
         # Loops stop between rounds (no statement is cut off); deliveries in flight are retried later.
         stop.set()

@@ -1,8 +1,8 @@
-"""The relay and the webhook dispatcher are woken by notifications, not by their (safety-net) polls.
+"""The relay and the webhook dispatcher are woken when there is work, not by their (safety-net) polls.
 
-Each test runs a service process with background workers whose polls are 30 s apart: an event
-that reaches the feed and a webhook within a few seconds got there because a notification woke
-them. These are functional checks of the wake-up with generous bounds, not timings (those are in
+Each test runs a service process with background workers whose polls are 30 s apart and changes
+stock through it: an event that reaches the feed and a webhook within a few seconds got there
+because the write woke the relay and the relay's notification woke the dispatcher. These are functional checks of the wake-up with generous bounds, not timings (those are in
 benchmarks/idle_wake.py).
 """
 
@@ -22,9 +22,8 @@ from litestar import Litestar
 from commerce import notify
 from commerce.app import create_app
 from commerce.settings import Settings
-from tests.api.test_event_feed import emit
 from tests.api.test_webhooks import Receiver
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, Api
 
 SLOW = 30.0  # the safety-net polls: far longer than any wait below
 SOON = 5.0  # generous: a woken worker takes milliseconds
@@ -85,18 +84,27 @@ async def arrives(client: httpx.AsyncClient, hooks: Receiver, after: int, n: int
     seen: list[int] = []
     while time.monotonic() < deadline:
         r = await client.get("/v1/events", params={"after": after, "types": "inventory.changed"}, headers=ADMIN)
-        seen = [e["data"]["n"] for e in r.json()["items"]]
+        seen = [e["data"]["on_hand"] for e in r.json()["items"]]
         if n in seen:
             break
         await asyncio.sleep(0.02)
     assert n in seen, f"event {n} is not in the feed after {SOON} s (the relay was not woken): {seen}"
-    while time.monotonic() < deadline and n not in [b["data"]["n"] for b in hooks.accepted()]:  # noqa: ASYNC110
+    while time.monotonic() < deadline and n not in [b["data"]["on_hand"] for b in hooks.accepted()]:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
-    delivered = [b["data"]["n"] for b in hooks.accepted()]
+    delivered = [b["data"]["on_hand"] for b in hooks.accepted()]
     assert n in delivered, f"event {n} was not delivered after {SOON} s (the dispatcher was not woken): {delivered}"
 
 
-async def subscribe(client: httpx.AsyncClient, hooks: Receiver) -> None:
+async def set_stock(client: httpx.AsyncClient, store: str, n: int) -> None:
+    """A stock count through the service: its transaction writes an `inventory.changed` event."""
+    r = await client.put(f"/v1/inventory/{store}/{store}-TEE", json={"on_hand": n}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+
+
+async def subscribe(client: httpx.AsyncClient, hooks: Receiver, store: str) -> None:
+    api = Api(client)
+    await api.store(store, 41.8827, -87.6278, pickup=True)
+    await api.product(f"{store.lower()}-tee", [f"{store}-TEE"])
     r = await client.put(
         "/v1/webhooks/wake",
         json={"url": hooks.url, "types": ["inventory.changed"], "secret": "s3cret-s3cret-s3cret"},
@@ -105,15 +113,13 @@ async def subscribe(client: httpx.AsyncClient, hooks: Receiver) -> None:
     assert r.status_code in (200, 201), r.text
 
 
-async def test_a_committed_event_wakes_the_relay_and_the_dispatcher(
-    settings: Settings, db_conn: asyncpg.Connection, hooks: Receiver
-) -> None:
+async def test_a_committed_event_wakes_the_relay_and_the_dispatcher(settings: Settings, hooks: Receiver) -> None:
     async with service_process(settings) as process:
-        await subscribe(process, hooks)
+        await subscribe(process, hooks, "WAKE1")
         await asyncio.sleep(0.2)  # the workers' first rounds (at start-up) are over: now they sleep
         after = await feed_end(process)
         for n in (1, 2):
-            await emit(db_conn, "inventory.changed", n)  # a plain INSERT, committed: the trigger notifies
+            await set_stock(process, "WAKE1", n)
             await arrives(process, hooks, after, n)
 
 
@@ -123,19 +129,20 @@ async def test_the_relay_and_the_dispatcher_recover_a_lost_listening_connection(
     monkeypatch.setattr(notify, "RECONNECT_SECONDS", 0.1)
     before = {r["pid"] for r in await db_conn.fetch(LISTENERS, notify.APPLICATION_NAME)}
     async with service_process(settings) as process:
-        await subscribe(process, hooks)
+        await subscribe(process, hooks, "WAKE2")
         await asyncio.sleep(0.2)
         ours = {r["pid"] for r in await db_conn.fetch(LISTENERS, notify.APPLICATION_NAME)} - before
         assert ours, "the service process does not listen"
         after = await feed_end(process)
         await db_conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)", list(ours))
-        # Written while nobody listened: its notification is lost, the reconnected listener makes up for it.
-        await emit(db_conn, "inventory.changed", 1)
+        # Numbered while nobody listened: the relay's notification is lost, the reconnected listener
+        # makes up for it by waking the dispatcher.
+        await set_stock(process, "WAKE2", 1)
         await arrives(process, hooks, after, 1)
         now = {r["pid"] for r in await db_conn.fetch(LISTENERS, notify.APPLICATION_NAME)} - before
         assert now and not now & ours, "the listener did not reconnect"
         # And it listens again: the next event is woken by its own notification.
-        await emit(db_conn, "inventory.changed", 2)
+        await set_stock(process, "WAKE2", 2)
         await arrives(process, hooks, after, 2)
 
 
