@@ -138,9 +138,11 @@ async def run_relay(
     interval: float,
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
+    numbered: Callable[[], object] | None = None,
 ) -> None:
     """The background loop: number committed events whenever `wake` is set, and every `interval`
-    seconds anyway, until `stop` is set.
+    seconds anyway, until `stop` is set. `numbered` is called after a round that numbered events
+    (this process's dispatcher needs no notification to hear of them).
 
     It is stopped between rounds, never cancelled in the middle of one.
     """
@@ -150,7 +152,8 @@ async def run_relay(
         wake.clear()  # before the round: a wake-up during it makes the next one start at once
         try:
             # Woken: wait for the lock if another process numbers now (it may not have seen our rows).
-            await relay_once(sessionmaker, wait=woken)
+            if await relay_once(sessionmaker, wait=woken) and numbered is not None:
+                numbered()
         except Exception:
             # A lost connection or a restarting database: log and try again next round.
             log.exception("event relay round failed")

@@ -30,7 +30,9 @@ async def event_workers(app: Litestar) -> AsyncIterator[None]:
     await notices.subscribe(EVENTS_WRITTEN, lambda _: written.set(), written.set)
     await notices.subscribe(FEED_GREW, lambda _: grew.set(), grew.set)
     loops = [
-        asyncio.create_task(run_relay(app.state.sessionmaker, settings.event_relay_interval_seconds, stop, written)),
+        asyncio.create_task(
+            run_relay(app.state.sessionmaker, settings.event_relay_interval_seconds, stop, written, grew.set)
+        ),
         asyncio.create_task(dispatcher.run(stop, grew)),
     ]
     loop = asyncio.get_running_loop()
