@@ -37,6 +37,7 @@ from commerce.events.routes import EventController, WebhookController
 from commerce.events.workers import event_workers
 from commerce.feeds.routes import FeedController
 from commerce.inventory.routes import AvailabilityController, InventoryController, LookupController
+from commerce.notify import notifications
 from commerce.observability.setup import Observability
 from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
 from commerce.orders.routes import OrderController, OrderImportController
@@ -227,6 +228,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[
             database,
             observability.lifespan,
+            notifications,
             revocation_listener,
             *(
                 [expiry_sweeper, event_workers, retention_sweeper, segment_worker]

@@ -40,11 +40,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_read_pool_size: int = 10
     # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
     background_workers: bool = True
-    # Event relay: how often committed outbox rows are numbered into the feed.
-    event_relay_interval_seconds: float = 0.05
-    # Webhooks: how often due webhooks are looked for, the HTTP timeout, and the retry backoff
+    # Event relay: woken when a transaction that wrote events commits (LISTEN/NOTIFY, commerce/notify.py);
+    # this is only the safety-net interval at which it looks for unnumbered rows without a wake-up.
+    event_relay_interval_seconds: float = 5.0
+    # Webhooks: woken when the relay numbered events; how often due webhooks are looked for anyway
+    # (retries that came due, the safety net), the HTTP timeout, and the retry backoff
     # (exponential from `initial`, capped at `max`, plus up to `jitter` seconds of random jitter).
-    webhook_poll_seconds: float = 0.2
+    webhook_poll_seconds: float = 1.0
     webhook_timeout_seconds: float = 10.0
     webhook_backoff_initial_seconds: float = 1.0
     webhook_backoff_max_seconds: float = 300.0
@@ -55,8 +57,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_retention_days: float = 7.0
     webhook_delivery_retention_days: float = 7.0
     retention_sweep_seconds: float = 300.0
-    # Segments: how often the membership worker reads order events, time-based rechecks and backfills.
-    segment_refresh_seconds: float = 1.0
+    # Segments: the membership worker is woken when the relay numbered events; this is how often it
+    # runs anyway (time-based rechecks, backfills, the safety net).
+    segment_refresh_seconds: float = 5.0
     # Ads: how long after a click an in-store purchase counts as a conversion of it, per network; the
     # conversion name of the Google click-conversion upload; the region assumed for phone numbers
     # written without a country code (ISO 3166-1 alpha-2).
@@ -79,6 +82,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # DATABASE_URL goes through a transaction-mode pooler (PgBouncer): no server-side prepared statement
     # outlives its transaction and no setting is sent in the startup packet.
     db_transaction_pooler: bool = False
+    # A direct session connection to the same database for LISTEN (commerce/notify.py), for when
+    # DATABASE_URL goes through a transaction pooler; unset there, background workers poll instead.
+    database_listen_url: str | None = None
     # OpenTelemetry tracing is on only when an OTLP endpoint is set (the standard variable).
     otel_endpoint: str | None = None
     # --- end Operations ---
@@ -103,8 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),
             db_read_pool_size=int(env.get("COMMERCE_DB_READ_POOL_SIZE", "10")),
             background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
-            event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "0.05")),
-            webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "0.2")),
+            event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "5")),
+            webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "1")),
             webhook_timeout_seconds=float(env.get("COMMERCE_WEBHOOK_TIMEOUT_SECONDS", "10")),
             webhook_backoff_initial_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_INITIAL_SECONDS", "1")),
             webhook_backoff_max_seconds=float(env.get("COMMERCE_WEBHOOK_BACKOFF_MAX_SECONDS", "300")),
@@ -113,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             event_retention_days=float(env.get("COMMERCE_EVENT_RETENTION_DAYS", "7")),
             webhook_delivery_retention_days=float(env.get("COMMERCE_WEBHOOK_DELIVERY_RETENTION_DAYS", "7")),
             retention_sweep_seconds=float(env.get("COMMERCE_RETENTION_SWEEP_SECONDS", "300")),
-            segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "1")),
+            segment_refresh_seconds=float(env.get("COMMERCE_SEGMENT_REFRESH_SECONDS", "5")),
             ads_google_window_days=int(env.get("COMMERCE_ADS_GOOGLE_WINDOW_DAYS", "90")),
             ads_meta_window_days=int(env.get("COMMERCE_ADS_META_WINDOW_DAYS", "28")),
             ads_google_conversion_name=env.get("COMMERCE_ADS_GOOGLE_CONVERSION_NAME", "In-store purchase"),
@@ -125,6 +131,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_format=env.get("COMMERCE_LOG_FORMAT", "text").strip().lower(),
             database_read_url=env.get("DATABASE_READ_URL") or None,
             db_transaction_pooler=flag("COMMERCE_DB_TRANSACTION_POOLER", False),
+            database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
             otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             # --- end Operations ---
         )

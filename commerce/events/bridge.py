@@ -16,6 +16,9 @@ One bridge of a name publishes at a time: it holds a session advisory lock on a 
 own, so a second process started with the same name waits as a standby and takes over when the
 first one's connection goes. A bridge that loses its lock connection stops (exit status 1) rather
 than publish beside its successor; run it under a supervisor that restarts it.
+
+That connection also LISTENs for the relay's `FEED_GREW` notification, so the bridge publishes as
+soon as events are numbered; `poll_seconds` is only the safety net.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.background import pause
+from commerce.events.relay import FEED_GREW
 from commerce.events.schemas import Event
 
 log = logging.getLogger("commerce.events.bridge")
@@ -72,7 +77,7 @@ class BridgeConfig:
     stream: str = "COMMERCE_EVENTS"
     subject_prefix: str = "commerce.events"
     batch: int = 500
-    poll_seconds: float = 0.2
+    poll_seconds: float = 5.0
     # JetStream drops a message whose Nats-Msg-Id it saw within this window.
     duplicate_window_seconds: float = 120.0
 
@@ -85,6 +90,7 @@ class NatsBridge:
         self.js: Any = None
         self.cursor = 0
         self.lock: asyncpg.Connection | None = None
+        self.wake = asyncio.Event()
 
     async def take_lock(self, dsn: str, stop: asyncio.Event) -> bool:
         """Wait until no other process publishes under this bridge's name (a standby waits here);
@@ -96,6 +102,7 @@ class NatsBridge:
             if await self.lock.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", f"bridge:{name}"):
                 if waiting:
                     log.info("bridge %s takes over", name)
+                await self.lock.add_listener(FEED_GREW, lambda *_: self.wake.set())
                 return True
             if not waiting:
                 log.info("another bridge named %s is publishing; standing by to take over", name)
@@ -168,6 +175,7 @@ class NatsBridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set: everything pending, then whatever the relay numbers next."""
         while not stop.is_set():
+            self.wake.clear()  # before the round: events numbered during it wake the next one
             try:
                 published = await self.publish_pending()
             except (FeedPositionLost, LockLost):
@@ -178,8 +186,7 @@ class NatsBridge:
                 published = 0
                 await self.resync()
             if published < self.config.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.poll_seconds)
+                await pause(self.config.poll_seconds, stop, self.wake)
 
     async def resync(self) -> None:
         """After a failed publish: continue after what the stream holds (a publish may have landed)."""

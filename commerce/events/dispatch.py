@@ -15,7 +15,6 @@ HTTP calls happen only here, never inside a request's transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -29,6 +28,7 @@ import stamina
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.background import pause
 from commerce.events.rules import SEQ_HEADER, SIGNATURE_HEADER, sign
 from commerce.events.schemas import Event
 from commerce.observability.metrics import WEBHOOK_FAILURES
@@ -121,19 +121,23 @@ class WebhookDispatcher:
         # Long enough to cover one HTTP attempt and the bookkeeping after it; renewed on every attempt.
         self.lease_seconds = settings.webhook_timeout_seconds + 30.0
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False)
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Task[bool]] = {}
+        self.wake = asyncio.Event()
         # Bookkeeping statements run to completion even when delivery is cancelled at shutdown.
         self.bookkeeping: set[asyncio.Task[Any]] = set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """The background loop: look for due webhooks every `webhook_poll_seconds` until `stop` is set."""
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """The background loop: look for due webhooks whenever `wake` is set (the relay numbered events,
+        a delivery run ended) and every `webhook_poll_seconds` anyway (retries that came due, the
+        safety net), until `stop` is set."""
+        self.wake = wake or self.wake
         while not stop.is_set():
+            self.wake.clear()
             try:
                 await self.dispatch_due()
             except Exception:
                 log.exception("webhook dispatch round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.webhook_poll_seconds)
+            await pause(self.settings.webhook_poll_seconds, stop, self.wake)
 
     async def dispatch_due(self, limit: int = 50) -> None:
         """Claim due webhooks with undelivered events and start delivering for each."""
@@ -147,10 +151,14 @@ class WebhookDispatcher:
             self.tasks[webhook_id] = task
             task.add_done_callback(self._forget)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
+    def _forget(self, task: asyncio.Task[bool]) -> None:
         webhook_id = task.get_name().removeprefix("webhook:")
         if self.tasks.get(webhook_id) is task:
             del self.tasks[webhook_id]
+        if not task.cancelled() and task.exception() is None and task.result():
+            # Events numbered while this webhook was busy were skipped by the claim: look again (only
+            # after a clean run, so a failing one waits for the poll instead of looping).
+            self.wake.set()
 
     async def close(self) -> None:
         """Stop delivering (an attempt in flight is abandoned and sent again later) and give leases back.
@@ -180,12 +188,13 @@ class WebhookDispatcher:
         task.add_done_callback(self.bookkeeping.discard)
         return await asyncio.shield(task)
 
-    async def _deliver_pending(self, webhook_id: str) -> None:
+    async def _deliver_pending(self, webhook_id: str) -> bool:
+        """Deliver everything pending for one webhook; True if it ran to the feed's end."""
         try:
             while True:
                 target = await self._finish(self._target(webhook_id))
                 if target is None:
-                    return
+                    return False
                 events, feed_end = await self._finish(self._pending(target))
                 for event in events:
                     await self._deliver_with_retries(webhook_id, event)
@@ -194,13 +203,16 @@ class WebhookDispatcher:
                     await self._finish(self._skip_to(webhook_id, feed_end))
                     break
             await self._finish(self._release(webhook_id))
+            return True
         except LeaseLost:
             log.warning("webhook %s was taken over by another dispatcher", webhook_id)
+            return False
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivering to webhook %s failed", webhook_id)
             await self._finish(self._release(webhook_id))
+            return False
 
     async def _target(self, webhook_id: str) -> Target | None:
         async with self.sessionmaker() as db, db.begin():

@@ -26,8 +26,18 @@ writing transaction in the cluster hold back the whole feed. The watermark is ne
 number is assigned at insert time (a sequence), not by a relay after commit, so the table does
 not record transaction ids.
 
-Latency: a committed event is in the feed within one relay interval (~50 ms), whatever other
-transactions are doing.
+Wake-ups: when a connection of this process's pool that inserted events goes back to the pool
+(after its transaction ended), the process's relay runs a round at once (`watch_writes`), so a
+committed event is in the feed within a round trip or two. Writers pay nothing for it: no
+notification in their transaction (a NOTIFY there would serialise the commits of every writing
+transaction on PostgreSQL's notification queue lock, which cost a third of the write throughput
+in benchmarks/event_feed.py). A relay that finds another process numbering waits for the lock
+instead of skipping, so an event committed meanwhile is not left for the next poll. A round that
+numbered events sends `FEED_GREW` in its own transaction, which wakes the webhook dispatchers, the
+segment worker and bridges of every process (commerce/notify.py), and other processes can wake the
+relays with `EVENTS_WRITTEN`. Wake-ups during a round only make the next round start right after
+it (a burst of commits costs a few rounds, not one per commit). Without them (writes from outside
+the service) the relay still runs every `event_relay_interval_seconds`, the safety net.
 """
 
 from __future__ import annotations
@@ -35,15 +45,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from commerce.background import pause
 
 log = logging.getLogger("commerce.events.relay")
 
 # pg advisory lock key of the relay (any constant bigint no other part of the service uses).
 RELAY_LOCK_KEY = 0x636F6D6D_65766E74  # "commevnt"
 BATCH = 10_000
+# Notification channels: events were written (any process may send it), the feed has new numbered events.
+EVENTS_WRITTEN = "commerce_events_written"
+FEED_GREW = "commerce_feed_grew"
 
 # Statements of their own after the lock: under READ COMMITTED their snapshots then include the
 # previous round's numbers. The ids go back as an array so the UPDATE finds its rows by primary
@@ -59,42 +77,84 @@ _NUMBER = text(
 )
 
 
-async def number_committed_events(db: AsyncSession, *, batch: int = BATCH) -> int:
+async def number_committed_events(db: AsyncSession, *, batch: int = BATCH, wait: bool = False) -> int:
     """Number up to `batch` committed outbox rows in id order; returns how many.
 
-    Returns 0 at once if another process holds the relay lock. Runs in the caller's transaction,
-    which must commit soon after (it holds the relay lock until then).
+    Returns 0 at once if another process holds the relay lock, or with `wait`, waits for it. Runs in
+    the caller's transaction, which must commit soon after (it holds the relay lock until then).
     """
-    locked = await db.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
-    if not locked:
-        return 0
+    if wait:
+        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
+    else:
+        locked = await db.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
+        if not locked:
+            return 0
     ids = list((await db.scalars(_UNNUMBERED, {"batch": batch})).all())
     if ids:
         await db.execute(_NUMBER, {"ids": ids})
+        await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": FEED_GREW})
     return len(ids)
 
 
-async def relay_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+async def relay_once(sessionmaker: async_sessionmaker[AsyncSession], *, wait: bool = False) -> int:
     """Number everything committed so far, in batches; each batch commits on its own."""
     total = 0
     while True:
         async with sessionmaker() as db, db.begin():
-            numbered = await number_committed_events(db)
+            numbered = await number_committed_events(db, wait=wait)
         total += numbered
         if numbered < BATCH:
             return total
 
 
-async def run_relay(sessionmaker: async_sessionmaker[AsyncSession], interval: float, stop: asyncio.Event) -> None:
-    """The background loop: number committed events every `interval` seconds until `stop` is set.
+_WRITES_EVENTS = re.compile(r"\binsert\s+into\s+events\b", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def watch_writes(engine: AsyncEngine, wrote: Callable[[], object]) -> Iterator[None]:
+    """Call `wrote` whenever a connection of `engine` that inserted events goes back to its pool
+    (its transaction committed or rolled back: a spurious round is harmless), while the block runs."""
+    pool = engine.sync_engine.pool
+
+    def executing(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "events" in statement and _WRITES_EVENTS.search(statement):
+            conn.info["events_written"] = True
+
+    def returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop("events_written", False):
+            wrote()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executing)
+    event.listen(pool, "checkin", returned)
+    try:
+        yield
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", executing)
+        event.remove(pool, "checkin", returned)
+
+
+async def run_relay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    interval: float,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    numbered: Callable[[], object] | None = None,
+) -> None:
+    """The background loop: number committed events whenever `wake` is set, and every `interval`
+    seconds anyway, until `stop` is set. `numbered` is called after a round that numbered events
+    (this process's dispatcher needs no notification to hear of them).
 
     It is stopped between rounds, never cancelled in the middle of one.
     """
+    wake = wake or asyncio.Event()
     while not stop.is_set():
+        woken = wake.is_set()
+        wake.clear()  # before the round: a wake-up during it makes the next one start at once
         try:
-            await relay_once(sessionmaker)
+            # Woken: wait for the lock if another process numbers now (it may not have seen our rows).
+            if await relay_once(sessionmaker, wait=woken) and numbered is not None:
+                numbered()
         except Exception:
             # A lost connection or a restarting database: log and try again next round.
             log.exception("event relay round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await pause(interval, stop, wake)

@@ -1,7 +1,8 @@
 """The membership worker: order events from the feed, time-based rechecks and segment backfills.
 
 Orders reach profiles through the event feed: every `order.*` event names its customer, and the
-worker refreshes those customers within a second or so of the order committing, so checkout
+worker, woken when the relay numbered events (commerce/notify.py; every `segment_refresh_seconds`
+otherwise), refreshes those customers right after the order committed, so checkout
 (and any other writer of orders, such as imports) does nothing for segments in its own
 transaction. Its position in the feed is one row (`segment_feed_cursor`), locked while a batch
 is applied, so several service processes can run it. If the feed no longer holds its position
@@ -10,6 +11,7 @@ is applied, so several service processes can run it. If the feed no longer holds
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -23,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from commerce.background import every
 from commerce.errors import Gone
 from commerce.events import service as events
+from commerce.events.relay import FEED_GREW
 from commerce.events.schemas import EVENT_TYPES
+from commerce.notify import Notifications
 from commerce.segments import service
 from commerce.settings import Settings
 
@@ -106,9 +110,12 @@ async def run_once(
 async def segment_worker(app: Litestar) -> AsyncIterator[None]:
     """Runs the worker for the app's lifetime (started only when background workers are on)."""
     settings: Settings = app.state.settings
+    notices: Notifications = app.state.notifications
+    grew = asyncio.Event()
+    await notices.subscribe(FEED_GREW, lambda _: grew.set(), grew.set)
 
     async def one_pass() -> None:
         await run_once(app.state.sessionmaker, settings)
 
-    async with every(settings.segment_refresh_seconds, one_pass, log, "segment membership"):
+    async with every(settings.segment_refresh_seconds, one_pass, log, "segment membership", grew):
         yield

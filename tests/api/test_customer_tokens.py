@@ -272,14 +272,13 @@ async def test_tokens_go_a_week_after_they_expired_or_were_revoked(
 async def test_a_listener_that_lost_its_connection_reconnects_and_forgets_cached_tokens(
     settings: Settings, api: Api, db_conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from commerce.auth import listener
+    from commerce import notify
 
-    monkeypatch.setattr(listener, "RECONNECT_SECONDS", 0.05)
+    monkeypatch.setattr(notify, "RECONNECT_SECONDS", 0.05)
     ana = await api.customer(email="ana@example.com")
     token = await api.customer_token(ana["id"])
     listeners = (
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce-auth-listener'"
-        " AND datname = current_database()"
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce-listener' AND datname = current_database()"
     )
     async with service_process(settings) as process:
         before = {r["pid"] for r in await db_conn.fetch(listeners)}
