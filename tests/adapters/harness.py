@@ -93,6 +93,19 @@ async def set_on_hand(service: Any, store: str, sku: str, on_hand: int) -> None:
     assert r.status_code == 200, r.text
 
 
+async def store_with_stock(service: Any, emulator: Any, stock: dict[str, int], code: str = "CHI-LOOP") -> str:
+    """Our store `code` with this on_hand per SKU, and its Shopify location (on the emulator) with each
+    SKU stocked at 0; returns the location id."""
+    await seed_store(service, code)
+    await seed_catalog(service, sorted(stock))
+    for sku, on_hand in stock.items():
+        await set_on_hand(service, code, sku, on_hand)
+    location = str(emulator.add_location("Chicago Loop"))
+    for sku in stock:
+        emulator.add_variant(sku, stocked_at={location: 0})
+    return location
+
+
 async def level(service: Any, store: str, sku: str) -> dict[str, Any]:
     r = await service.get(f"/v1/inventory/{store}/{sku}")
     assert r.status_code == 200, r.text

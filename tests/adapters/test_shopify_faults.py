@@ -22,22 +22,12 @@ from tests.adapters.harness import (
     seed_catalog,
     seed_store,
     set_on_hand,
+    store_with_stock,
     wait_until,
 )
 
 LOOP = "CHI-LOOP"
 Start = Callable[..., Awaitable[AdapterHandle]]
-
-
-async def store_with_stock(service: httpx.AsyncClient, emulator: ShopifyEmulator, stock: dict[str, int]) -> str:
-    await seed_store(service, LOOP)
-    await seed_catalog(service, sorted(stock))
-    for sku, on_hand in stock.items():
-        await set_on_hand(service, LOOP, sku, on_hand)
-    location = emulator.add_location("Chicago Loop")
-    for sku in stock:
-        emulator.add_variant(sku, stocked_at={location: 0})
-    return location
 
 
 async def sell_here(service: httpx.AsyncClient, event_id: str, sku: str, quantity: int = 1) -> None:
