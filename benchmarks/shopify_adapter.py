@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pos_ingest import dsn, seed  # noqa: E402
 from commerce.app import create_app  # noqa: E402
 from commerce.db import migrate  # noqa: E402
 from commerce.settings import Settings  # noqa: E402
@@ -47,29 +48,6 @@ from tests.adapters.emulators.shopify import ShopifyEmulator  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def dsn(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        u = u.set(database=database)
-    return u.render_as_string(hide_password=False)
-
-
-async def seed(url: str, stores: list[str], skus: list[str]) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.executemany(
-            "INSERT INTO stores (code, name, kind, latitude, longitude) VALUES ($1, $1, 'store', 41.88, -87.63)",
-            [(s,) for s in stores],
-        )
-        await conn.execute("INSERT INTO products (id, title) VALUES ('bench', 'Bench')")
-        await conn.executemany(
-            "INSERT INTO variants (sku, product_id, price_amount, currency) VALUES ($1, 'bench', 1999, 'USD')",
-            [(s,) for s in skus],
-        )
-    finally:
-        await conn.close()
 
 
 async def serve(app: object) -> tuple[uvicorn.Server, asyncio.Task[None], str]:

@@ -44,6 +44,7 @@ from adapters.square.client import SquareClient
 from adapters.square.daemon import SquareAdapter
 from adapters.square.webhooks import SquareReceiver
 from adapters.state import AdapterState
+from benchmarks.pos_ingest import dsn
 from commerce.app import create_app
 from commerce.db import migrate
 from commerce.settings import Settings
@@ -51,11 +52,6 @@ from tests.adapters.emulators.square import SquareEmulator, serve_square
 
 ADMIN = {"Authorization": "Bearer bench-admin-token"}
 STORE, LOCATION = "SQ-BENCH", "LBENCH"
-
-
-def dsn(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    return (u.set(database=database) if database else u).render_as_string(hide_password=False)
 
 
 def bound_socket() -> socket.socket:
