@@ -7,6 +7,7 @@ once for the run and removed afterwards. Either way each run gets a database of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
@@ -76,10 +77,10 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, background_workers=False, auth_cache_seconds=0)
 
 
-@pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Litestar]:
-    application = create_app(settings)
-    # The lifespan runs in a task of its own: it is entered and exited in the same task.
+@contextlib.asynccontextmanager
+async def running(application: Litestar) -> AsyncIterator[Litestar]:
+    """The app with its lifespan entered, in a task of its own (it must be entered and exited in one
+    task); a lifespan that fails raises here instead of leaving the caller waiting."""
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def run() -> None:
@@ -88,10 +89,32 @@ async def app(settings: Settings) -> AsyncIterator[Litestar]:
             await stop.wait()
 
     task = asyncio.create_task(run())
-    await started.wait()
-    yield application
-    stop.set()
-    await task
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()
+    try:
+        yield application
+    finally:
+        stop.set()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings, base_url: str = "http://commerce.test") -> AsyncIterator[httpx.AsyncClient]:
+    """Another app with its own settings (on the same database), running, with a client over ASGI."""
+    async with (
+        running(create_app(settings)) as application,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url=base_url) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    async with running(create_app(settings)) as application:
+        yield application
 
 
 @pytest.fixture(scope="session")

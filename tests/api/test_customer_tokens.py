@@ -14,10 +14,9 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from commerce.app import create_app
 from commerce.settings import Settings
 from tests.api.test_checkout import cart_with, checkout, pickup, stock
-from tests.conftest import ADMIN, Api, bearer
+from tests.conftest import ADMIN, Api, app_client, bearer
 
 
 async def test_token_is_shown_once_stored_hashed_and_acts_for_its_customer(
@@ -79,22 +78,8 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, api: Api, db_conn
 async def service_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """One more service process on the test database, as deployed: credential lookups cached for five
     minutes."""
-    app: Litestar = create_app(msgspec.structs.replace(settings, auth_cache_seconds=300))
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run() -> None:  # the lifespan is entered and exited in one task
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run())
-    await started.wait()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as c:
-            yield c
-    finally:
-        stop.set()
-        await task
+    async with app_client(msgspec.structs.replace(settings, auth_cache_seconds=300)) as c:
+        yield c
 
 
 @pytest.fixture

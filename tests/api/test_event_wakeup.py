@@ -17,14 +17,12 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 
 from commerce import notify
-from commerce.app import create_app
 from commerce.events.relay import EVENTS_WRITTEN
 from commerce.settings import Settings
 from tests.api.test_webhooks import Receiver
-from tests.conftest import ADMIN, Api
+from tests.conftest import ADMIN, Api, app_client
 
 SLOW = 30.0  # the safety-net polls: far longer than any wait below
 SOON = 5.0  # generous: a woken worker takes milliseconds
@@ -44,30 +42,15 @@ def hooks() -> Iterator[Receiver]:
 @contextlib.asynccontextmanager
 async def service_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A service process with its background workers on, polling only every 30 s."""
-    app: Litestar = create_app(
-        msgspec.structs.replace(
-            settings,
-            background_workers=True,
-            event_relay_interval_seconds=SLOW,
-            webhook_poll_seconds=SLOW,
-            segment_refresh_seconds=SLOW,
-        )
+    live = msgspec.structs.replace(
+        settings,
+        background_workers=True,
+        event_relay_interval_seconds=SLOW,
+        webhook_poll_seconds=SLOW,
+        segment_refresh_seconds=SLOW,
     )
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run() -> None:  # the lifespan is entered and exited in one task
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run())
-    await started.wait()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as c:
-            yield c
-    finally:
-        stop.set()
-        await task
+    async with app_client(live) as c:
+        yield c
 
 
 async def feed_end(client: httpx.AsyncClient) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,11 +10,9 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 
-from commerce.app import create_app
 from commerce.settings import Settings
-from tests.conftest import ADMIN, Api
+from tests.conftest import ADMIN, Api, app_client
 from tests.pages import GTIN_14_RED, GTIN_BLUE, GTIN_RED, json_ld, set_stock, shop
 
 pytestmark = pytest.mark.usefixtures("db_conn")
@@ -271,20 +268,9 @@ async def test_open_now_in_the_stores_own_time_zone(client: httpx.AsyncClient) -
 @pytest.fixture
 async def public_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with COMMERCE_PUBLIC_URL set, on the same database (its lifespan entered and left in one task)."""
-    app: Litestar = create_app(msgspec.structs.replace(settings, public_url="https://shop.example.com"))
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run())
-    await started.wait()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal:8000") as c:
+    public = msgspec.structs.replace(settings, public_url="https://shop.example.com")
+    async with app_client(public, base_url="http://internal:8000") as c:
         yield c
-    stop.set()
-    await task
 
 
 async def test_public_url_makes_every_absolute_link(public_client: httpx.AsyncClient, stocked) -> None:

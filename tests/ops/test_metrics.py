@@ -20,7 +20,7 @@ from commerce.settings import Settings
 from tests.api.test_checkout import cart_with, checkout, pickup, stock
 from tests.api.test_pos_sync import event, send
 from tests.api.test_webhooks import eventually
-from tests.conftest import ADMIN, Api
+from tests.conftest import ADMIN, Api, running
 from tests.ops.metrics_scrape import scrape, value
 
 ROUTE = "/v1/stores/{code}"
@@ -30,26 +30,12 @@ ROUTE = "/v1/stores/{code}"
 async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """Another app (own settings), its lifespan run in a task of its own, with a client."""
     app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run())
-    ready = asyncio.create_task(started.wait())
-    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():  # the lifespan failed: show why instead of waiting forever
-        ready.cancel()
-        task.result()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
-    finally:
-        stop.set()
-        await task
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://commerce.test") as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        yield client
 
 
 async def test_requests_are_counted_by_route_template_and_status_with_latencies(client, api: Api) -> None:
