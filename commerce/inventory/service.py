@@ -151,10 +151,12 @@ _LEDGER_PER_REFERENCE_AND_EVENTS = (
 # Every level the transaction reserves is locked by this one statement, in (store, sku) order (the
 # `locked` CTE: rows are locked as its sorted output is read, and `upd` only touches rows it has
 # read), so two checkouts, whatever mix of pickup and ship lines they hold, never lock in a cycle.
-# Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
-_RESERVE = text(
+# RESERVE_CTES are the statement's CTEs without the leading WITH, so checkout can write its order in
+# the same statement; RESERVED is its final SELECT (the levels raised). Built once (checkout runs it
+# on every order): parsing the SQL text for parameters is not free.
+RESERVE_CTES = (
     """
-WITH req AS (
+req AS (
     SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]),
         CAST(:references AS varchar[]), CAST(:expires AS timestamptz[]))
         WITH ORDINALITY AS r(store_code, sku, qty, reference, expires_at, n)
@@ -179,6 +181,27 @@ WITH req AS (
 )"""
     + _LEDGER_PER_REFERENCE_AND_EVENTS
 )
+_RESERVE = text("WITH " + RESERVE_CTES)
+
+
+def reserve_params(
+    lines: Sequence[StockLine | Hold], *, source: str, reference: str | None = None, expires_at: datetime | None = None
+) -> tuple[list[Hold], dict[str, Any]]:
+    """The holds in lock order (merged per level and reference) and the parameters of RESERVE_CTES."""
+    holds = holds_in_lock_order(
+        line if isinstance(line, Hold) else Hold(*line, reference=_required(reference), expires_at=expires_at)
+        for line in lines
+    )
+    params = {
+        "stores": [h.store for h in holds],
+        "skus": [h.sku for h in holds],
+        "qtys": [h.quantity for h in holds],
+        "references": [h.reference for h in holds],
+        "expires": [h.expires_at for h in holds],
+        "reason": "reserve",
+        "source": source,
+    }
+    return holds, params
 
 
 async def reserve_lines(
@@ -197,20 +220,14 @@ async def reserve_lines(
     every short line and the caller's transaction must roll back (the request transaction does;
     wrap in a savepoint to try again otherwise).
     """
-    holds = holds_in_lock_order(
-        line if isinstance(line, Hold) else Hold(*line, reference=_required(reference), expires_at=expires_at)
-        for line in lines
-    )
-    params = {
-        "stores": [h.store for h in holds],
-        "skus": [h.sku for h in holds],
-        "qtys": [h.quantity for h in holds],
-        "references": [h.reference for h in holds],
-        "expires": [h.expires_at for h in holds],
-        "reason": "reserve",
-        "source": source,
-    }
+    holds, params = reserve_params(lines, source=source, reference=reference, expires_at=expires_at)
     done = {(r.store_code, r.sku) for r in await db.execute(_RESERVE, params)}
+    await refuse_short(db, holds, done)
+
+
+async def refuse_short(db: AsyncSession, holds: Sequence[Hold], done: set[tuple[str, str]]) -> None:
+    """After RESERVE_CTES raised the levels `done`: InsufficientStock listing every short line (with
+    what its level has available now) unless every level of `holds` was raised."""
     wanted = in_lock_order(StockLine(h.store, h.sku, h.quantity) for h in holds)
     if len(done) == len(wanted):
         return
