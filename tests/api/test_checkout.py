@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -335,3 +336,63 @@ async def test_an_associate_cannot_place_an_order_for_another_store(client: http
     assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 0
     assert await db_conn.fetchval("SELECT status FROM carts WHERE id = $1", cart_id) == "active"
+
+
+async def test_the_same_key_sent_at_once_places_one_order_and_every_answer_is_it(
+    client: httpx.AsyncClient, shop, db_conn
+) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1))
+    body = {"email": "ann@example.com"}
+    answers = await asyncio.gather(*(checkout(client, cart_id, web, body, key="once") for _ in range(8)))
+    placed = [r for r in answers if r.status_code == 201]
+    assert placed, [r.text for r in answers]
+    # The others found the first still running: 409 request_in_flight, retry shortly.
+    assert all(r.status_code == 201 or r.json()["code"] == "request_in_flight" for r in answers), [
+        r.text for r in answers
+    ]
+    assert len({r.content for r in placed}) == 1
+    again = await checkout(client, cart_id, web, body, key="once")
+    assert again.status_code == 201 and again.content == placed[0].content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 1)
+
+
+async def test_a_line_added_while_checkout_waits_for_the_cart_is_in_the_order(
+    client: httpx.AsyncClient, shop, db_conn, database_url: str
+) -> None:
+    """Checkout reads the lines in the statement that locks the cart; an edit that committed while it
+    waited for that lock is not in the statement's snapshot, so the lines are read again."""
+    from tests.conftest import _asyncpg_dsn
+
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1))
+    editor = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        edit = editor.transaction()
+        await edit.start()
+        # As the cart service edits: the version bump locks the cart, then the line.
+        await editor.execute("UPDATE carts SET version = version + 1 WHERE id = $1", cart_id)
+        await editor.execute(
+            "INSERT INTO cart_lines (cart_id, sku, pickup_store, quantity) VALUES ($1, 'JKT-L', 'LOOP', 1)", cart_id
+        )
+        task = asyncio.create_task(checkout(client, cart_id, web))
+        waiting = None
+        for _ in range(200):
+            waiting = await db_conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce' AND wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "checkout never waited for the cart"
+        await edit.commit()
+    finally:
+        await editor.close()
+    r = await task
+    assert r.status_code == 201, r.text
+    assert [(line["sku"], line["quantity"]) for line in r.json()["lines"]] == [("JKT-M", 1), ("JKT-L", 1)]
+    assert r.json() == (await client.get(f"/v1/orders/{r.json()['id']}", headers=web)).json()
+    assert await level(db_conn, "LOOP", "JKT-L") == (1, 1)
