@@ -45,10 +45,17 @@ from commerce.events.relay import note_events_written
 from commerce.inventory.rules import Hold, ship_source
 from commerce.inventory.service import RESERVE_CTES, refuse_short, reserve_params, ship_candidates
 from commerce.observability.metrics import CHECKOUTS_REFUSED
-from commerce.orders.models import Order, OrderLine
 from commerce.orders.rules import hold_until as pickup_hold_until
 from commerce.orders.schemas import CheckoutIn
-from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
+from commerce.orders.service import (
+    NewLine,
+    NewOrder,
+    check_reach,
+    event_data,
+    order_out,
+    pickup_reference,
+    ship_reference,
+)
 from commerce.promotions import redemptions
 from commerce.settings import Settings
 
@@ -272,10 +279,10 @@ async def _checkout(
     if short:
         raise InsufficientStock(short)
 
-    # The order as it will be written (transient: never added to the session), with the number and
-    # time the first statement drew: the response is complete before anything is written.
+    # The order as it will be written, with the number and time the first statement drew: the
+    # response is complete before anything is written.
     order_id = uuid.uuid4()
-    order = Order(
+    order = NewOrder(
         id=order_id,
         number=opened.number,
         cart_id=cart_id,
@@ -291,13 +298,11 @@ async def _checkout(
         phone=data.phone,
         pickup_store=pickup_store,
         hold_until=hold_until,
-        shipped_at=None,
         created_at=opened.at,
         updated_at=opened.at,
     )
     lines = [
-        OrderLine(
-            order_id=order_id,
+        NewLine(
             line_no=n,
             sku=line.sku,
             title=line.title,
