@@ -43,7 +43,7 @@ from commerce.db import driver_fetch, driver_sql
 from commerce.errors import InsufficientStock, InvalidState, NotFound, Unprocessable
 from commerce.events.relay import note_events_written
 from commerce.inventory.rules import Hold, ship_source
-from commerce.inventory.service import RESERVE_CTES, refuse_short, reserve_params, ship_candidates
+from commerce.inventory.service import refuse_short, reserve_ctes, reserve_params, ship_candidates
 from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders.rules import hold_until as pickup_hold_until
 from commerce.orders.schemas import CheckoutIn
@@ -97,9 +97,10 @@ _HEAD = 7  # columns before the cart's
 _LINE = _HEAD + len(CartHead._fields)  # columns before the line's
 
 # The order, its lines (from parallel arrays), the closed cart, the outbox event, the stored response
-# and the reservation in one statement: nothing else runs while the reserved levels are locked (the
-# reservation's `locked` CTE) but the rest of this statement and the commit. Its final SELECT names
-# the levels raised; one missing means a short line, and the caller rolls everything back.
+# and the reservation in one statement. The writes that do not touch stock run first (`written`, the
+# reservation's `after` condition), so the reserved levels are locked (the reservation's `locked`
+# CTE) only for the rest of this statement and the commit. Its final SELECT names the levels raised;
+# one missing means a short line, and the caller rolls everything back.
 _PLACE, _PLACE_PARAMETERS = driver_sql(
     f"""
 WITH o AS (
@@ -117,13 +118,17 @@ WITH o AS (
         CAST(:quantities AS integer[]), CAST(:unit_prices AS bigint[]), CAST(:discounts AS bigint[]),
         CAST(:line_totals AS bigint[]), CAST(:promotion_ids AS varchar[]), CAST(:fulfillments AS varchar[]),
         CAST(:locations AS varchar[])) AS l
+    RETURNING 1
 ), cart AS (
-    UPDATE carts SET status = 'checked_out', version = version + 1, updated_at = :now WHERE id = :cart_id
+    UPDATE carts SET status = 'checked_out', version = version + 1, updated_at = :now WHERE id = :cart_id RETURNING 1
 ), placed_event AS (
-    INSERT INTO events (type, data) VALUES ('order.placed', CAST(CAST(:event AS text) AS jsonb))
+    INSERT INTO events (type, data) VALUES ('order.placed', CAST(CAST(:event AS text) AS jsonb)) RETURNING 1
 ), response AS (
-    {idempotency.STORE_SQL}
-), {RESERVE_CTES}"""
+    {idempotency.STORE_SQL} RETURNING 1
+), written AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM lines) + (SELECT count(*) FROM cart)
+        + (SELECT count(*) FROM placed_event) + (SELECT count(*) FROM response) AS n
+), {reserve_ctes("(SELECT n FROM written) > 0")}"""
 )
 
 
