@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -176,6 +177,44 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
         with waiting_for_connection("primary"):
             await session.connection()
         yield session
+
+
+async def driver_fetch(db: AsyncSession, sql: str, *args: Any) -> list[Any]:
+    """Run a statement on the driver connection under the request's session, inside its transaction
+    (which the session begins with its first statement: send one through the session before this).
+
+    For the hot write path (checkout): the statement skips SQLAlchemy's statement and result
+    handling; write it with `driver_sql`. SQLAlchemy's cursor events do not see it, so a statement
+    that inserts events must say so (`events.relay.note_events_written`), or the relay is not woken.
+    A connection lost meanwhile is invalidated (the pool replaces it, the session does not try to
+    roll back on it) and answered 503, as SQLAlchemy does for its own statements.
+    """
+    conn = await db.connection()
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    try:
+        rows: list[Any] = await driver.fetch(sql, *args)
+        return rows
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if not driver.is_closed():
+            raise
+        await conn.invalidate(exc)
+        raise DatabaseUnavailable() from exc
+
+
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def driver_sql(sql: str) -> tuple[str, tuple[str, ...]]:
+    """SQL written with `:name` parameters (as `text()` takes it) for the driver: `$n` placeholders
+    and the names in their order, so one statement text serves both. `::type` casts are left alone."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _NAMED_PARAMETER.sub(number, sql), tuple(names)
 
 
 def driver_dsn(url: str) -> str:

@@ -175,8 +175,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
 def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
     """Lost connections and timeouts are the client's cue to retry; a constraint race is a conflict."""
     if isinstance(exc, IntegrityError):
-        log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
-        return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
+        return _integrity_conflict(request, exc.orig)
     if _sqlstate(exc.orig) in RETRYABLE_SQLSTATES:
         log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, exc.orig)
         return _domain(request, DatabaseUnavailable(TRANSACTION_CONFLICT))
@@ -184,6 +183,11 @@ def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Prob
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return _domain(request, DatabaseUnavailable())
     return _unexpected(request, exc)
+
+
+def _integrity_conflict(request: Request[Any, Any, Any], exc: BaseException | None) -> Response[Problem]:
+    log.warning("integrity conflict on %s %s: %s", request.method, request.url.path, exc)
+    return problem(409, "conflict", "Conflict", "A concurrent change conflicted with this one; retry the request.")
 
 
 def _sqlstate(exc: BaseException | None) -> str:
@@ -199,7 +203,10 @@ def _unavailable(exc: BaseException | None) -> bool:
 
 
 def _driver(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    """Errors of the driver connections used without SQLAlchemy (the one-statement searches)."""
+    """Errors of statements sent on driver connections without SQLAlchemy (the one-statement searches,
+    checkout's order statement)."""
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return _integrity_conflict(request, exc)
     if _sqlstate(exc) in RETRYABLE_SQLSTATES:
         log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, exc)
         return _domain(request, DatabaseUnavailable(TRANSACTION_CONFLICT))

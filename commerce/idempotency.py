@@ -52,15 +52,55 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
 
 
-# Plain SQL rows, not ORM entities, and built once: this runs on every checkout.
-_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7))")
-_STORED = text(
-    "SELECT request_hash, status_code, body FROM idempotency_keys WHERE principal = :principal AND key = :key"
-)
-_STORE = text(
+# Plain SQL rows, not ORM entities, and built once. Checkout claims, reads and stores its key
+# inside its own statements with the same SQL (CLAIM with `scope(...)`, STORED_SQL, STORE_SQL).
+CLAIM = "pg_try_advisory_xact_lock(hashtextextended(:scope, 7))"
+STORED_SQL = "SELECT request_hash, status_code, body FROM idempotency_keys WHERE principal = :principal AND key = :key"
+STORE_SQL = (
     "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body)"
     " VALUES (:principal, :key, :request_hash, :status_code, :body)"
 )
+_CLAIM = text(f"SELECT {CLAIM}")
+_STORED = text(STORED_SQL)
+_STORE = text(STORE_SQL)
+
+
+def scope(principal: str, key: str) -> str:
+    """What the claim's advisory lock is taken on: the key, scoped to the API key that sent it."""
+    return f"{principal}:{key}"
+
+
+def require_key(key: str | None) -> str:
+    if key is None:
+        raise BadRequest(
+            "This request needs an `Idempotency-Key` header (for example a UUID) so a retry cannot act twice.",
+            code="idempotency_key_required",
+        )
+    return key
+
+
+def in_flight() -> Conflict:
+    """The answer while another request with the same key holds its claim."""
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly.", code="request_in_flight"
+    )
+
+
+def same_request(request_hash: str, fingerprint: str) -> None:
+    """422 `idempotency_conflict` unless this request asks what the key's first one asked."""
+    if request_hash != fingerprint:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request; use a new key.",
+            code="idempotency_conflict",
+        )
+
+
+def replay(request_hash: str, status_code: int, body: bytes, fingerprint: str) -> Response[Any]:
+    """The stored response of the key's first request (see same_request)."""
+    same_request(request_hash, fingerprint)
+    return Response(
+        body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -87,36 +127,20 @@ async def idempotent(
     itself (its status and body are what a retry gets back)."""
     if key is None:
         if required:
-            raise BadRequest(
-                "This request needs an `Idempotency-Key` header (for example a UUID) so a retry cannot act twice.",
-                code="idempotency_key_required",
-            )
+            require_key(key)
         direct = await run()
         return direct if isinstance(direct, Response) else Response(direct, status_code=status_code)
 
     principal = request.user.key_id
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
-    locked = await db.scalar(_CLAIM, {"scope": f"{principal}:{key}"})
+    locked = await db.scalar(_CLAIM, {"scope": scope(principal, key)})
     if not locked:
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-            code="request_in_flight",
-        )
+        raise in_flight()
     # Read in its own statement, after the lock is held: a statement that started before taking the
     # lock could miss a first request that committed (and released the key) just before.
     stored = (await db.execute(_STORED, {"principal": principal, "key": key})).first()
     if stored is not None:
-        if stored.request_hash != fingerprint:
-            raise Unprocessable(
-                "This Idempotency-Key was already used with a different request; use a new key.",
-                code="idempotency_conflict",
-            )
-        return Response(
-            stored.body,
-            status_code=stored.status_code,
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )
+        return replay(stored.request_hash, stored.status_code, stored.body, fingerprint)
 
     result: Any = await run()
     if isinstance(result, Response):

@@ -9,6 +9,7 @@ it runs on every cart read and every checkout.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, cast
@@ -75,7 +76,8 @@ _CART_SQL = (
     " FROM carts WHERE id = :cart_id"
 )
 _CART, _LOCKED_CART = text(_CART_SQL), text(_CART_SQL + " FOR UPDATE")
-_LINES = text(
+# The cart's lines as pricing reads them (LineRow); checkout reads them in its first statement.
+CART_LINES_SQL = (
     "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
     " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes,"
     " (SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il"
@@ -84,6 +86,22 @@ _LINES = text(
     " LEFT JOIN stores s ON s.code = cl.pickup_store"
     " WHERE cl.cart_id = :cart_id ORDER BY cl.id"
 )
+_LINES = text(CART_LINES_SQL)
+
+
+class LineRow(NamedTuple):
+    """A row of CART_LINES_SQL."""
+
+    id: int
+    sku: str
+    title: str | None
+    quantity: int
+    pickup_store: str | None
+    price_amount: int
+    currency: str
+    category: str | None
+    pickup_lead_minutes: int | None
+    pickup_available: int | None
 
 
 async def cart_head(db: AsyncSession, cart_id: str, *, lock: bool = False) -> CartHead:
@@ -97,6 +115,11 @@ async def cart_head(db: AsyncSession, cart_id: str, *, lock: bool = False) -> Ca
 async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> PricedLines:
     """The cart's lines in line order with their catalog price and the promotion that applies."""
     rows = (await db.execute(_LINES, {"cart_id": cart.id})).all()
+    return await price_rows(db, cart, cast(Sequence[LineRow], rows), now=now)
+
+
+async def price_rows(db: AsyncSession, cart: CartHead, rows: Sequence[LineRow], *, now: datetime) -> PricedLines:
+    """price_lines for lines already read (rows of CART_LINES_SQL, in line order)."""
     skus = sorted({r.sku for r in rows})
     categories = sorted({r.category for r in rows if r.category is not None})
     candidates, shopper = (

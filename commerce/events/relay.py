@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.background import pause
 
@@ -110,6 +110,15 @@ async def relay_once(sessionmaker: async_sessionmaker[AsyncSession], *, wait: bo
 _WRITES_EVENTS = re.compile(r"\binsert\s+into\s+events\b", re.IGNORECASE)
 
 
+_WROTE_EVENTS = "events_written"
+
+
+def note_events_written(conn: AsyncConnection) -> None:
+    """Say that a statement sent on `conn`'s driver connection itself (which `watch_writes` does not
+    see) inserted events: the relay is woken when the connection goes back to the pool."""
+    conn.info[_WROTE_EVENTS] = True
+
+
 @contextlib.contextmanager
 def watch_writes(engine: AsyncEngine, wrote: Callable[[], object]) -> Iterator[None]:
     """Call `wrote` whenever a connection of `engine` that inserted events goes back to its pool
@@ -118,10 +127,10 @@ def watch_writes(engine: AsyncEngine, wrote: Callable[[], object]) -> Iterator[N
 
     def executing(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if "events" in statement and _WRITES_EVENTS.search(statement):
-            conn.info["events_written"] = True
+            conn.info[_WROTE_EVENTS] = True
 
     def returned(_dbapi_conn: Any, record: Any) -> None:
-        if record is not None and record.info.pop("events_written", False):
+        if record is not None and record.info.pop(_WROTE_EVENTS, False):
             wrote()
 
     event.listen(engine.sync_engine, "before_cursor_execute", executing)

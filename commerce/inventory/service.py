@@ -148,13 +148,19 @@ _LEDGER_PER_REFERENCE_AND_EVENTS = (
     + _EVENTS
 )
 
+
 # Every level the transaction reserves is locked by this one statement, in (store, sku) order (the
 # `locked` CTE: rows are locked as its sorted output is read, and `upd` only touches rows it has
 # read), so two checkouts, whatever mix of pickup and ship lines they hold, never lock in a cycle.
-# Built once (checkout runs it on every order): parsing the SQL text for parameters is not free.
-_RESERVE = text(
-    """
-WITH req AS (
+# reserve_ctes() are the statement's CTEs without the leading WITH, so checkout can write its order
+# in the same statement, before the levels are locked: `after` is a condition on what must be written
+# first (an uncorrelated subquery is evaluated once, before the `locked` scan returns a row). The
+# final SELECT names the levels raised. Built once (checkout runs it on every order): parsing the SQL
+# text for parameters is not free.
+def reserve_ctes(after: str = "true") -> str:
+    return (
+        """
+req AS (
     SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]),
         CAST(:references AS varchar[]), CAST(:expires AS timestamptz[]))
         WITH ORDINALITY AS r(store_code, sku, qty, reference, expires_at, n)
@@ -162,6 +168,9 @@ WITH req AS (
     SELECT store_code, sku, sum(qty) AS qty FROM req GROUP BY store_code, sku
 ), locked AS MATERIALIZED (
     SELECT il.store_code, il.sku FROM inventory_levels il JOIN need USING (store_code, sku)
+    WHERE """
+        + after
+        + """
     ORDER BY il.store_code, il.sku FOR UPDATE OF il
 ), upd AS (
     UPDATE inventory_levels il SET reserved = il.reserved + need.qty, updated_at = now()
@@ -177,8 +186,31 @@ WITH req AS (
     SELECT req.store_code, req.sku, req.reference, req.n, 0::bigint AS d_on_hand, req.qty AS d_reserved
     FROM req JOIN upd USING (store_code, sku)
 )"""
-    + _LEDGER_PER_REFERENCE_AND_EVENTS
-)
+        + _LEDGER_PER_REFERENCE_AND_EVENTS
+    )
+
+
+_RESERVE = text("WITH " + reserve_ctes())
+
+
+def reserve_params(
+    lines: Sequence[StockLine | Hold], *, source: str, reference: str | None = None, expires_at: datetime | None = None
+) -> tuple[list[Hold], dict[str, Any]]:
+    """The holds in lock order (merged per level and reference) and the parameters of reserve_ctes()."""
+    holds = holds_in_lock_order(
+        line if isinstance(line, Hold) else Hold(*line, reference=_required(reference), expires_at=expires_at)
+        for line in lines
+    )
+    params = {
+        "stores": [h.store for h in holds],
+        "skus": [h.sku for h in holds],
+        "qtys": [h.quantity for h in holds],
+        "references": [h.reference for h in holds],
+        "expires": [h.expires_at for h in holds],
+        "reason": "reserve",
+        "source": source,
+    }
+    return holds, params
 
 
 async def reserve_lines(
@@ -197,20 +229,14 @@ async def reserve_lines(
     every short line and the caller's transaction must roll back (the request transaction does;
     wrap in a savepoint to try again otherwise).
     """
-    holds = holds_in_lock_order(
-        line if isinstance(line, Hold) else Hold(*line, reference=_required(reference), expires_at=expires_at)
-        for line in lines
-    )
-    params = {
-        "stores": [h.store for h in holds],
-        "skus": [h.sku for h in holds],
-        "qtys": [h.quantity for h in holds],
-        "references": [h.reference for h in holds],
-        "expires": [h.expires_at for h in holds],
-        "reason": "reserve",
-        "source": source,
-    }
+    holds, params = reserve_params(lines, source=source, reference=reference, expires_at=expires_at)
     done = {(r.store_code, r.sku) for r in await db.execute(_RESERVE, params)}
+    await refuse_short(db, holds, done)
+
+
+async def refuse_short(db: AsyncSession, holds: Sequence[Hold], done: set[tuple[str, str]]) -> None:
+    """After reserve_ctes() raised the levels `done`: InsufficientStock listing every short line (with
+    what its level has available now) unless every level of `holds` was raised."""
     wanted = in_lock_order(StockLine(h.store, h.sku, h.quantity) for h in holds)
     if len(done) == len(wanted):
         return

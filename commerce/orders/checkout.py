@@ -7,12 +7,21 @@ one with most available; the whole line leaves from one location. Any short line
 `insufficient_stock` listing every short line, and the transaction rolls back: no order, no
 reservation, no ledger entry, the cart still open.
 
-Checkout is the hot path of a flash sale, so it is a fixed handful of statements on plain rows: lock
-the cart, read its priced lines (with titles and the pickup store's lead time), write the order, its
-lines, the closed cart and the `order.placed` event in one statement, then reserve. The reservation
-comes last so the contended inventory rows stay locked only for it, the idempotency record and the
-commit. The response is built from what was written (the insert returns the order's number and
-timestamps).
+Checkout is the hot path of a flash sale, so it is a fixed handful of statements on plain rows:
+
+1. claim the Idempotency-Key, read a stored response, lock the cart and read its priced lines (with
+   titles, the pickup store's lead time and stock), draw the order's number and the transaction's
+   time, all in one statement (`_OPEN`);
+2. the promotions that could price the lines (promotions.service), and, only for promotions with a
+   limit or single-use codes, their counting (promotions.redemptions);
+3. the order, its lines, the closed cart, `order.placed`, the stored response and the reservation
+   (levels, holds, ledger, `inventory.changed`) in one statement (`_PLACE`), then the commit.
+
+The response is built before the last statement (its number and timestamps were drawn by the first),
+so the stored response goes with the order, and the contended inventory rows are locked only by the
+last statement and the commit. The last statement goes to the driver connection directly: it carries
+every parameter of the order, and SQLAlchemy's statement handling was a measurable share of a
+checkout's CPU.
 """
 
 from __future__ import annotations
@@ -20,56 +29,122 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import idempotency
 from commerce.auth.guards import ensure_reach
 from commerce.auth.schemas import Principal
-from commerce.carts.pricing import PricedLine, cart_head, price_lines
-from commerce.errors import InsufficientStock, InvalidState, Unprocessable
+from commerce.carts.pricing import CART_LINES_SQL, CartHead, LineRow, PricedLine, price_rows
+from commerce.db import driver_fetch, driver_sql
+from commerce.errors import InsufficientStock, InvalidState, NotFound, Unprocessable
+from commerce.events.relay import note_events_written
 from commerce.inventory.rules import Hold, ship_source
-from commerce.inventory.service import reserve_lines, ship_candidates
+from commerce.inventory.service import refuse_short, reserve_ctes, reserve_params, ship_candidates
 from commerce.observability.metrics import CHECKOUTS_REFUSED
-from commerce.orders.models import Order, OrderLine
 from commerce.orders.rules import hold_until as pickup_hold_until
-from commerce.orders.schemas import CheckoutIn, OrderOut
-from commerce.orders.service import check_reach, event_data, order_out, pickup_reference, ship_reference
+from commerce.orders.schemas import CheckoutIn
+from commerce.orders.service import (
+    NewLine,
+    NewOrder,
+    check_reach,
+    event_data,
+    order_out,
+    pickup_reference,
+    ship_reference,
+)
 from commerce.promotions import redemptions
 from commerce.settings import Settings
 
 log = logging.getLogger("commerce.checkout")
 
-# The order, its lines (from parallel arrays), the closed cart and the outbox event in one round
-# trip. The event is written here rather than through events.record because its `number` is the one
-# this insert draws, and another round trip would keep the reserved stock locked longer. (Statements
-# are built once: parsing the text for its parameters on every call costs more than running it.)
-_PLACE_ORDER = text(
-    """
+_CART_COLUMNS = "id, channel, customer_id, currency, status, codes, version, merged_into, updated_at"
+
+# The first statement. The advisory lock claims the key (nothing else is locked or read when another
+# request holds it); the cart is locked only when no response is stored. `seen` is the cart's version
+# in the statement's snapshot and `cart` the version as locked: they differ when another transaction
+# changed the cart (or checked it out) while this one waited for its lock, and then the lines and
+# the stored response read with the snapshot may be stale, so the caller runs the statement again
+# (its snapshot then comes after both locks are held). Each line row repeats the head columns; a
+# cart without lines (or not locked) still answers one row. Built once: parsing costs more than running.
+_OPEN = text(
+    f"""
+WITH claim AS MATERIALIZED (
+    SELECT {idempotency.CLAIM} AS locked
+), stored AS MATERIALIZED (
+    SELECT s.request_hash, s.status_code, s.body FROM ({idempotency.STORED_SQL}) s WHERE (SELECT locked FROM claim)
+), seen AS MATERIALIZED (
+    SELECT version FROM carts WHERE id = :cart_id
+), cart AS MATERIALIZED (
+    SELECT {_CART_COLUMNS} FROM carts
+    WHERE id = :cart_id AND (SELECT locked FROM claim) AND NOT EXISTS (SELECT FROM stored)
+    FOR UPDATE
+), drawn AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('orders', 'number')) AS number, now() AS at
+    FROM cart WHERE cart.status = 'active' AND cart.version = (SELECT version FROM seen)
+)
+SELECT claim.locked, stored.request_hash, stored.status_code, stored.body, (SELECT version FROM seen) AS seen_version,
+    drawn.number, drawn.at, cart.*, l.*
+FROM claim LEFT JOIN stored ON true LEFT JOIN cart ON true LEFT JOIN drawn ON true
+    LEFT JOIN LATERAL ({CART_LINES_SQL}) l ON drawn.number IS NOT NULL
+ORDER BY l.id
+"""
+)
+_HEAD = 7  # columns before the cart's
+_LINE = _HEAD + len(CartHead._fields)  # columns before the line's
+
+# The order, its lines (from parallel arrays), the closed cart, the outbox event, the stored response
+# and the reservation in one statement. The writes that do not touch stock run first (`written`, the
+# reservation's `after` condition), so the reserved levels are locked (the reservation's `locked`
+# CTE) only for the rest of this statement and the commit. Its final SELECT names the levels raised;
+# one missing means a short line, and the caller rolls everything back.
+_PLACE, _PLACE_PARAMETERS = driver_sql(
+    f"""
 WITH o AS (
-    INSERT INTO orders (id, cart_id, customer_id, channel, status, currency, subtotal, discount_total, total,
-                        email, phone, pickup_store, hold_until)
-    VALUES (:id, :cart_id, :customer_id, :channel, :status, :currency, :subtotal, :discount_total, :total,
-            :email, :phone, :pickup_store, :hold_until)
-    RETURNING id, number, created_at, updated_at
+    INSERT INTO orders (id, number, cart_id, customer_id, channel, status, currency, subtotal, discount_total, total,
+                        email, phone, pickup_store, hold_until, placed_at, created_at, updated_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (:id, :number, :cart_id, :customer_id, :channel, :status, :currency, :subtotal, :discount_total, :total,
+            :email, :phone, :pickup_store, :hold_until, :now, :now, :now)
+    RETURNING id
 ), lines AS (
     INSERT INTO order_lines (order_id, line_no, sku, title, quantity, unit_price, discount, line_total,
                              promotion_id, fulfillment, location)
     SELECT o.id, l.* FROM o, unnest(
-        CAST(:line_nos AS integer[]), CAST(:skus AS varchar[]), CAST(:titles AS varchar[]),
+        CAST(:line_nos AS integer[]), CAST(:line_skus AS varchar[]), CAST(:titles AS varchar[]),
         CAST(:quantities AS integer[]), CAST(:unit_prices AS bigint[]), CAST(:discounts AS bigint[]),
         CAST(:line_totals AS bigint[]), CAST(:promotion_ids AS varchar[]), CAST(:fulfillments AS varchar[]),
         CAST(:locations AS varchar[])) AS l
+    RETURNING 1
 ), cart AS (
-    UPDATE carts SET status = 'checked_out', version = version + 1, updated_at = :now WHERE id = :cart_id
+    UPDATE carts SET status = 'checked_out', version = version + 1, updated_at = :now WHERE id = :cart_id RETURNING 1
 ), placed_event AS (
-    INSERT INTO events (type, data)
-    SELECT 'order.placed', CAST(:event AS jsonb) || jsonb_build_object('number', o.number) FROM o
+    INSERT INTO events (type, data) VALUES ('order.placed', CAST(CAST(:event AS text) AS jsonb)) RETURNING 1
+), response AS (
+    {idempotency.STORE_SQL} RETURNING 1
+), written AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM lines) + (SELECT count(*) FROM cart)
+        + (SELECT count(*) FROM placed_event) + (SELECT count(*) FROM response) AS n
+), {reserve_ctes("(SELECT n FROM written) > 0")}"""
 )
-SELECT number, created_at, updated_at FROM o
-"""
-)
+
+
+class Answer(NamedTuple):
+    """A checkout's response: its status and body, and whether it is the stored one of an earlier request."""
+
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+
+class _Opened(NamedTuple):
+    cart: CartHead
+    rows: list[LineRow]
+    number: int
+    at: datetime
 
 
 async def route_ship_lines(
@@ -99,23 +174,71 @@ async def route_ship_lines(
 
 
 async def checkout(
-    db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
-) -> OrderOut:
+    db: AsyncSession,
+    cart_id: str,
+    data: CheckoutIn,
+    principal: Principal,
+    settings: Settings,
+    now: datetime,
+    *,
+    key: str,
+    fingerprint: str,
+) -> Answer:
+    """Check the cart out under the Idempotency-Key `key` (scoped to the principal's API key), or
+    answer the response stored for it. `fingerprint` is the request's (idempotency.request_fingerprint)."""
     try:
-        return await _checkout(db, cart_id, data, principal, settings, now)
+        return await _checkout(db, cart_id, data, principal, settings, now, key, fingerprint)
     except InsufficientStock:
         CHECKOUTS_REFUSED.inc()
         raise
 
 
-async def _checkout(
-    db: AsyncSession, cart_id: str, data: CheckoutIn, principal: Principal, settings: Settings, now: datetime
-) -> OrderOut:
-    cart = await cart_head(db, cart_id, lock=True)
+async def _open(db: AsyncSession, cart_id: str, principal: Principal, key: str, fingerprint: str) -> _Opened | Answer:
+    params = {
+        "scope": idempotency.scope(principal.key_id, key),
+        "principal": principal.key_id,
+        "key": key,
+        "cart_id": cart_id,
+    }
+    rows = (await db.execute(_OPEN, params)).all()
+    first = rows[0]
+    locked, request_hash, status_code, body, seen_version, number, at = first[:_HEAD]
+    if not locked:
+        raise idempotency.in_flight()
+    cart = None if first[_HEAD] is None else CartHead(*first[_HEAD:_LINE])
+    if request_hash is None and cart is not None and cart.version != seen_version:
+        # Changed while this transaction waited for its lock: read again, now that nothing can change it.
+        rows = (await db.execute(_OPEN, params)).all()
+        first = rows[0]
+        _, request_hash, status_code, body, seen_version, number, at = first[:_HEAD]
+        cart = None if first[_HEAD] is None else CartHead(*first[_HEAD:_LINE])
+    if request_hash is not None:
+        idempotency.same_request(request_hash, fingerprint)
+        return Answer(status_code, body, replayed=True)
+    if cart is None:
+        raise NotFound(f"No cart with id {cart_id!r}.")
     ensure_reach(principal, cart.customer_id, f"No cart with id {cart_id!r}.")
     if cart.status != "active":
         raise InvalidState(f"This cart is {cart.status}; start a new cart.", code="invalid_state")
-    priced = await price_lines(db, cart, now=now)
+    lines = [LineRow(*row[_LINE:]) for row in rows if row[_LINE] is not None]
+    return _Opened(cart, lines, number, at)
+
+
+async def _checkout(
+    db: AsyncSession,
+    cart_id: str,
+    data: CheckoutIn,
+    principal: Principal,
+    settings: Settings,
+    now: datetime,
+    key: str,
+    fingerprint: str,
+) -> Answer:
+    opened = await _open(db, cart_id, principal, key, fingerprint)
+    if isinstance(opened, Answer):
+        return opened
+    cart = opened.cart
+    priced = await price_rows(db, cart, opened.rows, now=now)
     if not priced.lines:
         raise Unprocessable("The cart is empty: add lines before checking out.", code="empty_cart")
     foreign = [line.sku for line in priced.lines if line.unit_price.currency != cart.currency]
@@ -161,11 +284,12 @@ async def _checkout(
     if short:
         raise InsufficientStock(short)
 
-    # The order as it will be written (transient: never added to the session); the insert fills in
-    # its number and timestamps.
+    # The order as it will be written, with the number and time the first statement drew: the
+    # response is complete before anything is written.
     order_id = uuid.uuid4()
-    order = Order(
+    order = NewOrder(
         id=order_id,
+        number=opened.number,
         cart_id=cart_id,
         # A signed-in shopper's order joins their history even from a cart filled before signing in.
         customer_id=cart.customer_id or principal.customer_id,
@@ -179,11 +303,11 @@ async def _checkout(
         phone=data.phone,
         pickup_store=pickup_store,
         hold_until=hold_until,
-        shipped_at=None,
+        created_at=opened.at,
+        updated_at=opened.at,
     )
     lines = [
-        OrderLine(
-            order_id=order_id,
+        NewLine(
             line_no=n,
             sku=line.sku,
             title=line.title,
@@ -197,11 +321,34 @@ async def _checkout(
         )
         for n, line in enumerate(priced.lines, start=1)
     ]
-
-    # Everything the order write needs is ready before stock is reserved: from the reservation on,
-    # the inventory rows stay locked until commit.
-    params = {
+    # A store-bound key may only place orders its store handles.
+    check_reach(principal, order, lines)
+    # Promotion limits and single-use codes: counted in one conditional statement, or 409 and nothing
+    # written. Before the order's statement: it locks the counted promotions, not the hot levels.
+    await redemptions.redeem(
+        db,
+        order_id=order_id,
+        customer_id=cart.customer_id,
+        codes=cart.codes,
+        promotion_ids=priced.counted_promotions,
+        used_codes=priced.used_codes,
+        now=now,
+    )
+    # Pickup and ship lines are reserved together, which locks all their levels in one order.
+    holds, reserve = reserve_params(
+        [
+            Hold(pickup_store, line.sku, line.quantity, pickup_reference(order_id), hold_until)
+            if line.pickup_store is not None and pickup_store is not None
+            else Hold(ship_from[line.id], line.sku, line.quantity, ship_reference(order_id))
+            for line in priced.lines
+        ],
+        source=f"{principal.role}:{principal.key_id}",
+    )
+    body = msgspec.json.encode(order_out(order, lines))
+    params: dict[str, Any] = {
+        **reserve,
         "id": order_id,
+        "number": order.number,
         "cart_id": cart_id,
         "customer_id": order.customer_id,
         "channel": order.channel,
@@ -214,8 +361,9 @@ async def _checkout(
         "phone": order.phone,
         "pickup_store": pickup_store,
         "hold_until": hold_until,
+        "now": opened.at,
         "line_nos": [line.line_no for line in lines],
-        "skus": [line.sku for line in lines],
+        "line_skus": [line.sku for line in lines],
         "titles": [line.title for line in lines],
         "quantities": [line.quantity for line in lines],
         "unit_prices": [line.unit_price for line in lines],
@@ -224,34 +372,17 @@ async def _checkout(
         "promotion_ids": [line.promotion_id for line in lines],
         "fulfillments": [line.fulfillment for line in lines],
         "locations": [line.location for line in lines],
-        "now": now,
         "event": msgspec.json.encode(event_data(order)).decode(),
+        "principal": principal.key_id,
+        "key": key,
+        "request_hash": fingerprint,
+        "status_code": 201,
+        "body": body,
     }
-    # A store-bound key may only place orders its store handles.
-    check_reach(principal, order, lines)
-    # Promotion limits and single-use codes: counted in one conditional statement, or 409 and nothing written.
-    await redemptions.redeem(
-        db,
-        order_id=order_id,
-        customer_id=cart.customer_id,
-        codes=cart.codes,
-        promotion_ids=priced.counted_promotions,
-        used_codes=priced.used_codes,
-        now=now,
-    )
-    # The order is written before stock is reserved: the contended inventory rows are locked from
-    # the reservation to the commit, and every round trip in between holds up the next shopper of a
-    # hot SKU. A short line rolls the order back with everything else.
-    placed = (await db.execute(_PLACE_ORDER, params)).one()
-    order.number, order.created_at, order.updated_at = placed
-    # Pickup and ship lines are reserved by one statement, which locks all their levels in one order.
-    holds = [
-        Hold(pickup_store, line.sku, line.quantity, pickup_reference(order_id), hold_until)
-        if line.pickup_store is not None and pickup_store is not None
-        else Hold(ship_from[line.id], line.sku, line.quantity, ship_reference(order_id))
-        for line in priced.lines
-    ]
-    await reserve_lines(db, holds, source=f"{principal.role}:{principal.key_id}")
+    note_events_written(await db.connection())
+    raised = await driver_fetch(db, _PLACE, *[params[name] for name in _PLACE_PARAMETERS])
+    # A short line rolls the order back with everything else (the caller's transaction).
+    await refuse_short(db, holds, {(r["store_code"], r["sku"]) for r in raised})
     log.info(
         "order %s (#%s) placed from cart %s: %d lines, total %d %s",
         order.id,
@@ -261,4 +392,4 @@ async def _checkout(
         order.total,
         order.currency,
     )
-    return order_out(order, lines)
+    return Answer(201, body)

@@ -12,7 +12,7 @@ from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, problem_responses
-from commerce.idempotency import IdempotencyKey, idempotent
+from commerce.idempotency import IdempotencyKey, idempotent, request_fingerprint, require_key
 from commerce.openapi import REQUIRED_HEADERS
 from commerce.orders import imports, service
 from commerce.orders.checkout import checkout
@@ -62,16 +62,21 @@ class OrderController(Controller):
         cart_id: FromPath[str],
         idempotency_key: IdempotencyKey = None,
         data: RequestBody[CheckoutIn | None] = None,
-    ) -> Response[OrderOut]:
+    ) -> Response[OrderOut]:  # the body: OrderOut encoded
         settings: Settings = request.app.state.settings
         now = datetime.now(UTC)
-        return await idempotent(
-            db,
-            request,
-            idempotency_key,
-            lambda: checkout(db, cart_id, data or CheckoutIn(), request.user, settings, now),
-            status_code=201,
-            required=True,
+        key = require_key(idempotency_key)
+        fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
+        # The key is claimed, read and stored by checkout's own statements (orders/checkout.py); the
+        # body is the bytes stored with the order, sent as they are.
+        answer = await checkout(
+            db, cart_id, data or CheckoutIn(), request.user, settings, now, key=key, fingerprint=fingerprint
+        )
+        return Response(
+            answer.body,  # type: ignore[arg-type]
+            status_code=answer.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"} if answer.replayed else None,
         )
 
     @get(

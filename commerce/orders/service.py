@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -40,7 +41,51 @@ def ship_reference(order_id: uuid.UUID) -> str:
     return f"order:{order_id}:ship"
 
 
-def order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewOrder:
+    """An order as checkout writes it: plain values, since building the ORM instances (which checkout
+    never adds to a session) cost it 0.1-0.2 ms of CPU. Read by order_out, check_reach, event_data."""
+
+    id: uuid.UUID
+    number: int
+    cart_id: str
+    customer_id: uuid.UUID | None
+    channel: str
+    status: str
+    currency: str
+    subtotal: int
+    discount_total: int
+    total: int
+    email: str | None
+    phone: str | None
+    pickup_store: str | None
+    hold_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    shipped_at: None = None
+    placed_at: None = None
+    source: None = None
+    external_id: None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewLine:
+    """An order line as checkout writes it (see NewOrder)."""
+
+    line_no: int
+    sku: str
+    title: str | None
+    quantity: int
+    unit_price: int
+    discount: int
+    line_total: int
+    promotion_id: str | None
+    fulfillment: str
+    location: str
+    backordered: int = 0
+
+
+def order_out(order: Order | NewOrder, lines: Sequence[OrderLine | NewLine]) -> OrderOut:
     def money(amount: int) -> Money:
         return Money(amount, order.currency)
 
@@ -97,7 +142,7 @@ async def _lines(db: AsyncSession, order_id: uuid.UUID) -> list[OrderLine]:
     )
 
 
-def check_reach(principal: Principal, order: Order, lines: Sequence[OrderLine]) -> None:
+def check_reach(principal: Principal, order: Order | NewOrder, lines: Sequence[OrderLine | NewLine]) -> None:
     """A store-bound key reaches an order only through a store it serves; a customer token its own
     customer's orders (another's is 404) and anonymous ones whose id it holds."""
     ensure_reach(principal, order.customer_id, f"No order {order.id}.")
@@ -117,7 +162,7 @@ async def get_order(db: AsyncSession, order_id: uuid.UUID, principal: Principal)
     return order_out(order, lines)
 
 
-def event_data(order: Order) -> dict[str, Any]:
+def event_data(order: Order | NewOrder) -> dict[str, Any]:
     return {
         "order_id": str(order.id),
         "number": order.number,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -240,7 +243,7 @@ async def test_empty_cart_is_422(client: httpx.AsyncClient, shop) -> None:
     assert r.status_code == 404
 
 
-async def test_a_single_line_pickup_checkout_takes_8_statements_and_answers_what_it_wrote(
+async def test_a_single_line_pickup_checkout_takes_3_statements_and_answers_what_it_wrote(
     client: httpx.AsyncClient, shop, db_conn, app
 ) -> None:
     from sqlalchemy import event
@@ -248,22 +251,60 @@ async def test_a_single_line_pickup_checkout_takes_8_statements_and_answers_what
     web = shop["storefront"]
     await client.put("/v1/promotions/jackets", json={"title": "J", "kind": "percent_off", "value": 10}, headers=ADMIN)
     cart_id = await cart_with(client, web, pickup("JKT-M", 2))
-    statements: list[str] = []
+    # Per driver connection: the statements sent through SQLAlchemy (its cursor events), and what the
+    # driver sends by itself (its query logger: BEGIN, COMMIT and the statements sent on the driver
+    # connection directly, which SQLAlchemy does not see), each with how many of the former preceded
+    # its answer. asyncpg's own type introspection (once per statement and connection) is left out.
+    orm: dict[int, list[str]] = {}
+    driver: dict[int, list[tuple[str, int]]] = {}
+    loggers: dict[int, tuple[Any, Any]] = {}
 
-    def count(*args: object) -> None:
-        # The API key lookup is the auth layer's (cached outside tests), not checkout's.
-        if "FROM api_keys" not in str(args[2]):
-            statements.append(str(args[2]))
+    def through_sqlalchemy(conn, _cursor, statement, *_args: object) -> None:
+        orm.setdefault(id(conn.connection.driver_connection), []).append(statement)
 
+    def lent(dbapi_conn, _record, _proxy) -> None:
+        conn = dbapi_conn.driver_connection
+
+        def logged(record) -> None:
+            if "typeinfo_tree" not in record.query and "'jit'" not in record.query:
+                driver.setdefault(id(conn), []).append((record.query, len(orm.get(id(conn), []))))
+
+        if id(conn) not in loggers:
+            conn.add_query_logger(logged)
+            loggers[id(conn)] = (conn, logged)
+
+    # The API key is looked up once before (the auth layer's, cached outside tests).
+    resolver = app.state.key_resolver
+    resolver.ttl, ttl = 60.0, resolver.ttl
+    assert (await client.get(f"/v1/carts/{cart_id}", headers=web)).status_code == 200
     engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "before_cursor_execute", through_sqlalchemy)
+    event.listen(engine.pool, "checkout", lent)
     try:
         r = await checkout(client, cart_id, web, {"email": "ann@example.com", "phone": "+1 312 555 0100"})
+        await asyncio.sleep(0)  # the query logger's callbacks run soon after each query
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        resolver.ttl = ttl
+        event.remove(engine, "before_cursor_execute", through_sqlalchemy)
+        event.remove(engine.pool, "checkout", lent)
+        for conn, logged in loggers.values():
+            conn.remove_query_logger(logged)
     assert r.status_code == 201, r.text
-    # Idempotency claim and lookup, cart lock, priced lines, promotions, reserve, order write, stored response.
-    assert len(statements) == 8, "\n".join(statements)
+    [conn] = orm
+    shown = "\n---\n".join([*orm[conn], *(q for q, _ in driver[conn])])
+    # Through SQLAlchemy: key claim, stored response, cart lock and priced lines; the promotions.
+    assert len(orm[conn]) == 2, shown
+    assert "pg_try_advisory_xact_lock" in orm[conn][0] and "FOR UPDATE" in orm[conn][0], shown
+    assert "FROM cart_lines" in orm[conn][0] and "FROM promotions" in orm[conn][1], shown
+    # On the driver: BEGIN (with the first statement), then after both the order with its stored
+    # response and its reservation, and COMMIT: 5 round trips.
+    assert [(q.split()[0].upper(), before) for q, before in driver[conn]] == [
+        ("BEGIN;", 1),
+        ("WITH", 2),
+        ("COMMIT;", 2),
+    ], shown
+    place = driver[conn][1][0]
+    assert all(f"INSERT INTO {table}" in place for table in ("orders", "idempotency_keys", "reservations")), shown
 
     # The response is built from what was written: it is what reading the order back answers.
     order = r.json()
@@ -295,3 +336,63 @@ async def test_an_associate_cannot_place_an_order_for_another_store(client: http
     assert await level(db_conn, "LOOP", "JKT-M") == (5, 0)
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 0
     assert await db_conn.fetchval("SELECT status FROM carts WHERE id = $1", cart_id) == "active"
+
+
+async def test_the_same_key_sent_at_once_places_one_order_and_every_answer_is_it(
+    client: httpx.AsyncClient, shop, db_conn
+) -> None:
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1))
+    body = {"email": "ann@example.com"}
+    answers = await asyncio.gather(*(checkout(client, cart_id, web, body, key="once") for _ in range(8)))
+    placed = [r for r in answers if r.status_code == 201]
+    assert placed, [r.text for r in answers]
+    # The others found the first still running: 409 request_in_flight, retry shortly.
+    assert all(r.status_code == 201 or r.json()["code"] == "request_in_flight" for r in answers), [
+        r.text for r in answers
+    ]
+    assert len({r.content for r in placed}) == 1
+    again = await checkout(client, cart_id, web, body, key="once")
+    assert again.status_code == 201 and again.content == placed[0].content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+    assert await level(db_conn, "LOOP", "JKT-M") == (5, 1)
+
+
+async def test_a_line_added_while_checkout_waits_for_the_cart_is_in_the_order(
+    client: httpx.AsyncClient, shop, db_conn, database_url: str
+) -> None:
+    """Checkout reads the lines in the statement that locks the cart; an edit that committed while it
+    waited for that lock is not in the statement's snapshot, so the lines are read again."""
+    from tests.conftest import _asyncpg_dsn
+
+    web = shop["storefront"]
+    cart_id = await cart_with(client, web, pickup("JKT-M", 1))
+    editor = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        edit = editor.transaction()
+        await edit.start()
+        # As the cart service edits: the version bump locks the cart, then the line.
+        await editor.execute("UPDATE carts SET version = version + 1 WHERE id = $1", cart_id)
+        await editor.execute(
+            "INSERT INTO cart_lines (cart_id, sku, pickup_store, quantity) VALUES ($1, 'JKT-L', 'LOOP', 1)", cart_id
+        )
+        task = asyncio.create_task(checkout(client, cart_id, web))
+        waiting = None
+        for _ in range(200):
+            waiting = await db_conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'commerce' AND wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "checkout never waited for the cart"
+        await edit.commit()
+    finally:
+        await editor.close()
+    r = await task
+    assert r.status_code == 201, r.text
+    assert [(line["sku"], line["quantity"]) for line in r.json()["lines"]] == [("JKT-M", 1), ("JKT-L", 1)]
+    assert r.json() == (await client.get(f"/v1/orders/{r.json()['id']}", headers=web)).json()
+    assert await level(db_conn, "LOOP", "JKT-L") == (1, 1)

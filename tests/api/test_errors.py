@@ -4,6 +4,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -130,3 +131,18 @@ async def test_deadlock_and_serialization_failure_are_503_retry(
     assert response.content.code == "service_unavailable"
     # The same "nothing was changed, retry" as a lost connection.
     assert response.content.detail.endswith(lost_connection[lost_connection.index(";") :])
+    # And the same when the statement went to the driver connection directly (checkout's last one).
+    driver_error = error.orig.__cause__
+    assert isinstance(driver_error, asyncpg.PostgresError) and driver_error.sqlstate == sqlstate
+    response = app.exception_handlers[asyncpg.PostgresError](request, driver_error)
+    assert response.status_code == 503 and response.content.code == "service_unavailable"
+
+
+async def test_a_constraint_race_on_a_driver_statement_is_409_not_500(app: Any, db_conn: asyncpg.Connection) -> None:
+    await db_conn.execute("CREATE TEMPORARY TABLE once (id int PRIMARY KEY)")
+    await db_conn.execute("INSERT INTO once VALUES (1)")
+    with pytest.raises(asyncpg.UniqueViolationError) as raised:
+        await db_conn.execute("INSERT INTO once VALUES (1)")
+    request = SimpleNamespace(method="POST", url=SimpleNamespace(path="/v1/carts/c/checkout"))
+    response = app.exception_handlers[asyncpg.PostgresError](request, raised.value)
+    assert response.status_code == 409 and response.content.code == "conflict"

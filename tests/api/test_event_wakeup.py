@@ -157,3 +157,38 @@ def test_behind_a_transaction_pooler_nothing_listens_unless_a_direct_url_is_give
         )
     )
     assert direct is not None and ":5432/shop" in direct
+
+
+async def test_a_checkout_wakes_the_relay_and_the_dispatcher(settings: Settings, hooks: Receiver) -> None:
+    """Checkout writes its events on the driver connection itself, which SQLAlchemy's statement events
+    do not see: its commit must still wake the relay (and through it the dispatcher)."""
+    from tests.api.test_checkout import cart_with, checkout, pickup
+
+    async with service_process(settings) as process:
+        api = Api(process)
+        await api.store("WAKE3", 41.8827, -87.6278, pickup=True)
+        await api.product("wake3-tee", ["WAKE3-TEE"])
+        await set_stock(process, "WAKE3", 5)
+        web = await api.key("storefront")
+        r = await process.put(
+            "/v1/webhooks/placed",
+            json={"url": hooks.url, "types": ["order.placed"], "secret": "s3cret-s3cret-s3cret"},
+            headers=ADMIN,
+        )
+        assert r.status_code in (200, 201), r.text
+        cart_id = await cart_with(process, web, pickup("WAKE3-TEE", 1, "WAKE3"))
+        await asyncio.sleep(0.2)  # the rounds woken by the set-up are over: now the workers sleep
+        after = await feed_end(process)
+        r = await checkout(process, cart_id, web)
+        assert r.status_code == 201, r.text
+        order_id = r.json()["id"]
+        deadline = time.monotonic() + SOON
+        placed: list[str] = []
+        while time.monotonic() < deadline and order_id not in placed:
+            feed = await process.get("/v1/events", params={"after": after, "types": "order.placed"}, headers=ADMIN)
+            placed = [e["data"]["order_id"] for e in feed.json()["items"]]
+            await asyncio.sleep(0.02)
+        assert order_id in placed, f"order.placed is not in the feed after {SOON} s (the relay was not woken)"
+        while time.monotonic() < deadline and order_id not in [b["data"]["order_id"] for b in hooks.accepted()]:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert order_id in [b["data"]["order_id"] for b in hooks.accepted()], "order.placed was not delivered"
