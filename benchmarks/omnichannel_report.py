@@ -179,7 +179,7 @@ async def measure(url: str, repeat: int) -> tuple[list[tuple[str, str, float, fl
                 times = []
                 for _ in range(repeat):
                     async with sessionmaker() as db, db.begin():
-                        for setting in (*PLANNER_SETTINGS, reports.REPORT_TIMEOUT):
+                        for setting in (*PLANNER_SETTINGS, *reports.REPORT_SETTINGS):
                             await db.execute(text(setting))
                         started = time.perf_counter()
                         await db.execute(statement, period | params)
@@ -247,9 +247,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by an earlier run")
+    parser.add_argument("--database", help="the name of the database to create (default: a new random name)")
     args = parser.parse_args()
 
-    name = args.reuse or f"bench_omnichannel_{uuid.uuid4().hex[:8]}"
+    name = args.reuse or args.database or f"bench_omnichannel_{uuid.uuid4().hex[:8]}"
     if not args.reuse:
         asyncio.run(admin(dsn(args.server_url), f'CREATE DATABASE "{name}"'))
     url = dsn(args.server_url, name)
