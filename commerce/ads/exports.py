@@ -229,7 +229,9 @@ class ConversionEncoder:
         )
 
     def google_row(self, row: Row[Any]) -> tuple[str, ...] | None:
-        # The file carries gclids only; a purchase whose last click was a gbraid or wbraid is in `ndjson`.
+        # Google's click-conversion file template has a Google Click ID column only; gbraid and wbraid are
+        # documented for the API's ClickConversion (one identifier per conversion), so a purchase whose last
+        # click was one of those is in `ndjson`, for an API upload, and not here.
         if row.click_id_type != "gclid":
             return None
         return (

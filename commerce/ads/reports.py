@@ -29,7 +29,8 @@ IN_STORE_CHANNELS = ("store", "pos")
 # most the network's window before it. Set-based rather than one index lookup per purchase: each click
 # covers the time from it to its customer's next click of the network (`next_at`; of two clicks at the
 # same instant the later id covers that span), so a purchase joins, by customer, the click whose span holds
-# it. Purchases are first summed per customer and campaign, so the distinct count is of those sums.
+# it, within the window (its end computed once per click). Purchases are first summed per customer and
+# campaign, so the distinct count is of those sums.
 _INFLUENCED = text(
     f"""
     WITH purchases AS ({in_store_purchases(False)}),
@@ -37,7 +38,7 @@ _INFLUENCED = text(
         VALUES ('google', CAST(:google_window AS interval)), ('meta', CAST(:meta_window AS interval))
     ),
     clicks AS (
-        SELECT k.customer_id, k.network, k.campaign, k.clicked_at, n.click_window,
+        SELECT k.customer_id, k.network, k.campaign, k.clicked_at, k.clicked_at + n.click_window AS window_end,
                lead(k.clicked_at, 1, 'infinity') OVER (PARTITION BY k.customer_id, k.network ORDER BY k.clicked_at, k.id)
                    AS next_at
         FROM ad_clicks k
@@ -50,8 +51,7 @@ _INFLUENCED = text(
         FROM purchases pu
         JOIN clicks k ON k.customer_id = pu.customer_id
         WHERE pu.amount IS NOT NULL
-          AND pu.occurred_at >= k.clicked_at AND pu.occurred_at < k.next_at
-          AND pu.occurred_at - k.click_window <= k.clicked_at
+          AND pu.occurred_at >= k.clicked_at AND pu.occurred_at < k.next_at AND pu.occurred_at <= k.window_end
         GROUP BY k.network, k.campaign, pu.currency, pu.customer_id
     )
     SELECT network, campaign, currency, sum(purchases)::bigint AS purchases, count(*) AS customers,
