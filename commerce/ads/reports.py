@@ -85,7 +85,8 @@ _ONLINE_PICKED_UP = text(
     """
 )
 
-# Summed per customer first, then each customer looked up once in the set of customers who buy online.
+# Summed per customer first, so whether a customer buys online is looked up once per customer (the CTE is
+# materialized so that the three aggregates below share that lookup).
 _STORE_BY_ONLINE_BUYERS = text(
     f"""
     WITH sales AS (
@@ -94,9 +95,9 @@ _STORE_BY_ONLINE_BUYERS = text(
         GROUP BY 1, 2
     ),
     buyers AS MATERIALIZED (
-        SELECT s.*, cu.id IN (
-            SELECT o.customer_id FROM orders o
-            WHERE o.channel <> ALL(:in_store) AND o.status NOT IN ('cancelled', 'expired')
+        SELECT s.*, EXISTS (
+            SELECT 1 FROM orders o
+            WHERE o.customer_id = cu.id AND o.channel <> ALL(:in_store) AND o.status NOT IN ('cancelled', 'expired')
         ) AS buys_online
         FROM sales s
         JOIN customers cu ON cu.loyalty_id = s.loyalty_id
