@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from commerce.db import alembic_config, migrate
-from tests.conftest import ADMIN, Api, _asyncpg_dsn, _with_database
+from tests.conftest import ADMIN, Api, _asyncpg_dsn, new_database
 
 AT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0).isoformat()
 
@@ -57,20 +56,8 @@ async def test_ingest_stores_each_sale_and_return_value(client: httpx.AsyncClien
 
 @pytest.fixture
 def fresh_database(server_url: str) -> Iterator[str]:
-    name = f"commerce_migration_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(server_url))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(server_url, name)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with new_database(server_url, "commerce_migration") as url:
+        yield url
 
 
 def test_the_migration_values_the_events_recorded_before_it(fresh_database: str) -> None:
