@@ -29,8 +29,9 @@ IN_STORE_CHANNELS = ("store", "pos")
 # most the network's window before it. Set-based rather than one index lookup per purchase: each click
 # covers the time from it to its customer's next click of the network (`next_at`; of two clicks at the
 # same instant the later id covers that span), so a purchase joins, by customer, the click whose span holds
-# it, within the window (its end computed once per click). Purchases are first summed per customer and
-# campaign, so the distinct count is of those sums.
+# it, within the window (its end computed once per click; the same bound as the export's `occurred_at - window`
+# unless the session's time zone shifts for daylight saving in between, never in UTC). Purchases are first
+# summed per customer and campaign, so the distinct count is of those sums.
 _INFLUENCED = text(
     f"""
     WITH purchases AS ({in_store_purchases(False)}),
