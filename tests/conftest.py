@@ -52,9 +52,10 @@ def server_url() -> Iterator[str]:
             server.cleanup()
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url: str) -> Iterator[str]:
-    name = f"commerce_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def new_database(server_url: str, prefix: str) -> Iterator[str]:
+    """An empty database of its own on the server (dropped afterwards); yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(server_url))
@@ -64,12 +65,17 @@ def database_url(server_url: str) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
-    migrate(url)
     try:
-        yield url
+        yield _with_database(server_url, name)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    with new_database(server_url, "commerce_test") as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -38,51 +38,64 @@ from commerce.money import Money, major_units
 from commerce.settings import Settings
 
 
-def in_store_purchases(items: bool, customers: str | None = None) -> str:
-    """The in-store purchases of the period [:since, :until): till sales carrying a loyalty id (valued at the
-    till's prices, the catalog price for a line rung up without one) and collected pickup orders (their pickup
-    lines, at the time they were collected). With `items`, each row lists its lines' skus and quantities; with
-    `customers` (a subquery of customer ids), only those customers' purchases are read and valued."""
+def loyalty_sales(detail: bool) -> str:
+    """The period's [:since, :until) till sales carrying a loyalty id: `occurred_at`, `loyalty_id` and their
+    value and currency (`amount`, `currency`) as stored when they were ingested; with `detail`, also
+    `store_code`, `event_id` and `lines`. Without, the period is read from its index alone.
+
+    A sale with a line rung up without a price has no value stored; it is valued here, at the catalog price
+    for such a line, in a branch of its own: costed for the few rows it reads (a fallback inside one
+    expression is costed as if it ran for every sale, which swamps the estimates and the join choices with
+    them). OFFSET 0 keeps each branch a range scan of the period on its partial index; joined directly, the
+    planner walked the whole loyalty-id index."""
+    more = "store_code, event_id, lines, " if detail else ""
+    return f"""
+    (SELECT {more}occurred_at, loyalty_id, total_minor AS amount, currency
+     FROM pos_events
+     WHERE loyalty_id IS NOT NULL AND type = 'sale' AND total_minor IS NOT NULL
+       AND occurred_at >= :since AND occurred_at < :until
+     OFFSET 0)
+    UNION ALL
+    (SELECT {more}occurred_at, loyalty_id, v.amount, v.currency
+     FROM pos_events e
+     CROSS JOIN LATERAL (
+         SELECT sum((l ->> 'quantity')::bigint * coalesce((l -> 'unit_price' ->> 'amount')::bigint, va.price_amount, 0))
+                    ::bigint AS amount,
+                coalesce(min(l -> 'unit_price' ->> 'currency'), min(va.currency)) AS currency
+         FROM jsonb_array_elements(e.lines) l LEFT JOIN variants va ON va.sku = l ->> 'sku'
+     ) v
+     WHERE e.loyalty_id IS NOT NULL AND e.type = 'sale' AND e.total_minor IS NULL
+       AND e.occurred_at >= :since AND e.occurred_at < :until
+     OFFSET 0)
+    """
+
+
+def in_store_purchases(detail: bool, customers: str | None = None) -> str:
+    """The in-store purchases of the period [:since, :until): till sales carrying a loyalty id (see
+    `loyalty_sales`) and collected pickup orders (their pickup lines, at the time they were collected):
+    `source`, `occurred_at`, `customer_id`, `amount`, `currency`. With `detail`, also each row's
+    `conversion_id`, `store` and `items` (its lines' skus and quantities). With `customers` (a subquery of
+    customer ids), only those customers' purchases are read."""
     sales_of = f"AND cu.id IN ({customers})" if customers else ""
     orders_of = f"AND o.customer_id IN ({customers})" if customers else ""
-    pos_items = (
-        "jsonb_agg(jsonb_build_object('sku', l ->> 'sku', 'quantity', (l ->> 'quantity')::int))" if items else "NULL"
-    )
-    order_items = (
-        "jsonb_agg(jsonb_build_object('sku', ol.sku, 'quantity', ol.quantity) ORDER BY ol.line_no)" if items else "NULL"
-    )
-    # The catalog is read only for a line without a till price (coalesce evaluates it only then).
+    pos_detail = order_detail = ""
+    if detail:
+        pos_detail = """'pos:' || p.store_code || ':' || p.event_id AS conversion_id, p.store_code AS store,
+            (SELECT jsonb_agg(jsonb_build_object('sku', l ->> 'sku', 'quantity', (l ->> 'quantity')::int))
+             FROM jsonb_array_elements(p.lines) l) AS items,"""
+        order_detail = """'order:' || o.id, o.pickup_store,
+            jsonb_agg(jsonb_build_object('sku', ol.sku, 'quantity', ol.quantity) ORDER BY ol.line_no),"""
     return f"""
-    SELECT 'pos:' || p.store_code || ':' || p.event_id AS conversion_id, 'pos' AS source,
-           p.store_code AS store, p.occurred_at, cu.id AS customer_id, v.amount, v.currency, v.items
-    FROM (
-        -- OFFSET 0 keeps this a range scan of the period's loyalty sales (ix_pos_events_loyalty_sales_at);
-        -- joined directly, the planner walked the whole loyalty-id index for its order.
-        SELECT * FROM pos_events
-        WHERE loyalty_id IS NOT NULL AND type = 'sale' AND occurred_at >= :since AND occurred_at < :until
-        OFFSET 0
-    ) p
+    SELECT {pos_detail} 'pos' AS source, p.occurred_at, cu.id AS customer_id, p.amount, p.currency
+    FROM ({loyalty_sales(detail)}) p
     JOIN customers cu ON cu.loyalty_id = p.loyalty_id {sales_of}
-    CROSS JOIN LATERAL (
-        SELECT sum((l ->> 'quantity')::bigint * coalesce(
-                   (l -> 'unit_price' ->> 'amount')::bigint,
-                   (SELECT va.price_amount FROM variants va WHERE va.sku = l ->> 'sku'), 0))::bigint AS amount,
-               coalesce(min(l -> 'unit_price' ->> 'currency'),
-                        (SELECT min(va.currency) FROM variants va
-                         WHERE va.sku IN (SELECT x ->> 'sku' FROM jsonb_array_elements(p.lines) x))) AS currency,
-               {pos_items} AS items
-        FROM jsonb_array_elements(p.lines) l
-    ) v
     UNION ALL
-    SELECT 'order:' || o.id, 'pickup', o.pickup_store, o.updated_at, o.customer_id, v.amount, o.currency, v.items
+    SELECT {order_detail} 'pickup', o.updated_at, o.customer_id, sum(ol.line_total)::bigint, o.currency
     FROM orders o
-    CROSS JOIN LATERAL (
-        SELECT sum(ol.line_total)::bigint AS amount, {order_items} AS items
-        FROM order_lines ol
-        WHERE ol.order_id = o.id AND ol.fulfillment = 'pickup'
-    ) v
+    JOIN order_lines ol ON ol.order_id = o.id AND ol.fulfillment = 'pickup'
     WHERE o.status = 'collected' AND o.pickup_store IS NOT NULL AND o.customer_id IS NOT NULL
       AND o.updated_at >= :since AND o.updated_at < :until {orders_of}
+    GROUP BY o.id
     """
 
 
@@ -135,10 +148,11 @@ _AUDIENCE = text(
     """
 )
 
-# Planner settings for the export and report statements, for their transaction only. The per-purchase
-# subqueries make the cost estimates large enough to switch JIT compilation on, which then costs more (over
-# a second) than these index-driven statements take to run; and memoizing a sale's value by its lines (a
-# JSONB cache key that almost never repeats) cost a quarter of the year-long report.
+# Planner settings for the export and report statements, for their transaction only. The value subqueries
+# of sales without a stored value (see `loyalty_sales`) are costed as if they ran for every sale, which makes
+# the estimates large enough to switch JIT compilation on, which then costs more (over a second) than these
+# statements take to run; and memoizing by a sale's JSONB lines (a key that almost never repeats) costs more
+# than it saves.
 PLANNER_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL enable_memoize = off")
 
 GOOGLE_CSV_HEADER = ("Google Click ID", "Conversion Name", "Conversion Time", "Conversion Value", "Conversion Currency")
@@ -215,7 +229,9 @@ class ConversionEncoder:
         )
 
     def google_row(self, row: Row[Any]) -> tuple[str, ...] | None:
-        # The file carries gclids only; a purchase whose last click was a gbraid or wbraid is in `ndjson`.
+        # Google's click-conversion file template has a Google Click ID column only; gbraid and wbraid are
+        # documented for the API's ClickConversion (one identifier per conversion), so a purchase whose last
+        # click was one of those is in `ndjson`, for an API upload, and not here.
         if row.click_id_type != "gclid":
             return None
         return (

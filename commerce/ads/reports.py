@@ -13,39 +13,53 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.ads import rules
-from commerce.ads.exports import PLANNER_SETTINGS, clickers, in_store_purchases, last_click
+from commerce.ads.exports import PLANNER_SETTINGS, in_store_purchases, loyalty_sales
 from commerce.ads.schemas import InfluencedRevenue, OmnichannelReport, PickupFigures, RevenueFigure
 from commerce.money import Money
 
-# A report over a whole year of a large retailer's data takes longer than the service's 30 s statement
-# timeout (benchmarks/RESULTS.md); it is an admin's occasional read, so its transaction gets more.
-REPORT_TIMEOUT = "SET LOCAL statement_timeout = '180s'"
+# The report's transaction: an admin's occasional read over up to a year of a large retailer's data. Its
+# statements join and sum a year's purchases set-based, in memory with this work_mem (the default's 4 MB
+# sends them to disk), and it may take longer than the service's 30 s statement timeout.
+REPORT_SETTINGS = ("SET LOCAL statement_timeout = '180s'", "SET LOCAL work_mem = '64MB'")
 
 # Channels where the shopper is in a store (an associate's cart, a till): every other one is online.
 IN_STORE_CHANNELS = ("store", "pos")
 
+# Each purchase is credited, per network, to its customer's last click of that network at or before it and at
+# most the network's window before it. Set-based rather than one index lookup per purchase: each click
+# covers the time from it to its customer's next click of the network (`next_at`; of two clicks at the
+# same instant the later id covers that span), so a purchase joins, by customer, the click whose span holds
+# it, within the window (its end computed once per click; the same bound as the export's `occurred_at - window`
+# unless the session's time zone shifts for daylight saving in between, never in UTC). Purchases are first
+# summed per customer and campaign, so the distinct count is of those sums.
 _INFLUENCED = text(
     f"""
-    WITH purchases AS ({
-        in_store_purchases(
-            False,
-            clickers(
-                "ARRAY['google', 'meta']::varchar[]",
-                "greatest(CAST(:google_window AS interval), CAST(:meta_window AS interval))",
-            ),
-        )
-    }),
+    WITH purchases AS ({in_store_purchases(False)}),
     networks (network, click_window) AS (
         VALUES ('google', CAST(:google_window AS interval)), ('meta', CAST(:meta_window AS interval))
+    ),
+    clicks AS (
+        SELECT k.customer_id, k.network, k.campaign, k.clicked_at, k.clicked_at + n.click_window AS window_end,
+               lead(k.clicked_at, 1, 'infinity') OVER (PARTITION BY k.customer_id, k.network ORDER BY k.clicked_at, k.id)
+                   AS next_at
+        FROM ad_clicks k
+        JOIN networks n ON n.network = k.network
+        WHERE k.customer_id IS NOT NULL
+          AND k.clicked_at >= CAST(:since AS timestamptz) - n.click_window AND k.clicked_at < :until
+    ),
+    credited AS (
+        SELECT k.network, k.campaign, pu.currency, pu.customer_id, count(*) AS purchases, sum(pu.amount) AS revenue
+        FROM purchases pu
+        JOIN clicks k ON k.customer_id = pu.customer_id
+        WHERE pu.amount IS NOT NULL
+          AND pu.occurred_at >= k.clicked_at AND pu.occurred_at < k.next_at AND pu.occurred_at <= k.window_end
+        GROUP BY k.network, k.campaign, pu.currency, pu.customer_id
     )
-    SELECT n.network, k.campaign, pu.currency, count(*) AS purchases,
-           count(DISTINCT pu.customer_id) AS customers, sum(pu.amount)::bigint AS revenue
-    FROM purchases pu
-    CROSS JOIN networks n
-    CROSS JOIN LATERAL ({last_click("n.network", "n.click_window")}) k
-    WHERE pu.amount IS NOT NULL
-    GROUP BY n.network, k.campaign, pu.currency
-    ORDER BY n.network, revenue DESC, k.campaign NULLS LAST, pu.currency
+    SELECT network, campaign, currency, sum(purchases)::bigint AS purchases, count(*) AS customers,
+           sum(revenue)::bigint AS revenue
+    FROM credited
+    GROUP BY network, campaign, currency
+    ORDER BY network, revenue DESC, campaign NULLS LAST, currency
     """
 )
 
@@ -72,24 +86,29 @@ _ONLINE_PICKED_UP = text(
     """
 )
 
+# Summed per customer first, so whether a customer buys online is looked up once per customer (the CTE is
+# materialized so that the three aggregates below share that lookup).
 _STORE_BY_ONLINE_BUYERS = text(
     f"""
-    WITH purchases AS ({in_store_purchases(items=False)}),
-    sales AS MATERIALIZED (
-        SELECT pu.*, EXISTS (
+    WITH sales AS (
+        SELECT p.loyalty_id, p.currency, count(*) AS purchases, sum(p.amount) AS revenue
+        FROM ({loyalty_sales(False)}) p
+        GROUP BY 1, 2
+    ),
+    buyers AS MATERIALIZED (
+        SELECT s.*, EXISTS (
             SELECT 1 FROM orders o
-            WHERE o.customer_id = pu.customer_id AND o.channel <> ALL(:in_store)
-              AND o.status NOT IN ('cancelled', 'expired')
+            WHERE o.customer_id = cu.id AND o.channel <> ALL(:in_store) AND o.status NOT IN ('cancelled', 'expired')
         ) AS buys_online
-        FROM purchases pu
-        WHERE pu.source = 'pos' AND pu.amount IS NOT NULL
+        FROM sales s
+        JOIN customers cu ON cu.loyalty_id = s.loyalty_id
     )
     SELECT currency,
-           count(*) AS purchases, count(DISTINCT customer_id) AS customers, sum(amount)::bigint AS revenue,
-           count(*) FILTER (WHERE buys_online) AS online_purchases,
-           count(DISTINCT customer_id) FILTER (WHERE buys_online) AS online_customers,
-           coalesce(sum(amount) FILTER (WHERE buys_online), 0)::bigint AS online_revenue
-    FROM sales
+           sum(purchases)::bigint AS purchases, count(*) AS customers, sum(revenue)::bigint AS revenue,
+           coalesce(sum(purchases) FILTER (WHERE buys_online), 0)::bigint AS online_purchases,
+           count(*) FILTER (WHERE buys_online) AS online_customers,
+           coalesce(sum(revenue) FILTER (WHERE buys_online), 0)::bigint AS online_revenue
+    FROM buyers
     GROUP BY currency
     ORDER BY currency
     """
@@ -108,7 +127,7 @@ def _figure(currency: str, purchases: int, customers: int, revenue: int) -> Reve
 async def omnichannel_report(
     db: AsyncSession, since: datetime, until: datetime, *, google_window_days: int, meta_window_days: int
 ) -> OmnichannelReport:
-    for setting in (*PLANNER_SETTINGS, REPORT_TIMEOUT):
+    for setting in (*PLANNER_SETTINGS, *REPORT_SETTINGS):
         await db.execute(text(setting))
     period: dict[str, Any] = {"since": since, "until": until}
     in_store = {"in_store": list(IN_STORE_CHANNELS)}

@@ -91,7 +91,11 @@ stable `conversion_id` (`pos:{store}:{event_id}` or `order:{id}`): re-uploading 
 Formats: `google_csv` (network google): the click-conversion upload file, a `Parameters:TimeZone=+0000` row, the
 header `Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency` and one row per
 purchase whose last click is a gclid (conversion name from `COMMERCE_ADS_GOOGLE_CONVERSION_NAME`, time
-`yyyy-mm-dd hh:mm:ss+00:00`, value in major units, e.g. `19.99`). `meta_ndjson` (network meta): one Conversions API
+`yyyy-mm-dd hh:mm:ss+00:00`, value in major units, e.g. `19.99`). A purchase whose last click is a `gbraid` or
+`wbraid` is not in this file: Google's click-conversion file template has a Google Click ID column only, and
+documents gbraid and wbraid for the Google Ads API upload (`ClickConversion.gbraid` / `.wbraid`, exactly one
+of gclid, gbraid and wbraid per conversion, and no user identifiers with a gbraid or wbraid). Those purchases
+are in `ndjson`, with `click.click_id_type` saying which, for an API upload. `meta_ndjson` (network meta): one Conversions API
 server event per line (`event_name` `Purchase`, `action_source` `physical_store`, unix `event_time`, `event_id`,
 `user_data` with `em`, `ph`, `fbc` and hashed `external_id`, `custom_data` with decimal `value`, `currency`,
 `order_id`, `contents`), ready to be sent in batches as `data`. `ndjson`: this service's own rows with everything.

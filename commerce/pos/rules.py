@@ -79,6 +79,18 @@ def check_event(event: PosEventIn, now: datetime) -> Rejection | None:
     return None
 
 
+def value_of(event: PosEventIn) -> tuple[int | None, str | None]:
+    """A sale's or return's value at the till's prices in minor units, a return's negative (it takes the
+    money back), and its currency; (None, None) for a count or receipt, or when a line has no price."""
+    if event.type not in ("sale", "return"):
+        return None, None
+    priced = [(line.unit_price, line.quantity) for line in event.lines if line.unit_price is not None]
+    if len(priced) < len(event.lines) or not priced:
+        return None, None
+    amount = sum(price.amount * quantity for price, quantity in priced)
+    return (-amount if event.type == "return" else amount), priced[0][0].currency
+
+
 def changes_of(event: PosEventIn) -> list[DatedChange]:
     """One stock change per line: a sale takes units off, a return or receipt adds, a count sets."""
     sign = -1 if event.type == "sale" else 1

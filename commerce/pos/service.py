@@ -42,22 +42,27 @@ async def _unknown_skus(db: AsyncSession, skus: set[str]) -> set[str]:
 
 
 async def _record_new(db: AsyncSession, store: str, events: Sequence[PosEventIn]) -> set[str]:
-    """Record the events; returns the ids that were not recorded before (the ones to apply).
+    """Record the events, each sale and return with its value; returns the ids that were not recorded
+    before (the ones to apply).
 
     Inserted in event-id order so two batches sharing ids wait on each other in one order.
     """
     ordered = sorted(events, key=lambda e: e.event_id)
     rows = await db.scalars(
         text(
-            "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines) "
-            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, e->5 "
+            "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines, "
+            "total_minor, currency) "
+            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, e->5, CAST(e->>6 AS bigint), e->>7 "
             "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e "
             "ON CONFLICT DO NOTHING RETURNING event_id"
         ),
         {
             "store": store,
             "events": msgspec.json.encode(
-                [(e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, e.lines) for e in ordered]
+                [
+                    (e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, e.lines, *rules.value_of(e))
+                    for e in ordered
+                ]
             ).decode(),
         },
     )

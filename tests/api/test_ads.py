@@ -207,6 +207,65 @@ async def test_the_last_click_before_the_purchase_wins(
     assert ndjson(await export(client, "google", "ndjson"))[0]["conversion_id"] == f"pos:LOOP:{sale}"
 
 
+async def test_gbraid_and_wbraid_purchases_are_in_ndjson_and_not_in_the_google_file(
+    client: httpx.AsyncClient, api: Api, admin: dict[str, str], shop: None
+) -> None:
+    ann = await consenting(api, "ann", "L-ANN")
+    bob = await consenting(api, "bob", "L-BOB")
+    bought = NOW - timedelta(days=1)
+    for customer, click_id, kind in [(ann, "gbraid-0ABCDEFGHIJ", "gbraid"), (bob, "wbraid-0ABCDEFGHIJ", "wbraid")]:
+        r = await click(
+            client,
+            admin,
+            "google",
+            click_id,
+            bought - timedelta(days=2),
+            click_id_type=kind,
+            customer_id=customer["id"],
+        )
+        assert r.status_code == 201, r.text
+    await till(client, "LOOP", "L-ANN", ("BEANS", 1, 1_200), at=bought)
+    await till(client, "LOOP", "L-BOB", ("BEANS", 1, 1_200), at=bought)
+
+    rows = ndjson(await export(client, "google", "ndjson"))
+    assert sorted((r["click"]["click_id_type"], r["click"]["click_id"]) for r in rows) == [
+        ("gbraid", "gbraid-0ABCDEFGHIJ"),
+        ("wbraid", "wbraid-0ABCDEFGHIJ"),
+    ]
+    r = await export(client, "google", "google_csv")
+    assert r.status_code == 200
+    assert r.text.splitlines()[1:] == [
+        "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency"
+    ]
+
+
+async def test_a_sale_without_a_till_price_is_valued_at_the_catalog_price(
+    client: httpx.AsyncClient, api: Api, admin: dict[str, str], db_conn: Any, shop: None
+) -> None:
+    ann = await consenting(api, "ann", "L-ANN")
+    bought = NOW - timedelta(days=1)
+    await click(client, admin, "google", gclid(1), bought - timedelta(days=2), campaign="c", customer_id=ann["id"])
+    sale = {
+        "event_id": "unpriced",
+        "type": "sale",
+        "occurred_at": bought.isoformat(),
+        "loyalty_id": "L-ANN",
+        "lines": [
+            {"sku": "BEANS", "quantity": 2},
+            {"sku": "BEANS", "quantity": 1, "unit_price": {"amount": 999, "currency": "USD"}},
+        ],
+    }
+    r = await client.post("/v1/pos/LOOP/events", json={"events": [sale]}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "applied", r.text
+    # No value is stored for it; the export and the report value the unpriced line at the catalog's 1,200.
+    assert await db_conn.fetchval("SELECT total_minor FROM pos_events WHERE event_id = 'unpriced'") is None
+    [row] = ndjson(await export(client, "google", "ndjson"))
+    assert row["value"] == {"amount": 2 * 1_200 + 999, "currency": "USD"}
+    report = (await client.get("/v1/reports/omnichannel", params=PERIOD, headers=ADMIN)).json()
+    assert [f["revenue"] for f in report["influenced_store_revenue"]] == [{"amount": 3_399, "currency": "USD"}]
+    assert [f["revenue"] for f in report["store_purchases_all"]] == [{"amount": 3_399, "currency": "USD"}]
+
+
 async def test_meta_events_follow_the_conversions_api(
     client: httpx.AsyncClient, api: Api, admin: dict[str, str], shop: None
 ) -> None:
@@ -389,7 +448,8 @@ def _rss_bytes() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc (Linux)")
 async def test_a_100k_row_export_streams_in_constant_memory(app: Any, db_conn: Any, shop: None) -> None:
     customers, sales = 10_000, 100_000
-    # Set-based: customers with consent and a click each, then 100k loyalty sales spread over them.
+    # Set-based: customers with consent and a click each, then 100k loyalty sales spread over them (each with
+    # its value, as ingest stores it).
     await db_conn.execute(
         """
         INSERT INTO customers (id, email, phone, loyalty_id, email_consent, sms_consent)
@@ -408,11 +468,12 @@ async def test_a_100k_row_export_streams_in_constant_memory(app: Any, db_conn: A
     )
     await db_conn.execute(
         """
-        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines)
+        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines, total_minor, currency)
         SELECT 'LOOP', 'bulk-' || i, 'sale', now() - interval '10 days' + i * interval '1 second',
                'L-' || (1 + i % $2),
                jsonb_build_array(jsonb_build_object('sku', 'BEANS', 'quantity', 1 + i % 3,
-                                 'unit_price', jsonb_build_object('amount', 1200, 'currency', 'USD')))
+                                 'unit_price', jsonb_build_object('amount', 1200, 'currency', 'USD'))),
+               (1 + i % 3) * 1200, 'USD'
         FROM generate_series(1, $1) i
         """,
         sales,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from commerce.inventory.rules import DatedChange
 from commerce.money import Money
-from commerce.pos.rules import changes_of, check_event, on_hand_in_order
+from commerce.pos.rules import changes_of, check_event, on_hand_in_order, value_of
 from commerce.pos.schemas import PosEventIn, PosLineIn
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -70,3 +70,16 @@ def test_in_order_events_after_a_count_add_on_top_of_it_whatever_the_listing_ord
     changes = [change(3, "A", -1), change(5, "A", 2), change(2, "A", 20, True), change(1, "A", -9)]
     assert on_hand_in_order(changes) == {"A": 21}
     assert on_hand_in_order(changes, {"A": 100, "B": 4}) == {"A": 21, "B": 4}
+
+
+def test_a_sale_is_valued_at_its_till_prices_and_a_return_negatively() -> None:
+    priced = [
+        PosLineIn(sku="A", quantity=2, unit_price=Money(1_250, "EUR")),
+        PosLineIn(sku="B", quantity=1, unit_price=Money(999, "EUR")),
+    ]
+    assert value_of(ev("sale", *priced)) == (3_499, "EUR")
+    assert value_of(ev("return", *priced)) == (-3_499, "EUR")
+    # A line without a price leaves the value unknown; counts and receipts have none.
+    assert value_of(ev("sale", priced[0], PosLineIn(sku="B", quantity=1))) == (None, None)
+    assert value_of(ev("count", PosLineIn(sku="A", quantity=4))) == (None, None)
+    assert value_of(ev("receipt", *priced)) == (None, None)
