@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -195,25 +194,6 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
     return promotion_out(promotion, now)
 
 
-async def candidate_promotions(
-    db: AsyncSession,
-    *,
-    skus: Sequence[str],
-    categories: Sequence[str],
-    now: datetime,
-    customer_id: uuid.UUID | None = None,
-    codes: Sequence[str] = (),
-    all_items: bool = False,
-) -> tuple[list[rules.PromotionTerms], rules.Shopper]:
-    """The live promotions that could touch these SKUs or categories (every one with `all_items`) for
-    this cart owner (None: an anonymous cart) and cart codes, and the shopper as promotions/rules
-    sees them; rules.resolve decides which applies (cart pricing narrows them per line: live.py)."""
-    found = await live.candidates(
-        db, skus=skus, categories=categories, now=now, customer_id=customer_id, codes=codes, all_items=all_items
-    )
-    return (found.every() if all_items else found.for_items(skus, categories)), found.shopper
-
-
 async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:
     """The code as defined, if it belongs to an active promotion and (a single-use code) is not
     redeemed; 422 `invalid_code` or `code_used` otherwise."""
@@ -270,10 +250,9 @@ async def customer_offers(
     """One page of the offers of one customer (promotions/rules.customer_offers decides; the query only
     narrows)."""
     after = _offers_after(cursor)
-    terms, shopper = await candidate_promotions(
-        db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
-    )
-    ordered = rules.customer_offers(terms, now, shopper, after)
+    found = await live.candidates(db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True)
+    shopper = found.shopper
+    ordered = rules.customer_offers(found.every(), now, shopper, after)
     if not ordered:
         return Page(items=[], next_cursor=None)
     last = rules.preference(ordered[limit - 1]) if len(ordered) > limit else None
