@@ -67,6 +67,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script(
         """
+        DROP TRIGGER promotions_changed ON promotions;
+        DROP FUNCTION promotions_changed();
+        DROP TABLE promotions_version;
         DROP INDEX uq_promotions_code;
         ALTER TABLE promotions DROP COLUMN code_key;
         CREATE UNIQUE INDEX uq_promotions_code ON promotions (lower(code)) WHERE code IS NOT NULL;
@@ -74,8 +77,5 @@ def downgrade() -> None:
         CREATE INDEX ix_promotions_categories ON promotions USING gin (categories) WHERE killed_at IS NULL;
         CREATE INDEX ix_promotions_untargeted ON promotions (created_at)
             WHERE killed_at IS NULL AND skus IS NULL AND categories IS NULL;
-        DROP TRIGGER promotions_changed ON promotions;
-        DROP FUNCTION promotions_changed();
-        DROP TABLE promotions_version;
         """
     )
