@@ -85,7 +85,8 @@ async def seed_catalog(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
 
 async def load_promotions(conn: asyncpg.Connection, customer: uuid.UUID, *, segmented: bool = True) -> None:
     """1,000 active promotions; with `segmented`, 50 of them target one segment each and the customer is in
-    10 segments, otherwise those 50 target everyone."""
+    10 segments, otherwise those 50 target everyone. Plain SQL: the trigger on promotions moves
+    promotions_version, so the service reloads its live promotions at its next pricing."""
     rng = random.Random(7)
     if segmented:
         await conn.executemany(
