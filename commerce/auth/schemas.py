@@ -6,6 +6,8 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
+from commerce.schemas import Id
+
 Role = Literal["admin", "storefront", "pos", "associate", "ads", "integration"]
 ROLES: tuple[str, ...] = get_args(Role)
 # Who may call: an API key's role, or `customer` for a customer token (never a key's role).
@@ -14,7 +16,7 @@ CUSTOMER: CallerRole = "customer"
 # Customer tokens start with this, API keys with `ck_`: the resolver knows where to look.
 CUSTOMER_TOKEN_PREFIX = "ct_"
 MAX_TOKEN_TTL_MINUTES = 43200
-StoreCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+StoreCode = Id
 
 
 class ApiKeyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

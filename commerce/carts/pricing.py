@@ -1,5 +1,6 @@
 """The priced cart: catalog prices, the one promotion per line, and live availability, read in a
-fixed handful of queries whatever the number of lines (cart, lines, promotions, pickup and ship stock).
+fixed handful of queries whatever the number of lines (cart, lines, the shopper and the promotions'
+version, ship stock). The promotions themselves are kept in the process (promotions/live.py).
 
 Checkout prices the same way (`cart_head` + `price_lines`) but skips the availability reads: it
 checks stock itself when it reserves. The hot path reads plain rows (SQL text, no ORM entities):
@@ -22,8 +23,8 @@ from commerce.errors import NotFound
 from commerce.inventory import service as inventory
 from commerce.inventory.rules import ship_source, stock_status
 from commerce.money import Money
+from commerce.promotions import live as live_promotions
 from commerce.promotions import rules as promotion_rules
-from commerce.promotions import service as promotions
 from commerce.promotions.schemas import Channel
 
 
@@ -120,21 +121,33 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
 
 async def price_rows(db: AsyncSession, cart: CartHead, rows: Sequence[LineRow], *, now: datetime) -> PricedLines:
     """price_lines for lines already read (rows of CART_LINES_SQL, in line order)."""
-    skus = sorted({r.sku for r in rows})
-    categories = sorted({r.category for r in rows if r.category is not None})
-    candidates, shopper = (
-        await promotions.candidate_promotions(
-            db, skus=skus, categories=categories, now=now, customer_id=cart.customer_id, codes=cart.codes
+    found = (
+        await live_promotions.candidates(
+            db,
+            skus=[r.sku for r in rows],
+            categories=[r.category for r in rows if r.category is not None],
+            now=now,
+            customer_id=cart.customer_id,
+            codes=cart.codes,
         )
         if rows
-        else ([], promotion_rules.ANONYMOUS)
+        else None
     )
     lines: list[PricedLine] = []
     subtotal = discount_total = 0
     for r in rows:
         line = promotion_rules.LineToPrice(r.sku, r.category, r.price_amount, r.currency, r.quantity)
-        applied = promotion_rules.resolve(
-            line, channel=cart.channel, codes=cart.codes, now=now, promotions=candidates, shopper=shopper
+        applied = (
+            None
+            if found is None
+            else promotion_rules.resolve(
+                line,
+                channel=cart.channel,
+                codes=cart.codes,
+                now=now,
+                promotions=found.for_item(r.sku, r.category),
+                shopper=found.shopper,
+            )
         )
         discount = 0 if applied is None else applied.discount
         line_price = r.price_amount * r.quantity
@@ -157,11 +170,14 @@ async def price_rows(db: AsyncSession, cart: CartHead, rows: Sequence[LineRow], 
                 line_total=Money(line_price - discount, r.currency),
             )
         )
-    counted = {p.id for p in candidates if promotion_rules.is_counted(p)}
-    applied_ids = {line.promotion_id for line in lines if line.promotion_id is not None}
-    return PricedLines(
-        lines, subtotal, discount_total, tuple(sorted(applied_ids & counted)), tuple(sorted(shopper.used_codes))
-    )
+    if found is None:
+        return PricedLines(lines, subtotal, discount_total)
+    counted = {
+        line.promotion_id
+        for line in lines
+        if line.promotion_id is not None and promotion_rules.is_counted(found.terms(line.promotion_id))
+    }
+    return PricedLines(lines, subtotal, discount_total, tuple(sorted(counted)), tuple(sorted(found.shopper.used_codes)))
 
 
 async def priced_cart(db: AsyncSession, cart_id: str, *, low_stock_threshold: int, now: datetime) -> CartOut:

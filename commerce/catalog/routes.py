@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post, put
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, RawBody
+from litestar.params import FromPath, JSONBody, QueryParameter, RawBody
 
 from commerce.auth.guards import allow
 from commerce.catalog import service
@@ -13,9 +13,10 @@ from commerce.errors import created_response, problem_responses
 from commerce.inventory import availability
 from commerce.inventory.rules import parse_codes
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.schemas import IdPath
 from commerce.stores.rules import MAX_RADIUS_KM
 
-ProductIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ProductIdPath = IdPath
 
 
 class ProductController(Controller):

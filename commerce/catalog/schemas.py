@@ -7,9 +7,10 @@ import msgspec
 
 from commerce.decoding import MAX_JSON_DEPTH, depth
 from commerce.money import Money
+from commerce.schemas import Id
 
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
-ProductId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ProductId = Id
 
 
 class VariantIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

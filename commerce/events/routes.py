@@ -4,7 +4,7 @@ from typing import Annotated
 
 from litestar import Controller, Response, delete, get, put
 from litestar.datastructures import State
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from commerce.auth.guards import allow
 from commerce.db import Db
@@ -13,8 +13,9 @@ from commerce.events import service
 from commerce.events.rules import SEQ_HEADER, SIGNATURE_HEADER, parse_types
 from commerce.events.schemas import EVENT_TYPES, DeliveryOut, EventPage, WebhookIn, WebhookOut
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.schemas import IdPath
 
-WebhookIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+WebhookIdPath = IdPath
 
 
 class EventController(Controller):

@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
+from commerce.schemas import Id
+
 EventType = Literal[
     "inventory.changed",
     "order.placed",
@@ -19,7 +21,7 @@ EventType = Literal[
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
-WebhookId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+WebhookId = Id
 
 
 class Event(msgspec.Struct, frozen=True):

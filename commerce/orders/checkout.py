@@ -12,7 +12,7 @@ Checkout is the hot path of a flash sale, so it is a fixed handful of statements
 1. claim the Idempotency-Key, read a stored response, lock the cart and read its priced lines (with
    titles, the pickup store's lead time and stock), draw the order's number and the transaction's
    time, all in one statement (`_OPEN`);
-2. the promotions that could price the lines (promotions.service), and, only for promotions with a
+2. the promotions that could price the lines (promotions.live), and, only for promotions with a
    limit or single-use codes, their counting (promotions.redemptions);
 3. the order, its lines, the closed cart, `order.placed`, the stored response and the reservation
    (levels, holds, ledger, `inventory.changed`) in one statement (`_PLACE`), then the commit.

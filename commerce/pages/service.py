@@ -25,8 +25,8 @@ from commerce.inventory.rules import available
 from commerce.money import Money
 from commerce.pages import links, rules
 from commerce.pages.label_sheet import Label
+from commerce.promotions import live as live_promotions
 from commerce.promotions import rules as promotion_rules
-from commerce.promotions import service as promotions
 from commerce.stores import service as stores
 from commerce.stores.schemas import StoreListItem, StoreOut
 
@@ -114,10 +114,10 @@ async def shelf_prices(db: AsyncSession, items: Sequence[ShelfVariant], now: dat
     """Each item's price with the promotion that applies to it without a code, in one promotions read."""
     skus = sorted({i.sku for i in items})
     categories = sorted({i.category for i in items if i.category is not None})
-    candidates, _ = (
-        await promotions.candidate_promotions(db, skus=skus, categories=categories, now=now)
+    candidates = (
+        (await live_promotions.candidates(db, skus=skus, categories=categories, now=now)).for_items(skus, categories)
         if items
-        else ([], promotion_rules.ANONYMOUS)
+        else []
     )
     prices = {}
     for i in items:

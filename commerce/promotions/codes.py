@@ -17,9 +17,10 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # 16 symbols of 5 bits: 80 random bits per code.
 LENGTH = 16
 
+# Keys are made by rules.normalise_code, the rule carts and checkout look codes up by.
 _INSERT = text(
     "INSERT INTO promotion_codes (code_key, code, promotion_id)"
-    " SELECT lower(c), c, :promotion_id FROM unnest(CAST(:codes AS varchar[])) AS c"
+    " SELECT k, c, :promotion_id FROM unnest(CAST(:keys AS varchar[]), CAST(:codes AS varchar[])) AS t (k, c)"
     " ON CONFLICT (code_key) DO NOTHING RETURNING code"
 )
 
@@ -47,5 +48,6 @@ async def create_codes(db: AsyncSession, promotion_id: str, data: CodesIn) -> Co
     # A clash with an existing code (about 2^-80 per pair) is simply drawn again.
     while len(made) < data.count:
         batch = {normalise_code(c): c for c in (new_code(data.prefix) for _ in range(data.count - len(made)))}
-        made += list(await db.scalars(_INSERT, {"promotion_id": promotion_id, "codes": list(batch.values())}))
+        params = {"promotion_id": promotion_id, "keys": list(batch), "codes": list(batch.values())}
+        made += list(await db.scalars(_INSERT, params))
     return CodesOut(promotion_id=promotion_id, codes=made)

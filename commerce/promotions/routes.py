@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import JSONBody, PathParameter
+from litestar.params import JSONBody
 
 from commerce.auth.guards import allow
 from commerce.auth.schemas import Principal
@@ -13,9 +13,10 @@ from commerce.errors import created_response, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent
 from commerce.promotions import codes, service
 from commerce.promotions.schemas import CodesIn, CodesOut, PromotionIn, PromotionOut
+from commerce.schemas import IdPath
 from commerce.settings import Settings
 
-PromotionIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+PromotionIdPath = IdPath
 
 
 class PromotionController(Controller):

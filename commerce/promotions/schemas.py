@@ -8,6 +8,7 @@ import msgspec
 from commerce.catalog.schemas import Sku
 from commerce.money import Currency
 from commerce.promotions.rules import PromotionKind
+from commerce.schemas import Id
 
 Channel = Literal["web", "mobile", "store", "kiosk", "call_center"]
 """Where a cart is used: the fixed set of sales channels."""
@@ -22,7 +23,7 @@ PromotionCode = Annotated[
     ),
 ]
 Category = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-SegmentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+SegmentId = Id
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 
 

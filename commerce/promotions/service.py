@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +13,7 @@ from commerce.catalog.models import Product, Variant
 from commerce.errors import Conflict, NotFound, Unprocessable
 from commerce.events import service as events
 from commerce.pagination import Page, decode_cursor, encode_cursor
-from commerce.promotions import rules
+from commerce.promotions import live, rules
 from commerce.promotions.models import Promotion, PromotionCode, PromotionCustomerRedemptions
 from commerce.promotions.schemas import AppliesTo, OfferOut, OverrideOut, PromotionIn, PromotionOut
 from commerce.segments import service as segments
@@ -50,28 +48,9 @@ def promotion_out(p: Promotion, now: datetime) -> PromotionOut:
     )
 
 
-def promotion_terms(p: Promotion | Row[Any]) -> rules.PromotionTerms:
-    """The terms rules.resolve works with, from a promotion or a row with the same columns."""
-    return rules.PromotionTerms(
-        id=p.id,
-        kind=cast(rules.PromotionKind, p.kind),
-        value=p.value,
-        currency=p.currency,
-        skus=None if p.skus is None else frozenset(p.skus),
-        categories=None if p.categories is None else frozenset(p.categories),
-        code=p.code,
-        channels=None if p.channels is None else frozenset(p.channels),
-        starts_at=p.starts_at,
-        ends_at=p.ends_at,
-        priority=p.priority,
-        killed=p.killed_at is not None,
-        created_at=p.created_at,
-        segments=None if p.segments is None else frozenset(p.segments),
-        per_customer_limit=p.per_customer_limit,
-        total_limit=p.total_limit,
-        single_use_codes=p.single_use_codes,
-        limit_reached=p.total_limit is not None and p.redemptions >= p.total_limit,
-    )
+def promotion_terms(p: Promotion) -> rules.PromotionTerms:
+    """The terms rules.resolve works with, the total limit's state included."""
+    return live.terms_of(p, limit_reached=p.total_limit is not None and p.redemptions >= p.total_limit)
 
 
 def _check_shape(data: PromotionIn) -> None:
@@ -140,6 +119,7 @@ async def upsert_promotion(
         if data.applies_to is None or not data.applies_to.categories
         else sorted(set(data.applies_to.categories)),
         "code": data.code,
+        "code_key": None if data.code is None else rules.normalise_code(data.code),
         "channels": None if data.channels is None else sorted(set(data.channels)),
         "starts_at": data.starts_at,
         "ends_at": data.ends_at,
@@ -214,107 +194,11 @@ async def kill_promotion(db: AsyncSession, promotion_id: str, now: datetime) -> 
     return promotion_out(promotion, now)
 
 
-# Plain rows, not ORM entities, and built once: these run on every cart read and every checkout.
-# The shopper, for a customer's cart or a cart with codes, in one small statement: their segments
-# (one index-only read of segment_members), their redemptions of per-customer-limited promotions,
-# and the cart's single-use codes (the promotions whose unredeemed ones it carries, and the ones
-# already redeemed). Kept apart from the candidates so each statement stays cheap to plan.
-_SHOPPER = text(
-    """
-SELECT CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
-           (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
-            WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
-       (SELECT coalesce(jsonb_object_agg(r.promotion_id, r.redemptions), '{}') FROM promotion_customer_redemptions r
-        WHERE r.customer_id = CAST(:customer_id AS uuid)) AS redeemed,
-       (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NULL) AS code_promotions,
-       (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) AS used_codes
-"""
-)
-# Active promotions that could touch these SKUs or categories (or any item, for offers), for
-# everyone or for one of the shopper's segments, their total limit not used up.
-# Only (id, updated_at): the terms come from the in-process cache below, read once per change.
-_CANDIDATE_SQL = (
-    "SELECT id, updated_at FROM promotions"
-    " WHERE killed_at IS NULL AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now)"
-    " AND (segments IS NULL OR segments && CAST(:segments AS varchar[]))"
-    " AND (total_limit IS NULL OR redemptions < total_limit)"
-)
-_CANDIDATES = text(
-    _CANDIDATE_SQL + " AND ((skus IS NULL AND categories IS NULL) OR skus && CAST(:skus AS varchar[])"
-    " OR categories && CAST(:categories AS varchar[]))"
-)
-_ALL_CANDIDATES = text(_CANDIDATE_SQL)
-
-
-async def candidate_promotions(
-    db: AsyncSession,
-    *,
-    skus: Sequence[str],
-    categories: Sequence[str],
-    now: datetime,
-    customer_id: uuid.UUID | None = None,
-    codes: Sequence[str] = (),
-    all_items: bool = False,
-) -> tuple[list[rules.PromotionTerms], rules.Shopper]:
-    """Active promotions that could touch these SKUs or categories (every item with `all_items`) for
-    this cart owner (None: an anonymous cart) and cart codes, and the shopper as promotions/rules
-    sees them; rules.resolve decides which applies."""
-    shopper = rules.ANONYMOUS
-    redeemed: dict[str, int] = {}
-    code_keys = [rules.normalise_code(c) for c in codes]
-    if customer_id is not None or code_keys:
-        row = (await db.execute(_SHOPPER, {"customer_id": customer_id, "codes": code_keys})).one()
-        redeemed = row.redeemed
-        shopper = rules.Shopper(
-            segments=None if row.segments is None else frozenset(row.segments),
-            code_promotions=frozenset(row.code_promotions),
-            used_codes=frozenset(row.used_codes),
-        )
-    params: dict[str, Any] = {"now": now, "segments": None if shopper.segments is None else list(shopper.segments)}
-    if all_items:
-        rows = (await db.execute(_ALL_CANDIDATES, params)).all()
-    else:
-        rows = (await db.execute(_CANDIDATES, params | {"skus": list(skus), "categories": list(categories)})).all()
-    found: list[rules.PromotionTerms | None] = [_TERMS.get((r.id, r.updated_at)) for r in rows]
-    missing = [r.id for r, t in zip(rows, found, strict=True) if t is None]
-    fresh: dict[str, rules.PromotionTerms] = {}
-    if missing:
-        if len(_TERMS) + len(missing) > _TERMS_MAX:
-            _TERMS.clear()
-        for row in await db.execute(_TERMS_OF, {"ids": missing}):
-            # Cached without the total limit's state: candidates only ever hold promotions below it.
-            fresh[row.id] = _TERMS[(row.id, row.updated_at)] = replace(promotion_terms(row), limit_reached=False)
-    terms = []
-    for r, cached in zip(rows, found, strict=True):
-        t = cached or fresh.get(r.id)
-        if t is None:  # deleted between the two reads
-            continue
-        if t.per_customer_limit is not None and redeemed.get(t.id, 0) >= t.per_customer_limit:
-            t = replace(t, limit_reached=True)
-        terms.append(t)
-    return terms, shopper
-
-
-# The terms of promotions by (id, updated_at), kept in the process: every change of a promotion's
-# terms (upsert, kill, codes) moves its updated_at, so an entry never goes stale. The redemption
-# count changes without it, but candidates never include a promotion whose total limit is used up
-# and per-customer limits are applied per shopper above.
-_TERMS: dict[tuple[str, datetime], rules.PromotionTerms] = {}
-_TERMS_MAX = 20_000
-_TERMS_OF = text(
-    "SELECT id, kind, value, currency, skus, categories, code, channels, starts_at, ends_at, priority,"
-    " killed_at, created_at, segments, per_customer_limit, total_limit, redemptions, single_use_codes, updated_at"
-    " FROM promotions WHERE id = ANY(CAST(:ids AS varchar[]))"
-)
-
-
 async def usable_code(db: AsyncSession, code: str, now: datetime) -> str:
     """The code as defined, if it belongs to an active promotion and (a single-use code) is not
     redeemed; 422 `invalid_code` or `code_used` otherwise."""
     key = rules.normalise_code(code)
-    promotion = await db.scalar(select(Promotion).where(func.lower(Promotion.code) == code.strip().lower()))
+    promotion = await db.scalar(select(Promotion).where(Promotion.code_key == key))
     canonical = None if promotion is None else promotion.code
     if promotion is None:
         single = (
@@ -366,10 +250,9 @@ async def customer_offers(
     """One page of the offers of one customer (promotions/rules.customer_offers decides; the query only
     narrows)."""
     after = _offers_after(cursor)
-    terms, shopper = await candidate_promotions(
-        db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True
-    )
-    ordered = rules.customer_offers(terms, now, shopper, after)
+    found = await live.candidates(db, skus=[], categories=[], now=now, customer_id=customer_id, all_items=True)
+    shopper = found.shopper
+    ordered = rules.customer_offers(found.every(), now, shopper, after)
     if not ordered:
         return Page(items=[], next_cursor=None)
     last = rules.preference(ordered[limit - 1]) if len(ordered) > limit else None

@@ -1,20 +1,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, put
-from litestar.params import FromPath, JSONBody, PathParameter
+from litestar.params import FromPath, JSONBody
 
 from commerce.auth.guards import allow, ensure_self
 from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
 from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.schemas import IdPath
 from commerce.segments import service
 from commerce.segments.schemas import MemberOut, ProfileOut, SegmentIn, SegmentOut
 
-SegmentIdPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+SegmentIdPath = IdPath
 
 SEGMENT_DOC = """`rules`: `[{fact, op, value}]`, all must hold. Facts, over every channel (web, mobile, imported
 orders, till sales with the loyalty id): `orders_count`, `lifetime_value` (`{amount, currency}`: spend net

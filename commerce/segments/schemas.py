@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from commerce.money import Money
+from commerce.schemas import Id
 from commerce.segments.rules import FACTS, OPS
 
-SegmentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+SegmentId = Id
 
 
 class RuleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

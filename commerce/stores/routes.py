@@ -3,16 +3,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, put
-from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from commerce.auth.guards import allow
 from commerce.db import Db, ReadDb
 from commerce.errors import Unprocessable, created_response, problem_responses
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.schemas import IdPath
 from commerce.stores import rules, service
 from commerce.stores.schemas import StoreIn, StoreKind, StoreListItem, StoreOut
 
-StoreCodePath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+StoreCodePath = IdPath
 
 
 class StoreController(Controller):
