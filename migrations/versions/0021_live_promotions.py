@@ -10,7 +10,7 @@ so a code is looked up by the same rule that matches it on a cart. The GIN index
 search promotions with go: pricing no longer queries promotions.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-11-27
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from migrations.sql import run_script
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
