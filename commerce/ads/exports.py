@@ -39,7 +39,7 @@ from commerce.settings import Settings
 
 
 def in_store_purchases(items: bool, customers: str | None = None) -> str:
-    """The in-store purchases of the period [:since, :until): till sales carrying a loyalty id (valued at the
+    """The in-store purchases of the period [:since, :until): till sales linked to a customer (valued at the
     till's prices, the catalog price for a line rung up without one) and collected pickup orders (their pickup
     lines, at the time they were collected). With `items`, each row lists its lines' skus and quantities; with
     `customers` (a subquery of customer ids), only those customers' purchases are read and valued."""
@@ -56,13 +56,13 @@ def in_store_purchases(items: bool, customers: str | None = None) -> str:
     SELECT 'pos:' || p.store_code || ':' || p.event_id AS conversion_id, 'pos' AS source,
            p.store_code AS store, p.occurred_at, cu.id AS customer_id, v.amount, v.currency, v.items
     FROM (
-        -- OFFSET 0 keeps this a range scan of the period's loyalty sales (ix_pos_events_loyalty_sales_at);
-        -- joined directly, the planner walked the whole loyalty-id index for its order.
+        -- OFFSET 0 keeps this a range scan of the period's customers' sales (ix_pos_events_customer_sales_at);
+        -- joined directly, the planner walked the whole customer index for its order.
         SELECT * FROM pos_events
-        WHERE loyalty_id IS NOT NULL AND type = 'sale' AND occurred_at >= :since AND occurred_at < :until
+        WHERE customer_id IS NOT NULL AND type = 'sale' AND occurred_at >= :since AND occurred_at < :until
         OFFSET 0
     ) p
-    JOIN customers cu ON cu.loyalty_id = p.loyalty_id {sales_of}
+    JOIN customers cu ON cu.id = p.customer_id {sales_of}
     CROSS JOIN LATERAL (
         SELECT sum((l ->> 'quantity')::bigint * coalesce(
                    (l -> 'unit_price' ->> 'amount')::bigint,
