@@ -115,6 +115,10 @@ SEED = [
             FROM generate_series(1, 1 + e % 4) l)
     FROM generate_series(1, $sales) e
     """,
+    # Each loyalty sale linked to its customer, as ingest does.
+    """
+    UPDATE pos_events e SET customer_id = c.id FROM customers c WHERE c.loyalty_id = e.loyalty_id
+    """,
     """
     INSERT INTO ad_clicks (network, click_id, click_id_type, clicked_at, campaign, customer_id)
     SELECT CASE WHEN k % 3 = 0 THEN 'meta' ELSE 'google' END,

@@ -101,7 +101,7 @@ async def _record_new(
 
     Inserted in event-id order so two batches sharing ids wait on each other in one order.
     """
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for e, who in sorted(events, key=lambda pair: pair[0].event_id):
         if who is None:
             rows.append((e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, e.lines))
@@ -131,15 +131,13 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
         except msgspec.ValidationError as exc:
             results[i] = _rejected(_id_of(raw), _invalid(exc), str(exc))
             continue
-        rejection = rules.check_event(event, now)
-        who = _identifiers(event) if rejection is None else None
-        if isinstance(who, rules.Rejection):
-            rejection = who
-        if rejection is not None:
-            results[i] = _rejected(event.event_id, rejection.code, rejection.detail)
+        # Why it cannot be applied, else the customer identifiers it names (if any).
+        outcome = rules.check_event(event, now) or _identifiers(event)
+        if isinstance(outcome, rules.Rejection):
+            results[i] = _rejected(event.event_id, outcome.code, outcome.detail)
             continue
-        if who is not None:
-            identifiers[i] = who
+        if outcome is not None:
+            identifiers[i] = outcome
         well_formed.append((i, event))
 
     unknown = await _unknown_skus(db, {line.sku for _, event in well_formed for line in event.lines})

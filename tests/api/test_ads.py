@@ -408,9 +408,9 @@ async def test_a_100k_row_export_streams_in_constant_memory(app: Any, db_conn: A
     )
     await db_conn.execute(
         """
-        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines)
+        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, customer_id, lines)
         SELECT 'LOOP', 'bulk-' || i, 'sale', now() - interval '10 days' + i * interval '1 second',
-               'L-' || (1 + i % $2),
+               'L-' || (1 + i % $2), (SELECT c.id FROM customers c WHERE c.loyalty_id = 'L-' || (1 + i % $2)),
                jsonb_build_array(jsonb_build_object('sku', 'BEANS', 'quantity', 1 + i % 3,
                                  'unit_price', jsonb_build_object('amount', 1200, 'currency', 'USD')))
         FROM generate_series(1, $1) i

@@ -63,7 +63,9 @@ async def test_sales_with_a_loyalty_id_come_back_newest_first_with_totals(shop, 
 
         page1 = await service.sales_for_customer(db, customer, limit=2)
         last = page1[-1]
-        page2 = await service.sales_for_customer(db, customer, limit=2, after=(last.occurred_at, last.store, last.event_id))
+        page2 = await service.sales_for_customer(
+            db, customer, limit=2, after=(last.occurred_at, last.store, last.event_id)
+        )
         assert [p.event_id for p in page1 + page2] == ["b", "a", "a"]
         assert [p.store for p in page1 + page2] == ["S1", "S2", "S1"]
         assert await service.sales_for_customer(db, uuid.uuid4(), limit=5) == []
