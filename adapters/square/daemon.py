@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from adapters.client import CommerceClient, CommerceRejected, CommerceUnavailabl
 from adapters.server import run_loop_forever
 from adapters.square import mapping
 from adapters.square.client import SquareClient, SquareRejected, SquareUnavailable
-from adapters.square.mapping import Level, Problem, StoreEvent
+from adapters.square.mapping import Json, Level, PosCustomer, Problem, StoreEvent
 from adapters.square.webhooks import COUNT_TOPIC, ORDER_TOPICS, REFUND_TOPICS, TOPICS, delivery_key
 from adapters.state import AdapterState, InboxItem
 
@@ -49,6 +50,7 @@ INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
 ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
+BUYER_TTL = 24 * 3600.0  # how long a Square customer's email and phones are reused without asking again
 
 
 def rfc3339(at: datetime) -> str:
@@ -79,7 +81,7 @@ class SquareAdapter:
         self.locations = dict(locations)  # store code -> Square location id
         self.stores = {location: store for store, location in locations.items()}
         self.skus = state.id_map("square-skus")  # catalog object id -> SKU
-        self.identifiers = state.id_map("square-customers")  # Square customer id -> loyalty id ("" for none)
+        self.buyer_cache = state.id_map("square-buyers")  # Square customer id -> {buyer, at} (JSON)
         self.poll_seconds = poll_seconds
         self._pause = poll_seconds
         self._pushing: set[str] = set()  # (variation|location) of pushes in flight
@@ -120,33 +122,50 @@ class SquareAdapter:
             by_sku = self.skus.inverse()
         return {sku: by_sku[sku] for sku in wanted if sku in by_sku}
 
-    # --- customers: the loyalty phone as the sale's loyalty id ---------------------------------
+    # --- customers: the buyer's email and loyalty phone as the sale's customer ----------------
 
-    async def loyalty_id(self, customer_id: str | None) -> str | None:
-        """The phone number of the buyer's Square Loyalty account, else the customer's phone: Square
-        Loyalty knows members by phone, and our POS sale carries one loyalty id."""
-        if not customer_id:
-            return None
-        known = self.identifiers.get(customer_id)
-        if known is not None:
-            return known or None
-        phone: str | None = None
-        refused = False
+    async def buyers(self, customer_ids: Iterable[str]) -> dict[str, PosCustomer | None]:
+        """Each Square customer as our POS event's `customer` (their email, the phone of their loyalty
+        account, else of their profile), or None when Square knows neither (e.g. a deleted customer).
+
+        Answers are cached in the state folder for BUYER_TTL seconds (a buyer's many sales, and a delivery
+        retried, ask Square once); loyalty accounts are searched 30 customers a call. A refusal (no
+        CUSTOMERS_READ or LOYALTY_READ scope) is not cached, so a scope granted later is used; the sale
+        still counts meanwhile, with what is known. SquareUnavailable propagates: the deliveries wait."""
+        now = time.time()
+        found: dict[str, PosCustomer | None] = {}
+        stale: list[str] = []
+        for customer_id in sorted(set(customer_ids)):
+            cached = self.buyer_cache.get(customer_id)
+            doc = msgspec.json.decode(cached) if cached else None
+            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL:
+                found[customer_id] = msgspec.convert(doc["buyer"], PosCustomer | None)
+            else:
+                stale.append(customer_id)
+        if not stale:
+            return found
+        accounts: dict[str, list[Json]] = defaultdict(list)
+        complete = True
         try:
-            phone = mapping.loyalty_phone(await self.square.loyalty_accounts(customer_id))
+            for account in await self.square.loyalty_accounts(stale):
+                accounts[str(account.get("customer_id"))].append(account)
         except SquareRejected as exc:  # no LOYALTY_READ scope, or no loyalty program
-            log.info("loyalty search refused: %s", exc, extra={"customer_id": customer_id})
-        if phone is None:
+            log.info("loyalty search refused: %s", exc)
+            complete = False
+        fresh: dict[str, str] = {}
+        for customer_id in stale:
             try:
-                customer = await self.square.customer(customer_id)
-            except SquareRejected as exc:  # no CUSTOMERS_READ scope: the sale still counts, without a buyer
+                customer = await self.square.customer(customer_id)  # None: deleted
+                cacheable = complete
+            except SquareRejected as exc:  # no CUSTOMERS_READ scope
                 log.warning("customer lookup refused: %s", exc, extra={"customer_id": customer_id})
-                customer, refused = None, True
-            found = (customer or {}).get("phone_number")
-            phone = found if isinstance(found, str) and found else None
-        if not refused:  # a refusal may be lifted (a scope granted): ask again next time
-            self.identifiers.update({customer_id: phone or ""})
-        return phone
+                customer, cacheable = None, False
+            found[customer_id] = mapping.buyer(customer, accounts.get(customer_id, []))
+            if cacheable:
+                doc = {"buyer": found[customer_id], "at": now}
+                fresh[customer_id] = msgspec.json.encode(doc).decode()
+        self.buyer_cache.update(fresh)
+        return found
 
     # --- inbound: the inbox ------------------------------------------------------------------
 
@@ -180,7 +199,7 @@ class SquareAdapter:
             wanted = {c for o in orders.values() for c in mapping.catalog_ids_of_order(o)}
             wanted |= mapping.catalog_ids_of_counts(c for cs in counts.values() for c in cs)
             skus = await self.sku_map(wanted)
-            loyalty = {o["id"]: await self.loyalty_id(o.get("customer_id")) for o in orders.values()}
+            buyers = await self.buyers(c for o in orders.values() if isinstance(c := o.get("customer_id"), str) and c)
         except SquareUnavailable as exc:
             log.warning("Square unavailable; %d deliveries wait: %s", len(items), exc)
             for item in items:
@@ -202,7 +221,8 @@ class SquareAdapter:
                 if order is None:
                     work.problem = Problem("order_not_found", f"Square has no order {order_ids[ident]}.")
                     continue
-                mapped = mapping.order_events(order, self.stores, skus, loyalty.get(order["id"]))
+                buyer = buyers.get(order.get("customer_id") or "")
+                mapped = mapping.order_events(order, self.stores, skus, buyer)
                 if isinstance(mapped, Problem):
                     work.problem = mapped
                 else:
@@ -242,24 +262,38 @@ class SquareAdapter:
                 per_store[store].append((work, msgspec.to_builtins(event)))
         for store, pairs in per_store.items():
             for start in range(0, len(pairs), MAX_POS_BATCH):
-                chunk = pairs[start : start + MAX_POS_BATCH]
-                try:
-                    results = await self.commerce.pos_events(store, [event for _, event in chunk])
-                except CommerceUnavailable as exc:
-                    log.warning("commerce unavailable; POS batch for %s waits: %s", store, exc)
-                    for work, _ in chunk:
-                        work.waiting = True
-                        self.state.count_attempt(work.item)
-                    continue
-                except CommerceRejected as exc:
-                    for work, _ in chunk:
-                        work.problem = work.problem or Problem(exc.code, f"POS batch for {store}: {exc.detail}")
-                    continue
-                for (work, sent), result in zip(chunk, results, strict=True):
-                    if result.status == "rejected" and work.problem is None:
-                        work.problem = Problem(
-                            result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}"
-                        )
+                anonymous = await self._send_batch(store, pairs[start : start + MAX_POS_BATCH])
+                if anonymous:
+                    # Identifiers our API does not accept (a phone Square holds in a form we cannot read):
+                    # the sale still counts, without its buyer.
+                    await self._send_batch(store, anonymous)
+
+    async def _send_batch(
+        self, store: str, chunk: Sequence[tuple[_Work, dict[str, Any]]]
+    ) -> list[tuple[_Work, dict[str, Any]]]:
+        """One POS batch; returns the events refused only for their buyer's identifiers, without them."""
+        try:
+            results = await self.commerce.pos_events(store, [event for _, event in chunk])
+        except CommerceUnavailable as exc:
+            log.warning("commerce unavailable; POS batch for %s waits: %s", store, exc)
+            for work, _ in chunk:
+                work.waiting = True
+                self.state.count_attempt(work.item)
+            return []
+        except CommerceRejected as exc:
+            for work, _ in chunk:
+                work.problem = work.problem or Problem(exc.code, f"POS batch for {store}: {exc.detail}")
+            return []
+        anonymous = []
+        for (work, sent), result in zip(chunk, results, strict=True):
+            if result.status != "rejected":
+                continue
+            if result.code == "invalid_customer" and "customer" in sent:
+                log.warning("buyer not accepted, %s sent without it: %s", sent["event_id"], result.detail)
+                anonymous.append((work, {k: v for k, v in sent.items() if k != "customer"}))
+            elif work.problem is None:
+                work.problem = Problem(result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}")
+        return anonymous
 
     async def drain_inbox(self) -> None:
         """One round of the inbox loop: wait for a delivery (or the poll), apply everything pending;

@@ -39,6 +39,14 @@ class PosLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     unit_price: Money | None = None
 
 
+class PosCustomer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who bought, as our POS event's `customer`: the sale joins the history of the customer here holding
+    the email, else the phone (a new customer holding them otherwise)."""
+
+    email: str | None = None
+    phone: str | None = None
+
+
 class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One event of our POS batch (`POST /v1/pos/{store}/events`)."""
 
@@ -46,7 +54,7 @@ class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     type: PosEventType
     occurred_at: str
     lines: list[PosLine]
-    loyalty_id: str | None = None
+    customer: PosCustomer | None = None
 
 
 class StoreEvent(NamedTuple):
@@ -140,7 +148,7 @@ def _lines(items: Sequence[Json], skus: Mapping[str, str], what: str) -> list[Po
 
 
 def order_events(
-    order: Json, stores: Mapping[str, str], skus: Mapping[str, str], loyalty_id: str | None = None
+    order: Json, stores: Mapping[str, str], skus: Mapping[str, str], customer: PosCustomer | None = None
 ) -> list[StoreEvent] | Problem:
     """A completed order's sale (its catalog line items) and its returns, at the mapped store.
 
@@ -164,7 +172,7 @@ def order_events(
         return sale
     if sale:
         event = PosEvent(
-            event_id=sale_event_id(order_id), type="sale", occurred_at=occurred_at, lines=sale, loyalty_id=loyalty_id
+            event_id=sale_event_id(order_id), type="sale", occurred_at=occurred_at, lines=sale, customer=customer
         )
         events.append(StoreEvent(store, event))
     for ret in order.get("returns") or []:
@@ -178,7 +186,7 @@ def order_events(
                 type="return",
                 occurred_at=occurred_at,
                 lines=returned,
-                loyalty_id=loyalty_id,
+                customer=customer,
             )
             events.append(StoreEvent(store, event))
     return events
@@ -238,6 +246,17 @@ def loyalty_phone(accounts: Sequence[Json]) -> str | None:
         if isinstance(phone, str) and phone:
             return phone
     return None
+
+
+def buyer(customer: Json | None, accounts: Sequence[Json]) -> PosCustomer | None:
+    """A Square customer as our POS event's `customer`: their `email_address`, and the phone of their
+    loyalty account (E.164 there), else their profile's `phone_number`. None when neither is known
+    (no profile, e.g. a deleted customer, and no loyalty account)."""
+    email = (customer or {}).get("email_address")
+    phone = loyalty_phone(accounts) or (customer or {}).get("phone_number")
+    email = email.strip() if isinstance(email, str) and email.strip() else None
+    phone = phone.strip() if isinstance(phone, str) and phone.strip() else None
+    return PosCustomer(email=email, phone=phone) if email or phone else None
 
 
 def sku_of_variation(obj: Json) -> str | None:

@@ -165,10 +165,9 @@ def pos_rows(ledger: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
 async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(harness: Harness) -> None:
     h = harness
     (variation,) = await tee(h)
-    member, regular = [
-        (await h.api.client.post("/v1/customers", json={"loyalty_id": phone}, headers=ADMIN)).json()["id"]
-        for phone in ("+13125550100", "+13125550199")
-    ]
+    # Customers here: one known by her email, one by his phone (written another way).
+    member = (await h.api.customer(email="ana@example.com"))["id"]
+    regular = (await h.api.customer(phone="+1 (312) 555-0199"))["id"]
     loyalty_buyer = h.square.add_customer(loyalty_phone="+13125550100", email="ana@example.com")
     profile_buyer = h.square.add_customer(phone="+13125550199")  # no loyalty account: the profile's phone
     await h.start()
@@ -189,6 +188,63 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
     await wait_until(lambda: _square_has(h, variation, 7), what="Square's count to match ours")
     delivered = [event_id for event_id, status in h.square.delivered if status == 200]
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
+
+
+async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_one_buys_anonymously(
+    harness: Harness,
+) -> None:
+    h = harness
+    (variation,) = await tee(h)
+    ana = (await h.api.customer(email="ana@example.com"))["id"]
+    lee = (await h.api.customer(phone="+1 312-555-0142"))["id"]
+    # Ana's Square profile has her email and a loyalty account; Lee's an email unknown here and a loyalty
+    # account on the phone we know him by (Square keeps it in E.164); Max's profile was deleted.
+    ana_square = h.square.add_customer(email="ana@example.com", loyalty_phone="+13125550100")
+    lee_square = h.square.add_customer(email="lee@elsewhere.example", loyalty_phone="+13125550142")
+    max_square = h.square.add_customer(email="max@example.com", phone="+13125550177")
+    h.square.delete_customer(max_square)
+    # An address our customers cannot hold: the sale is sent again without its buyer.
+    odd_square = h.square.add_customer(email="kim@localhost")
+    await h.start()
+    h.square.start_sending()
+
+    units = 10
+
+    async def sell(customer_id: str) -> str:
+        """One sale, applied here before the next is rung up."""
+        nonlocal units
+        order_id = h.square.ring_up(LOCATION, [(variation, "1")], customer_id=customer_id)
+        units -= 1
+
+        async def applied() -> bool:
+            return bool((await h.level("TEE-M"))["on_hand"] == units)
+
+        await wait_until(applied, what=f"the sale of order {order_id}")
+        await h.settled()
+        return order_id
+
+    ana_sales = [await sell(ana_square) for _ in range(3)]
+    lee_sale = await sell(lee_square)
+    max_sale = await sell(max_square)
+    odd_sale = await sell(odd_square)
+    assert h.running is not None and h.running.adapter.state.dead_letters() == []
+
+    async def history(customer_id: str) -> list[str]:
+        r = await h.api.client.get(f"/v1/customers/{customer_id}/orders", headers=ADMIN)
+        return sorted(item["id"] for item in r.json()["items"])
+
+    assert await history(ana) == sorted(f"square-sale-{o}" for o in ana_sales)
+    assert await history(lee) == [f"square-sale-{lee_sale}"]
+    # Lee was matched by his phone and left as he is; Max's sale counted, without a buyer.
+    found = await h.api.client.get("/v1/customers", params={"email": "lee@elsewhere.example"}, headers=ADMIN)
+    assert found.json()["items"] == []
+    found = await h.api.client.get("/v1/customers", params={"email": "max@example.com"}, headers=ADMIN)
+    assert found.json()["items"] == []
+    sales = [row["reference"] for row in pos_rows(await h.ledger("TEE-M"), "pos_sale")]
+    assert {f"square-sale-{max_sale}", f"square-sale-{odd_sale}"} <= set(sales)
+    # Ana's profile was asked for once for her three sales (cached), the deleted one once too.
+    assert h.square.retrieved_customers.count(ana_square) == 1
+    assert h.square.retrieved_customers.count(max_square) == 1
 
 
 async def _square_has(h: Harness, variation: str, units: int) -> bool:

@@ -36,7 +36,8 @@ def order(**overrides: Any) -> dict[str, Any]:
 
 
 def test_completed_order_is_one_sale_at_the_mapped_store_as_of_closed_at() -> None:
-    events = mapping.order_events(order(), STORES, SKUS, loyalty_id="+13125550100")
+    buyer = mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    events = mapping.order_events(order(), STORES, SKUS, buyer)
     assert events == [
         StoreEvent(
             "CHI-LOOP",
@@ -44,7 +45,7 @@ def test_completed_order_is_one_sale_at_the_mapped_store_as_of_closed_at() -> No
                 event_id="square-sale-ORD123",
                 type="sale",
                 occurred_at="2026-11-27T10:01:30.123Z",
-                loyalty_id="+13125550100",
+                customer=buyer,
                 lines=[
                     PosLine(sku="TEE-M", quantity=2, unit_price=mapping.Money(2500, "USD")),
                     PosLine(sku="MUG", quantity=1),
@@ -190,6 +191,16 @@ def test_loyalty_phone_and_variation_sku() -> None:
     assert mapping.sku_of_variation(variation) == "TEE-M"
     assert mapping.sku_of_variation({**variation, "is_deleted": True}) is None
     assert mapping.sku_of_variation({**variation, "item_variation_data": {}}) is None
+
+
+def test_the_buyer_is_the_email_and_the_loyalty_phone_else_the_profile_phone() -> None:
+    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": "+13125550100"}}
+    profile = {"id": "C", "email_address": " ana@example.com ", "phone_number": "(312) 555-0199"}
+    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    assert mapping.buyer(profile, []) == mapping.PosCustomer(email="ana@example.com", phone="(312) 555-0199")
+    assert mapping.buyer(None, [account]) == mapping.PosCustomer(phone="+13125550100")  # a deleted profile
+    assert mapping.buyer({"id": "C", "email_address": ""}, []) is None
+    assert mapping.buyer(None, []) is None
 
 
 def test_long_ids_stay_within_our_limit_and_distinct() -> None:

@@ -9,8 +9,10 @@ What it serves (paths and shapes as in developer.squareup.com/reference/square):
 - `POST /v2/inventory/changes/batch-create` (BatchChangeInventory): `idempotency_key` (the same key
   returns the first response), at most 100 `changes` (PHYSICAL_COUNT or ADJUSTMENT), applied by their
   client-supplied `occurred_at`, so they may arrive out of order; `ignore_unchanged_counts`.
-- `POST /v2/inventory/counts/batch-retrieve`, `POST /v2/loyalty/accounts/search` (by `customer_ids`),
-  `GET /v2/customers/{id}`, `POST /v2/events` (SearchEvents: 28 days, `limit` <= 100, `cursor`).
+- `POST /v2/inventory/counts/batch-retrieve`, `POST /v2/loyalty/accounts/search` (by `customer_ids`, at
+  most 30; LoyaltyAccount `customer_id`, `mapping.phone_number` in E.164), `GET /v2/customers/{id}`
+  (Customer `email_address`, `phone_number`; 404 `NOT_FOUND` once deleted), `POST /v2/events`
+  (SearchEvents: 28 days, `limit` <= 100, `cursor`).
 - Errors as `{"errors": [{"category", "code", "detail"}]}`; `RATE_LIMITED` 429 with `Retry-After`
   and 5xx during forced failure periods.
 
@@ -104,6 +106,7 @@ class SquareEmulator:
         self.refunds: dict[str, Json] = {}
         self.loyalty_accounts: dict[str, Json] = {}  # by customer id
         self.customers: dict[str, Json] = {}
+        self.retrieved_customers: list[str] = []  # ids asked for with RetrieveCustomer, in order
         self.inventory_changes: list[Json] = []  # InventoryChange objects, every one applied
         self.events: list[Json] = []  # every event Square made (the Events API reads these)
         self.outbox: list[Json] = []  # events waiting for the sender thread
@@ -159,8 +162,12 @@ class SquareEmulator:
     ) -> str:
         customer_id = square_id(26)
         with self.lock:
+            at = rfc3339(self.now())
             self.customers[customer_id] = {
                 "id": customer_id,
+                "created_at": at,
+                "updated_at": at,
+                "version": 0,
                 **({"email_address": email} if email else {}),
                 **({"phone_number": phone} if phone else {}),
             }
@@ -173,6 +180,12 @@ class SquareEmulator:
                     "mapping": {"id": secrets.token_hex(8), "phone_number": loyalty_phone},
                 }
         return customer_id
+
+    def delete_customer(self, customer_id: str) -> None:
+        """DeleteCustomer: the profile is gone (RetrieveCustomer answers 404); its loyalty account with it."""
+        with self.lock:
+            self.customers.pop(customer_id, None)
+            self.loyalty_accounts.pop(customer_id, None)
 
     # --- inventory, by client-supplied time as Square applies it ------------------------------
 
@@ -557,6 +570,8 @@ class SquareEmulator:
         @post("/v2/loyalty/accounts/search", status_code=200)
         async def search_loyalty(data: JSONBody[Json]) -> Any:
             customer_ids = (data.get("query") or {}).get("customer_ids") or []
+            if len(customer_ids) > 30:
+                return _error(400, "INVALID_REQUEST_ERROR", "INVALID_ARRAY_LENGTH", "At most 30 customer_ids.")
             with emulator.lock:
                 accounts = [emulator.loyalty_accounts[c] for c in customer_ids if c in emulator.loyalty_accounts]
             return {"loyalty_accounts": accounts}
@@ -564,6 +579,7 @@ class SquareEmulator:
         @get("/v2/customers/{customer_id:str}")
         async def retrieve_customer(customer_id: FromPath[str]) -> Any:
             with emulator.lock:
+                emulator.retrieved_customers.append(customer_id)
                 customer = emulator.customers.get(customer_id)
             if customer is None:
                 return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Customer {customer_id} not found.")
