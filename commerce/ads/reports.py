@@ -1,6 +1,6 @@
 """The omnichannel report: each figure is one SQL statement over the period's rows.
 
-The statements lean on partial indexes made for them: loyalty sales by time, pickup orders by creation
+The statements lean on partial indexes made for them: customers' till sales by time, pickup orders by creation
 time, collected orders by the time they were collected, and each customer's clicks by network and time.
 """
 
