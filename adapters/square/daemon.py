@@ -4,7 +4,9 @@ Inbound, every stored notification (webhook or Events API) is applied from the i
 
 - `order.created` / `order.updated` naming a COMPLETED order, and `refund.created` / `refund.updated`
   of a COMPLETED refund (naming its return order), fetch the full order, map it (a sale, and one
-  return per `returns[]` entry) and send it as POS events at the mapped store;
+  return per `returns[]` entry) and send it as POS events at the mapped store, with the buyer (the
+  Square customer's email and the phone of their loyalty account, else of their profile) as the
+  events' `customer`;
 - `inventory.count.updated` becomes one `count` per IN_STOCK count, as of `calculated_at`, except
   Square's echo of a count this adapter itself pushed.
 
