@@ -216,3 +216,19 @@ async def test_an_offline_conversion_export_has_a_sale_matched_by_email(
     assert results[0]["status"] == "applied"
     rows = ndjson(await export(client, "google", "ndjson"))
     assert [(row["conversion_id"], row["click"]["click_id"]) for row in rows] == [("pos:LOOP:s-1", gclid(1))]
+
+
+async def test_the_customer_a_till_sale_created_is_looked_up_and_updated_not_created_again(
+    client: httpx.AsyncClient, shop: None
+) -> None:
+    assert (await send(client, [sale("s-1", loyalty_id="L-NEW")]))[0]["status"] == "applied"
+    # Signing the shopper up afterwards with that loyalty card: the customer already exists.
+    r = await client.post("/v1/customers", json={"loyalty_id": "L-NEW", "email": "new@example.com"}, headers=ADMIN)
+    assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+    [found] = await find(client, loyalty_id="L-NEW")
+    r = await client.patch(f"/v1/customers/{found['id']}", json={"email": "new@example.com"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert await till_sales(client, found["id"]) == ["s-1"]
+    # Later sales by the email alone join the same customer.
+    assert (await send(client, [sale("s-2", {"email": "new@example.com"})]))[0]["status"] == "applied"
+    assert sorted(await till_sales(client, found["id"])) == ["s-1", "s-2"]
