@@ -35,6 +35,7 @@ from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.emulators.square import SquareEmulator, serve_square
 from tests.adapters.harness import free_port, wait_until
 from tests.conftest import ADMIN, Api
+from tests.stock import assert_conserved
 
 STORE, LOCATION = "CHI-LOOP", "L8XJ2Q7KJ3W1"
 FAST = RetryPolicy(attempts=40, timeout=20, wait_initial=0.02, wait_max=0.3, wait_jitter=0.02, max_retry_after=1.0)
@@ -423,6 +424,64 @@ async def test_square_failing_for_a_while_and_a_restart_lose_and_double_nothing(
         return h.square.quantity(variation, LOCATION) == 12
 
     await wait_until(square_agrees, what="Square's count to match ours")
+
+
+async def test_sales_rung_up_back_to_back_among_changes_here_are_lost_on_neither_side(
+    harness: Harness, db_conn: Any
+) -> None:
+    """Square sales we have not applied yet when we push a change of ours: the push must not undo them
+    on Square, nor Square's next count undo them here. Webhooks are held until our changes reached
+    Square, so the sales are always older than our pushes (the race, every run)."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()  # Square queues its notifications from here on; none is delivered yet
+    sold = [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(3)]
+    pushes = len(h.square.batch_requests)
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 4, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+
+    async def pushed() -> bool:
+        return len(h.square.batch_requests) > pushes
+
+    await wait_until(pushed, what="our receipt to reach Square")
+    # A pickup order at the Square store: reserved here, on_hand unchanged on both sides.
+    cart = (await h.api.client.post("/v1/carts", json={"channel": "web"}, headers=ADMIN)).json()["id"]
+    line = {"sku": "TEE-M", "quantity": 2, "fulfillment": {"type": "pickup", "store": STORE}}
+    assert (await h.api.client.post(f"/v1/carts/{cart}/lines", json=line, headers=ADMIN)).status_code in (200, 201)
+    r = await h.api.client.post(
+        f"/v1/carts/{cart}/checkout", json={"email": "kim@example.com"}, headers={**ADMIN, "Idempotency-Key": "co-1"}
+    )
+    assert r.status_code == 201, r.text
+    sold += [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(2)]
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": -1, "reason": "damage"},
+        headers={**ADMIN, "Idempotency-Key": "damage-1"},
+    )
+    assert r.status_code == 201, r.text
+    await asyncio.sleep(0.5)  # our changes go out while Square's sales still wait
+    h.square.start_sending()
+    await h.settled()
+
+    # One in-order application: 10, five sales, +4 received, one damaged; two units held for pickup.
+    async def agreed() -> bool:
+        level = await h.level("TEE-M")
+        return (level["on_hand"], level["reserved"], h.square.quantity(variation, LOCATION)) == (8, 2, 8)
+
+    try:
+        await wait_until(agreed, within=10, what="both sides at 8")
+    except AssertionError:
+        level = await h.level("TEE-M")
+        here, there = (level["on_hand"], level["reserved"]), h.square.quantity(variation, LOCATION)
+        raise AssertionError(f"here (on_hand, reserved) {here}, Square {there}; expected (8, 2) and 8") from None
+    sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
+    assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
+    assert all(row["delta"] == -1 for row in sales)  # none dropped as older than a count
+    await assert_conserved(db_conn)
 
 
 async def test_catch_up_recovers_missed_notifications_from_the_events_api(harness: Harness) -> None:
