@@ -480,7 +480,39 @@ async def test_sales_rung_up_back_to_back_among_changes_here_are_lost_on_neither
         raise AssertionError(f"here (on_hand, reserved) {here}, Square {there}; expected (8, 2) and 8") from None
     sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
     assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
-    assert all(row["delta"] == -1 for row in sales)  # none dropped as older than a count
+    await assert_conserved(db_conn)
+
+
+async def test_a_change_here_that_reaches_square_after_its_sales_is_not_undone_by_their_counts(
+    harness: Harness, db_conn: Any
+) -> None:
+    """Square announces a count after each sale. When our receipt is older than such a count but had
+    not reached Square yet (Square was down), the count does not include it and, applied here, sets
+    on_hand back as of its time; Square's count after our receipt arrived must then bring it back."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()
+    h.square.start_sending()
+    h.square.fail_for(1.5, status=503)  # our receipt cannot reach Square for a while
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 4, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+    sold = [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(2)]  # counted on Square without it
+    await h.settled()
+
+    async def agreed() -> bool:
+        return (await h.level("TEE-M"))["on_hand"] == h.square.quantity(variation, LOCATION) == 12
+
+    try:
+        await wait_until(agreed, within=10, what="both sides at 12")
+    except AssertionError:
+        here, there = (await h.level("TEE-M"))["on_hand"], h.square.quantity(variation, LOCATION)
+        raise AssertionError(f"on_hand here {here}, Square {there}; expected 12 on both") from None
+    sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
+    assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
     await assert_conserved(db_conn)
 
 

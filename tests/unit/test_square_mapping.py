@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from adapters.square import mapping
-from adapters.square.mapping import Level, PosEvent, PosLine, Problem, StoreEvent
+from adapters.square.mapping import PosEvent, PosLine, Problem, StoreEvent
 
 STORES = {"LOC1": "CHI-LOOP", "LOC2": "CHI-WEST"}
 SKUS = {"VAR-TEE-M": "TEE-M", "VAR-MUG": "MUG"}
@@ -209,34 +209,93 @@ def test_long_ids_stay_within_our_limit_and_distinct() -> None:
     assert mapping.sale_event_id("ORD") == "square-sale-ORD"
 
 
-def test_physical_counts_take_the_newest_level_of_each_mapped_pair() -> None:
-    levels = [
-        Level(1, "CHI-LOOP", "MUG", 5, "2026-11-27T12:00:00Z"),
-        Level(2, "CHI-LOOP", "MUG", 4, "2026-11-27T12:00:01Z"),
-        Level(3, "WAREHOUSE", "MUG", 100, "2026-11-27T12:00:02Z"),
-        Level(4, "CHI-LOOP", "SCARF", 2, "2026-11-27T12:00:03Z"),
-        Level(5, "CHI-LOOP", "TEE-M", -1, "2026-11-27T12:00:04Z"),
+def _entry(
+    ident: int, reason: str, delta: int, after: int, reference: str | None = None, **more: Any
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "delta": delta,
+        "reason": reason,
+        "reference": reference,
+        "on_hand_after": after,
+        "at": f"2026-11-27T12:00:{ident:02d}Z",
+        **more,
+    }
+
+
+def test_changes_made_here_go_as_adjustments_counts_as_counts_and_squares_own_not_at_all() -> None:
+    entries = [
+        _entry(1, "receipt", 4, 14),
+        _entry(2, "pos_sale", -1, 13, "square-sale-ORD1"),  # Square's sale, applied here: not sent back
+        _entry(3, "reserve", 0, 13, "order-1"),  # a hold: on_hand unchanged
+        _entry(4, "collect", -2, 11, "order-1"),
+        _entry(5, "damage", -1, 10),
+        _entry(6, "count", -3, 7),
+        _entry(7, "pos_count", 0, -2, "till-count", occurred_at="2026-11-27T11:59:00Z"),
+        _entry(8, "pos_count", 5, 5, "square-count-V-L-T"),
     ]
-    changes, unknown = mapping.physical_counts(levels, {"CHI-LOOP": "LOC1"}, {"MUG": "VAR-MUG", "TEE-M": "VAR-TEE-M"})
-    assert [c["physical_count"] for c in changes] == [
+    changes = [c for e in entries if (c := mapping.change_of_entry("CHI-LOOP", "MUG", e)) is not None]
+    assert [c.ledger_id for c in changes] == [1, 4, 5, 6, 7]
+    changes.append(mapping.Change(9, "WAREHOUSE", "MUG", "adjust", 3, "receipt", "2026-11-27T12:00:09Z"))
+    scarf = mapping.Change(10, "CHI-LOOP", "SCARF", "adjust", 1, "receipt", "2026-11-27T12:00:10Z")
+    out, unknown = mapping.inventory_changes([scarf, *reversed(changes)], {"CHI-LOOP": "LOC1"}, {"MUG": "VAR"})
+    assert unknown == [scarf]
+    where = {"catalog_object_id": "VAR", "location_id": "LOC1"}
+    assert out == [
         {
-            "reference_id": "commerce-feed-2",
-            "catalog_object_id": "VAR-MUG",
-            "state": "IN_STOCK",
-            "location_id": "LOC1",
-            "quantity": "4",
-            "occurred_at": "2026-11-27T12:00:01Z",
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-1",
+                **where,
+                "occurred_at": "2026-11-27T12:00:01Z",
+                "from_state": "NONE",
+                "to_state": "IN_STOCK",
+                "quantity": "4",
+            },
         },
         {
-            "reference_id": "commerce-feed-5",
-            "catalog_object_id": "VAR-TEE-M",
-            "state": "IN_STOCK",
-            "location_id": "LOC1",
-            "quantity": "0",
-            "occurred_at": "2026-11-27T12:00:04Z",
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-4",
+                **where,
+                "occurred_at": "2026-11-27T12:00:04Z",
+                "from_state": "IN_STOCK",
+                "to_state": "SOLD",
+                "quantity": "2",
+            },
+        },
+        {
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-5",
+                **where,
+                "occurred_at": "2026-11-27T12:00:05Z",
+                "from_state": "IN_STOCK",
+                "to_state": "WASTE",
+                "quantity": "1",
+            },
+        },
+        {
+            "type": "PHYSICAL_COUNT",
+            "physical_count": {
+                "reference_id": "commerce-ledger-6",
+                **where,
+                "occurred_at": "2026-11-27T12:00:06Z",
+                "state": "IN_STOCK",
+                "quantity": "7",
+            },
+        },
+        {
+            "type": "PHYSICAL_COUNT",
+            "physical_count": {  # as of when the till counted; an oversold level is an empty shelf
+                "reference_id": "commerce-ledger-7",
+                **where,
+                "occurred_at": "2026-11-27T11:59:00Z",
+                "state": "IN_STOCK",
+                "quantity": "0",
+            },
         },
     ]
-    assert unknown == [levels[3]]
 
 
 def test_batches_hold_at_most_100_changes_with_content_keys() -> None:
