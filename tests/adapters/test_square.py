@@ -516,6 +516,56 @@ async def test_a_change_here_that_reaches_square_after_its_sales_is_not_undone_b
     await assert_conserved(db_conn)
 
 
+async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:
+    """The adapter saves a batch before sending it; crashing after Square applied it but before the
+    cursor moved, it sends the same batch again, which Square (same idempotency key) applies once."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()
+    h.square.start_sending()
+
+    async def started() -> bool:
+        return AdapterState(h.state_dir).cursor() > 0 and await _pending_push_gone(h)
+
+    await wait_until(started, what="the starting count sent")
+    h.square.fail_for(60, status=503)
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 3, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+
+    async def saved() -> bool:
+        return bool(AdapterState(h.state_dir).load("square-outbound").get("bodies"))
+
+    await wait_until(saved, what="the batch saved while Square is down")
+    await h.stop()
+    before = {
+        p.name: p.read_bytes() for p in h.state_dir.rglob("*.json") if p.parent.name == "docs" or "cursor" in p.name
+    }
+    h.square.fail_for(0, status=503)
+    await h.start()
+    await wait_until(lambda: _square_has(h, variation, 13), what="the receipt on Square")
+    await wait_until(lambda: _pending_push_gone(h), what="the push confirmed")
+    await h.stop()
+    for path in h.state_dir.rglob("*.json"):  # as if the adapter had died before confirming the push
+        if path.name in before:
+            path.write_bytes(before[path.name])
+    await h.start()
+    await wait_until(lambda: _pending_push_gone(h), what="the push confirmed again")
+    assert h.square.quantity(variation, LOCATION) == 13
+    receipts = [
+        c for c in h.square.inventory_changes if c["type"] == "ADJUSTMENT" and c["adjustment"]["to_state"] == "IN_STOCK"
+    ]
+    assert len(receipts) == 1 and receipts[0]["adjustment"]["quantity"] == "3"
+    assert (await h.level("TEE-M"))["on_hand"] == 13
+
+
+async def _pending_push_gone(h: Harness) -> bool:
+    return "cursor" not in AdapterState(h.state_dir).load("square-outbound")
+
+
 async def test_catch_up_recovers_missed_notifications_from_the_events_api(harness: Harness) -> None:
     h = harness
     (variation,) = await tee(h)
