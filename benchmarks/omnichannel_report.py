@@ -101,16 +101,21 @@ SEED = [
            CASE WHEN pickup_store IS NULL THEN 'ship' ELSE 'pickup' END, coalesce(pickup_store, 'S001')
     FROM orders
     """,
-    # Till sales: 1-4 lines each (2.5 on average), 60% with a loyalty id, each with its value as ingest stores
-    # it; like orders, written in the order they happened, as tills send them (so a period's rows sit together
-    # on disk, as in production).
+    # Till sales: 1-4 lines each (2.5 on average), 60% with a loyalty id and linked to its customer, each with
+    # its value as ingest stores them; like orders, written in the order they happened, as tills send them (so
+    # a period's rows sit together on disk, as in production).
     """
-    INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines, total_minor, currency)
+    INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, customer_id, lines, total_minor,
+                            currency)
     SELECT format('S%s', lpad((1 + e % $stores)::text, 3, '0')), 'e' || e, 'sale',
            now() - interval '365 days' + (e + random()) * (interval '365 days' / $sales),
-           CASE WHEN random() < 0.6 THEN 'L' || (1 + floor(random() * $customers)::bigint) END,
-           x.lines, x.total, 'USD'
-    FROM generate_series(1, $sales) e
+           s.loyalty_id, (SELECT c.id FROM customers c WHERE c.loyalty_id = s.loyalty_id), x.lines, x.total, 'USD'
+    FROM (
+        -- OFFSET 0: each sale's loyalty id drawn once, then looked up.
+        SELECT e, CASE WHEN random() < 0.6 THEN 'L' || (1 + floor(random() * $customers)::bigint) END AS loyalty_id
+        FROM generate_series(1, $sales) e
+        OFFSET 0
+    ) s
     CROSS JOIN LATERAL (
         SELECT jsonb_agg(jsonb_build_object(
                    'sku', format('SKU%s', lpad((1 + (e * 7 + l * 13) % $skus)::text, 5, '0')),

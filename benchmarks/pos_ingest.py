@@ -5,7 +5,8 @@ builds it with the migrations, seeds stores and a catalog, then runs the app in 
 over httpx.ASGITransport (the full HTTP stack: auth middleware, body decoding, validation, the
 request transaction) with `--concurrency` workers, each a till of its own store sending
 1,000-event batches of 1-3 lines (mostly sales, some returns, receipts and counts, with
-occurred_at scattered over the past hours so late events and counts interleave). Prints lines/s
+occurred_at scattered over the past hours so late events and counts interleave; `--identified` of the
+sales name one of 5,000 shoppers, `--by` loyalty id, email, phone or any of them). Prints lines/s
 and p50/p99 batch latency, then drops the database.
 
     /work/venv/bin/python benchmarks/pos_ingest.py --seconds 25
@@ -84,7 +85,12 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def batch(rnd: random.Random, prefix: str, skus: list[str], now: datetime) -> tuple[list[dict[str, Any]], int]:
+SHOPPERS = 5000  # distinct shoppers the identified sales name
+
+
+def batch(
+    rnd: random.Random, prefix: str, skus: list[str], now: datetime, identified: float = 0.3, by: str = "loyalty"
+) -> tuple[list[dict[str, Any]], int]:
     events, lines = [], 0
     for i in range(1000):
         type_ = rnd.choices(["sale", "return", "receipt", "count"], weights=[85, 5, 5, 5])[0]
@@ -103,14 +109,23 @@ def batch(rnd: random.Random, prefix: str, skus: list[str], now: datetime) -> tu
                 for sku in chosen
             ],
         }
-        if type_ == "sale" and rnd.random() < 0.3:
-            event["loyalty_id"] = f"L-{rnd.randint(1, 5000)}"
+        if type_ == "sale" and rnd.random() < identified:
+            shopper = rnd.randint(1, SHOPPERS)
+            way = rnd.choice(["loyalty", "email", "phone"]) if by == "mixed" else by
+            if way == "loyalty":
+                event["loyalty_id"] = f"L-{shopper}"
+            elif way == "email":
+                event["customer"] = {"email": f"Shopper{shopper}@Example.com"}
+            else:
+                event["customer"] = {"phone": f"+1 (312) 55{shopper:05d}"}
         events.append(event)
         lines += len(chosen)
     return events, lines
 
 
-async def run(url: str, seconds: float, concurrency: int, skus: list[str]) -> None:
+async def run(
+    url: str, seconds: float, concurrency: int, skus: list[str], identified: float = 0.3, by: str = "loyalty"
+) -> None:
     app = create_app(Settings(database_url=url, admin_token=ADMIN_TOKEN, background_workers=False, log_level="WARNING"))
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
     # Bodies are made before the clock starts (the tills' work is not the server's): a few
@@ -119,7 +134,7 @@ async def run(url: str, seconds: float, concurrency: int, skus: list[str]) -> No
     now = datetime.now(UTC)
     templates = []
     for _ in range(16):
-        events, lines = batch(rnd, "@@BATCH@@", skus, now)
+        events, lines = batch(rnd, "@@BATCH@@", skus, now, identified, by)
         templates.append((msgspec.json.encode({"events": events}), lines))
     latencies: list[float] = []
     total_lines = 0
@@ -178,6 +193,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="tills sending at once, one store each")
     parser.add_argument("--skus", type=int, default=5000)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--identified", type=float, default=0.3, help="share of sales naming their shopper")
+    parser.add_argument(
+        "--by",
+        choices=["loyalty", "email", "phone", "mixed"],
+        default="loyalty",
+        help="how an identified sale names its shopper: top-level loyalty_id, customer.email, customer.phone, any",
+    )
+    parser.add_argument(
+        "--skip-profile-refresh",
+        action="store_true",
+        help="measurement only: the batch does not refresh its customers' profiles and segments",
+    )
     args = parser.parse_args()
 
     name = f"pos_bench_{uuid.uuid4().hex[:8]}"
@@ -200,7 +227,15 @@ def main() -> None:
         skus = [f"SKU-{i:05d}" for i in range(args.skus)]
         asyncio.run(seed(url, [f"S{w}" for w in range(args.concurrency)], skus))
         print(f"database {name}: {args.concurrency} stores, {args.skus} SKUs; in-process app over ASGITransport")
-        asyncio.run(run(url, args.seconds, args.concurrency, skus))
+        if args.skip_profile_refresh:
+            from commerce.segments import service as segments
+
+            async def no_refresh(*_: Any) -> None:
+                return None
+
+            segments.refresh_customers = no_refresh  # type: ignore[assignment]
+        print(f"identified sales: {args.identified:.0%} by {args.by}; profile refresh: {not args.skip_profile_refresh}")
+        asyncio.run(run(url, args.seconds, args.concurrency, skus, args.identified, args.by))
     finally:
         if not args.keep:
             with suppress(Exception):

@@ -20,6 +20,7 @@ from adapters.client import RETRYABLE_STATUS, RetryableError, RetryPolicy, retry
 log = logging.getLogger("adapters.square.client")
 
 SQUARE_VERSION = "2025-10-16"
+LOYALTY_SEARCH_IDS = 30  # SearchLoyaltyAccounts: at most 30 customer ids a query
 Json = dict[str, Any]
 
 
@@ -126,11 +127,22 @@ class SquareClient:
             found.extend(page.get("orders") or [])
         return found
 
-    async def loyalty_accounts(self, customer_id: str) -> list[Json]:
-        page = await self.call("POST", "/v2/loyalty/accounts/search", {"query": {"customer_ids": [customer_id]}})
-        return list(page.get("loyalty_accounts") or [])
+    async def loyalty_accounts(self, customer_ids: Sequence[str]) -> list[Json]:
+        """The loyalty accounts of these customers (SearchLoyaltyAccounts, 30 customer ids a call)."""
+        found: list[Json] = []
+        ids = list(dict.fromkeys(customer_ids))
+        for start in range(0, len(ids), LOYALTY_SEARCH_IDS):
+            body: Json = {"query": {"customer_ids": ids[start : start + LOYALTY_SEARCH_IDS]}}
+            while True:
+                page = await self.call("POST", "/v2/loyalty/accounts/search", body)
+                found.extend(page.get("loyalty_accounts") or [])
+                if not page.get("cursor"):
+                    break
+                body = {**body, "cursor": page["cursor"]}
+        return found
 
     async def customer(self, customer_id: str) -> Json | None:
+        """RetrieveCustomer; None when Square has no such customer (404: deleted, or merged away)."""
         try:
             return (await self.call("GET", f"/v2/customers/{customer_id}")).get("customer")
         except SquareRejected as exc:

@@ -4,7 +4,9 @@ Inbound, every stored notification (webhook or Events API) is applied from the i
 
 - `order.created` / `order.updated` naming a COMPLETED order, and `refund.created` / `refund.updated`
   of a COMPLETED refund (naming its return order), fetch the full order, map it (a sale, and one
-  return per `returns[]` entry) and send it as POS events at the mapped store;
+  return per `returns[]` entry) and send it as POS events at the mapped store, with the buyer (the
+  Square customer's email and the phone of their loyalty account, else of their profile) as the
+  events' `customer`;
 - `inventory.count.updated` becomes one `count` per IN_STOCK count, as of `calculated_at`, except
   Square's echo of a count this adapter itself pushed.
 
@@ -14,9 +16,20 @@ exactly-once rule (per store and event id) makes the repeat change nothing. What
 (an unknown catalog object, location or SKU, a fractional quantity, an event our API rejects) goes
 to the dead letters with the reason; a replay puts it back in the inbox.
 
-Outbound, the adapter follows our event feed (`inventory.changed`) and sends the newest on_hand of each
-mapped (store, SKU) to Square as PHYSICAL_COUNT changes, as of the time we recorded it; the cursor
-moves only after Square accepted the batch.
+Outbound, the adapter follows our event feed (`inventory.changed`) and, for each level of a mapped store
+that moved, reads its ledger since the last entry sent and sends Square what was done here: a count
+taken here (a stock count, a POS count not from Square) as a PHYSICAL_COUNT as of when it was taken, and
+every other change to on_hand (receipts, damage, collected and shipped orders, corrections) as an
+ADJUSTMENT of its size. Square computes a quantity from the newest physical count by `occurred_at` plus
+the adjustments after it, so an adjustment adds to whatever Square holds, including sales rung up there
+that we have not applied yet; sending our level as a count instead would set Square back to a number that
+misses those sales, and Square's next count would then make us drop them too. Square's own sales,
+returns and counts applied here (our POS events `square-...`) are not sent back, nor are holds, which
+do not move on_hand. Square announces the count after each of our pushes: after a PHYSICAL_COUNT it is
+not applied back (it is our own count); after an ADJUSTMENT it is, since a count Square announced for one
+of its sales before our change reached it (Square down, say) has set on_hand here without our change as
+of a later time, and Square's count with our change in it puts it back. The batches are saved before they are sent and sent unchanged until Square accepted
+them (Square applies a repeated idempotency key once); the cursor moves only then.
 """
 
 from __future__ import annotations
@@ -25,10 +38,12 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -37,7 +52,7 @@ from adapters.client import CommerceClient, CommerceRejected, CommerceUnavailabl
 from adapters.server import run_loop_forever
 from adapters.square import mapping
 from adapters.square.client import SquareClient, SquareRejected, SquareUnavailable
-from adapters.square.mapping import Level, Problem, StoreEvent
+from adapters.square.mapping import Change, Json, PosCustomer, Problem, StoreEvent
 from adapters.square.webhooks import COUNT_TOPIC, ORDER_TOPICS, REFUND_TOPICS, TOPICS, delivery_key
 from adapters.state import AdapterState, InboxItem
 
@@ -49,6 +64,7 @@ INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
 ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
+BUYER_TTL = 24 * 3600.0  # how long a Square customer's email and phones are reused without asking again
 
 
 def rfc3339(at: datetime) -> str:
@@ -79,7 +95,7 @@ class SquareAdapter:
         self.locations = dict(locations)  # store code -> Square location id
         self.stores = {location: store for store, location in locations.items()}
         self.skus = state.id_map("square-skus")  # catalog object id -> SKU
-        self.identifiers = state.id_map("square-customers")  # Square customer id -> loyalty id ("" for none)
+        self.buyer_cache = state.id_map("square-buyers")  # Square customer id -> {buyer, at} (JSON)
         self.poll_seconds = poll_seconds
         self._pause = poll_seconds
         self._pushing: set[str] = set()  # (variation|location) of pushes in flight
@@ -120,33 +136,50 @@ class SquareAdapter:
             by_sku = self.skus.inverse()
         return {sku: by_sku[sku] for sku in wanted if sku in by_sku}
 
-    # --- customers: the loyalty phone as the sale's loyalty id ---------------------------------
+    # --- customers: the buyer's email and loyalty phone as the sale's customer ----------------
 
-    async def loyalty_id(self, customer_id: str | None) -> str | None:
-        """The phone number of the buyer's Square Loyalty account, else the customer's phone: Square
-        Loyalty knows members by phone, and our POS sale carries one loyalty id."""
-        if not customer_id:
-            return None
-        known = self.identifiers.get(customer_id)
-        if known is not None:
-            return known or None
-        phone: str | None = None
-        refused = False
+    async def buyers(self, customer_ids: Iterable[str]) -> dict[str, PosCustomer | None]:
+        """Each Square customer as our POS event's `customer` (their email, the phone of their loyalty
+        account, else of their profile), or None when Square knows neither (e.g. a deleted customer).
+
+        Answers are cached in the state folder for BUYER_TTL seconds (a buyer's many sales, and a delivery
+        retried, ask Square once); loyalty accounts are searched 30 customers a call. A refusal (no
+        CUSTOMERS_READ or LOYALTY_READ scope) is not cached, so a scope granted later is used; the sale
+        still counts meanwhile, with what is known. SquareUnavailable propagates: the deliveries wait."""
+        now = time.time()
+        found: dict[str, PosCustomer | None] = {}
+        stale: list[str] = []
+        for customer_id in sorted(set(customer_ids)):
+            cached = self.buyer_cache.get(customer_id)
+            doc = msgspec.json.decode(cached) if cached else None
+            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL:
+                found[customer_id] = msgspec.convert(doc["buyer"], PosCustomer | None)
+            else:
+                stale.append(customer_id)
+        if not stale:
+            return found
+        accounts: dict[str, list[Json]] = defaultdict(list)
+        complete = True
         try:
-            phone = mapping.loyalty_phone(await self.square.loyalty_accounts(customer_id))
+            for account in await self.square.loyalty_accounts(stale):
+                accounts[str(account.get("customer_id"))].append(account)
         except SquareRejected as exc:  # no LOYALTY_READ scope, or no loyalty program
-            log.info("loyalty search refused: %s", exc, extra={"customer_id": customer_id})
-        if phone is None:
+            log.info("loyalty search refused: %s", exc)
+            complete = False
+        fresh: dict[str, str] = {}
+        for customer_id in stale:
             try:
-                customer = await self.square.customer(customer_id)
-            except SquareRejected as exc:  # no CUSTOMERS_READ scope: the sale still counts, without a buyer
+                customer = await self.square.customer(customer_id)  # None: deleted
+                cacheable = complete
+            except SquareRejected as exc:  # no CUSTOMERS_READ scope
                 log.warning("customer lookup refused: %s", exc, extra={"customer_id": customer_id})
-                customer, refused = None, True
-            found = (customer or {}).get("phone_number")
-            phone = found if isinstance(found, str) and found else None
-        if not refused:  # a refusal may be lifted (a scope granted): ask again next time
-            self.identifiers.update({customer_id: phone or ""})
-        return phone
+                customer, cacheable = None, False
+            found[customer_id] = mapping.buyer(customer, accounts.get(customer_id, []))
+            if cacheable:
+                doc = {"buyer": found[customer_id], "at": now}
+                fresh[customer_id] = msgspec.json.encode(doc).decode()
+        self.buyer_cache.update(fresh)
+        return found
 
     # --- inbound: the inbox ------------------------------------------------------------------
 
@@ -180,7 +213,7 @@ class SquareAdapter:
             wanted = {c for o in orders.values() for c in mapping.catalog_ids_of_order(o)}
             wanted |= mapping.catalog_ids_of_counts(c for cs in counts.values() for c in cs)
             skus = await self.sku_map(wanted)
-            loyalty = {o["id"]: await self.loyalty_id(o.get("customer_id")) for o in orders.values()}
+            buyers = await self.buyers(c for o in orders.values() if isinstance(c := o.get("customer_id"), str) and c)
         except SquareUnavailable as exc:
             log.warning("Square unavailable; %d deliveries wait: %s", len(items), exc)
             for item in items:
@@ -202,7 +235,8 @@ class SquareAdapter:
                 if order is None:
                     work.problem = Problem("order_not_found", f"Square has no order {order_ids[ident]}.")
                     continue
-                mapped = mapping.order_events(order, self.stores, skus, loyalty.get(order["id"]))
+                buyer = buyers.get(order.get("customer_id") or "")
+                mapped = mapping.order_events(order, self.stores, skus, buyer)
                 if isinstance(mapped, Problem):
                     work.problem = mapped
                 else:
@@ -242,24 +276,38 @@ class SquareAdapter:
                 per_store[store].append((work, msgspec.to_builtins(event)))
         for store, pairs in per_store.items():
             for start in range(0, len(pairs), MAX_POS_BATCH):
-                chunk = pairs[start : start + MAX_POS_BATCH]
-                try:
-                    results = await self.commerce.pos_events(store, [event for _, event in chunk])
-                except CommerceUnavailable as exc:
-                    log.warning("commerce unavailable; POS batch for %s waits: %s", store, exc)
-                    for work, _ in chunk:
-                        work.waiting = True
-                        self.state.count_attempt(work.item)
-                    continue
-                except CommerceRejected as exc:
-                    for work, _ in chunk:
-                        work.problem = work.problem or Problem(exc.code, f"POS batch for {store}: {exc.detail}")
-                    continue
-                for (work, sent), result in zip(chunk, results, strict=True):
-                    if result.status == "rejected" and work.problem is None:
-                        work.problem = Problem(
-                            result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}"
-                        )
+                anonymous = await self._send_batch(store, pairs[start : start + MAX_POS_BATCH])
+                if anonymous:
+                    # Identifiers our API does not accept (a phone Square holds in a form we cannot read):
+                    # the sale still counts, without its buyer.
+                    await self._send_batch(store, anonymous)
+
+    async def _send_batch(
+        self, store: str, chunk: Sequence[tuple[_Work, dict[str, Any]]]
+    ) -> list[tuple[_Work, dict[str, Any]]]:
+        """One POS batch; returns the events refused only for their buyer's identifiers, without them."""
+        try:
+            results = await self.commerce.pos_events(store, [event for _, event in chunk])
+        except CommerceUnavailable as exc:
+            log.warning("commerce unavailable; POS batch for %s waits: %s", store, exc)
+            for work, _ in chunk:
+                work.waiting = True
+                self.state.count_attempt(work.item)
+            return []
+        except CommerceRejected as exc:
+            for work, _ in chunk:
+                work.problem = work.problem or Problem(exc.code, f"POS batch for {store}: {exc.detail}")
+            return []
+        anonymous = []
+        for (work, sent), result in zip(chunk, results, strict=True):
+            if result.status != "rejected":
+                continue
+            if result.code == "invalid_customer" and "customer" in sent:
+                log.warning("buyer not accepted, %s sent without it: %s", sent["event_id"], result.detail)
+                anonymous.append((work, {k: v for k, v in sent.items() if k != "customer"}))
+            elif work.problem is None:
+                work.problem = Problem(result.code or "rejected", f"{sent['event_id']} at {store}: {result.detail}")
+        return anonymous
 
     async def drain_inbox(self) -> None:
         """One round of the inbox loop: wait for a delivery (or the poll), apply everything pending;
@@ -273,65 +321,154 @@ class SquareAdapter:
         stuck = not progressed and bool(self.state.pending())
         self._pause = min(self._pause * 2, MAX_PAUSE) if stuck else self.poll_seconds
 
-    # --- outbound: our feed to Square --------------------------------------------------------
+    # --- outbound: our changes to Square --------------------------------------------------------
 
     async def push_feed(self) -> int:
-        """Send one page of our feed's level changes to Square; returns how many feed events it read."""
+        """Send the changes made here behind one page of our feed to Square; returns how many feed
+        events it read.
+
+        The feed (`inventory.changed`) says which levels of mapped stores moved; their ledger (newest
+        first, down to the last entry already sent) says how and why. What is sent is saved first
+        ("square-outbound") and sent again, unchanged, until Square accepted all of it: a retried
+        batch is the same request under the same idempotency key, which Square applies once. Only
+        then do the ledger marks and the feed cursor move."""
+        await self._send_outbound()
         after = self.state.cursor()
         page = await self.commerce.events(after, ["inventory.changed"], limit=500)
         if not page.items:
             return 0
-        levels = [
-            Level(e.seq, e.data["store"], e.data["sku"], int(e.data["on_hand"]), rfc3339(e.occurred_at))
-            for e in page.items
-            if e.data.get("store") in self.locations
-        ]
-        if levels:
-            await self.push_levels(levels)
-        self.state.save_cursor(page.next_after)
+        since: dict[tuple[str, str], datetime] = {}
+        for e in page.items:
+            if e.data.get("store") in self.locations:
+                since.setdefault((e.data["store"], e.data["sku"]), e.occurred_at)
+        marks = self.state.load("square-ledger-marks")  # "store|sku" -> newest ledger id sent
+        changes: list[Change] = []
+        for (store, sku), first in since.items():
+            key = f"{store}|{sku}"
+            entries = await self._ledger_since(store, sku, marks.get(key), first)
+            if entries:
+                marks[key] = max(int(e["id"]) for e in entries)
+            changes += [c for e in entries if (c := mapping.change_of_entry(store, sku, e)) is not None]
+        catalog_ids = await self.catalog_ids({c.sku for c in changes}) if changes else {}
+        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids)
+        self.state.save(
+            "square-outbound",
+            {
+                "bodies": mapping.change_batches(square_changes),
+                "unknown": [c._asdict() for c in unknown],
+                "marks": marks,
+                "cursor": page.next_after,
+            },
+        )
+        await self._send_outbound()
         return len(page.items)
 
-    async def push_levels(self, levels: Sequence[Level]) -> None:
-        """PHYSICAL_COUNT for each level, 100 a call; a SKU Square does not know, or a batch Square
-        refuses, is dead-lettered level by level. Raises SquareUnavailable (nothing is lost: the
-        caller's cursor does not move)."""
-        catalog_ids = await self.catalog_ids({level.sku for level in levels})
-        changes, unknown = mapping.physical_counts(levels, self.locations, catalog_ids)
-        for level in unknown:
-            self._dead_level(level, "unknown_sku", f"No Square variation has SKU {level.sku} (seq {level.seq}).")
-        by_seq = {level.seq: level for level in levels}
-        for body in mapping.change_batches(changes):
-            pairs = {_pair(change["physical_count"]) for change in body["changes"]}
+    async def _ledger_since(self, store: str, sku: str, mark: int | None, first: datetime) -> list[dict[str, Any]]:
+        """The level's ledger entries after `mark` (the newest one sent), oldest first; for a level
+        never sent, those recorded since `first`, its first change in the feed page (the ledger row and
+        the feed event of one change carry the same transaction time). Writers of a level hold its row
+        lock, so its entries are numbered in commit order and none can appear below the mark later."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = await self.commerce._json("GET", f"/v1/inventory/{store}/{sku}/ledger", params=params)
+            for entry in page["items"]:
+                old = int(entry["id"]) <= mark if mark is not None else datetime.fromisoformat(entry["at"]) < first
+                if old:
+                    return found[::-1]
+                found.append(entry)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found[::-1]
+
+    async def _send_outbound(self) -> None:
+        """Send the saved outbound batches (again); once Square accepted them, move marks and cursor.
+        Raises SquareUnavailable (everything stays saved for the next round)."""
+        pending = self.state.load("square-outbound")
+        if "cursor" not in pending:
+            return
+        for change in pending.get("unknown") or []:
+            self._dead_change(Change(**change), "unknown_sku", f"No Square variation has SKU {change['sku']}.")
+        pending["unknown"] = []
+        self.state.save("square-outbound", pending)
+        await self.push_bodies(pending["bodies"])
+        self.state.save("square-ledger-marks", pending["marks"])
+        self.state.save_cursor(int(pending["cursor"]))
+        self.state.save("square-outbound", {})
+
+    async def push_changes(self, changes: Sequence[Change]) -> None:
+        """Push changes now (a replayed dead letter); a SKU Square still does not know dies again."""
+        catalog_ids = await self.catalog_ids({c.sku for c in changes})
+        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids)
+        for change in unknown:
+            self._dead_change(change, "unknown_sku", f"No Square variation has SKU {change.sku}.")
+        await self.push_bodies(mapping.change_batches(square_changes))
+
+    async def push_bodies(self, bodies: Sequence[dict[str, Any]]) -> None:
+        """BatchChangeInventory calls, 100 changes at most each; a batch Square refuses is dead-lettered
+        change by change. Raises SquareUnavailable. Square announces the counts a push produced like any
+        other count change: those that follow our PHYSICAL_COUNTs only (the counts its answer carried)
+        are remembered as echoes and not applied back."""
+        for body in bodies:
+            pairs = {_pair(_change_body(change)) for change in body["changes"]}
             self._pushing |= pairs
             try:
                 answer = await self.square.batch_change(body)
             except SquareRejected as exc:
                 for change in body["changes"]:
-                    seq = int(change["physical_count"]["reference_id"].rsplit("-", 1)[1])
-                    self._dead_level(by_seq[seq], f"square_{exc.code.lower()}", exc.detail)
+                    self._dead_square_change(change, f"square_{exc.code.lower()}", exc.detail)
                 continue
             finally:
                 self._pushing -= pairs
                 self.wake.set()  # count notifications held back while the push was in flight
+            # The count after an ADJUSTMENT of ours is applied here like any other: it is Square's total
+            # with our change in it, which puts our change back should a count Square announced before
+            # the change reached it (a sale's) have set on_hand here as of a later time without it.
+            adjusted = {_pair(_change_body(c)) for c in body["changes"] if c.get("type") == "ADJUSTMENT"}
             pushed = self.state.load("square-pushed")
             for count in answer.get("counts") or []:
-                _remember_echo(pushed, count)
+                if _pair(count) not in adjusted:
+                    _remember_echo(pushed, count)
             self.state.save("square-pushed", pushed)
 
-    def _dead_level(self, level: Level, code: str, reason: str) -> None:
+    def _dead_change(self, change: Change, code: str, reason: str) -> None:
         item = InboxItem(
-            key=f"commerce-feed:{level.seq}:{level.store}:{level.sku}",
+            key=f"commerce-ledger:{change.ledger_id}:{change.store}:{change.sku}",
             topic=OUTBOUND_TOPIC,
-            body_b64=base64.b64encode(msgspec.json.encode(level._asdict())).decode(),
+            body_b64=base64.b64encode(msgspec.json.encode(change._asdict())).decode(),
             received_at=datetime.now(UTC).timestamp(),
         )
         self.state.dead_letter(item, reason, code)
 
+    def _dead_square_change(self, change: dict[str, Any], code: str, reason: str) -> None:
+        body = _change_body(change)
+        ledger_id = int(str(body.get("reference_id", "commerce-ledger-0")).rsplit("-", 1)[1])
+        store = self.stores.get(str(body.get("location_id")), "")
+        sku = self.skus.get(str(body.get("catalog_object_id"))) or str(body.get("catalog_object_id"))
+        if change["type"] == "PHYSICAL_COUNT":
+            kind, quantity, why = "count", int(Decimal(body["quantity"])), "count"
+        else:
+            sign = 1 if body.get("to_state") == "IN_STOCK" else -1
+            kind, quantity = "adjust", sign * int(Decimal(body["quantity"]))
+            why = "pos_sale" if body.get("to_state") == "SOLD" else "adjustment"
+        self._dead_change(Change(ledger_id, store, sku, kind, quantity, why, body["occurred_at"]), code, reason)
+
     async def _replay_outbound(self, item: InboxItem) -> bool:
-        """A replayed outbound level: push it again (it may die again with a fresh reason)."""
+        """A replayed outbound change: push it again (it may die again with a fresh reason)."""
         try:
-            level = msgspec.convert(item.payload(), type=dict[str, Any])
-            await self.push_levels([Level(**level)])
+            doc = msgspec.convert(item.payload(), type=dict[str, Any])
+            if "on_hand" in doc:  # a level dead-lettered before changes were sent as such
+                doc = {
+                    "ledger_id": doc["seq"],
+                    "store": doc["store"],
+                    "sku": doc["sku"],
+                    "kind": "count",
+                    "quantity": doc["on_hand"],
+                    "reason": "count",
+                    "occurred_at": doc["occurred_at"],
+                }
+            await self.push_changes([Change(**doc)])
         except SquareUnavailable:
             self.state.count_attempt(item)
             return False
@@ -380,6 +517,10 @@ class SquareAdapter:
 
     def health(self) -> dict[str, Any]:
         return {"catalog_variations": len(self.skus.values), "locations": len(self.locations)}
+
+
+def _change_body(change: dict[str, Any]) -> dict[str, Any]:
+    return dict(change.get("physical_count") or change.get("adjustment") or {})
 
 
 def _pair(count: dict[str, Any]) -> str:

@@ -39,6 +39,14 @@ class PosLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     unit_price: Money | None = None
 
 
+class PosCustomer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who bought, as our POS event's `customer`: the sale joins the history of the customer here holding
+    the email, else the phone (a new customer holding them otherwise)."""
+
+    email: str | None = None
+    phone: str | None = None
+
+
 class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One event of our POS batch (`POST /v1/pos/{store}/events`)."""
 
@@ -46,7 +54,7 @@ class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     type: PosEventType
     occurred_at: str
     lines: list[PosLine]
-    loyalty_id: str | None = None
+    customer: PosCustomer | None = None
 
 
 class StoreEvent(NamedTuple):
@@ -140,7 +148,7 @@ def _lines(items: Sequence[Json], skus: Mapping[str, str], what: str) -> list[Po
 
 
 def order_events(
-    order: Json, stores: Mapping[str, str], skus: Mapping[str, str], loyalty_id: str | None = None
+    order: Json, stores: Mapping[str, str], skus: Mapping[str, str], customer: PosCustomer | None = None
 ) -> list[StoreEvent] | Problem:
     """A completed order's sale (its catalog line items) and its returns, at the mapped store.
 
@@ -164,7 +172,7 @@ def order_events(
         return sale
     if sale:
         event = PosEvent(
-            event_id=sale_event_id(order_id), type="sale", occurred_at=occurred_at, lines=sale, loyalty_id=loyalty_id
+            event_id=sale_event_id(order_id), type="sale", occurred_at=occurred_at, lines=sale, customer=customer
         )
         events.append(StoreEvent(store, event))
     for ret in order.get("returns") or []:
@@ -178,7 +186,7 @@ def order_events(
                 type="return",
                 occurred_at=occurred_at,
                 lines=returned,
-                loyalty_id=loyalty_id,
+                customer=customer,
             )
             events.append(StoreEvent(store, event))
     return events
@@ -240,6 +248,17 @@ def loyalty_phone(accounts: Sequence[Json]) -> str | None:
     return None
 
 
+def buyer(customer: Json | None, accounts: Sequence[Json]) -> PosCustomer | None:
+    """A Square customer as our POS event's `customer`: their `email_address`, and the phone of their
+    loyalty account (E.164 there), else their profile's `phone_number`. None when neither is known
+    (no profile, e.g. a deleted customer, and no loyalty account)."""
+    email = (customer or {}).get("email_address")
+    phone = loyalty_phone(accounts) or (customer or {}).get("phone_number")
+    email = email.strip() if isinstance(email, str) and email.strip() else None
+    phone = phone.strip() if isinstance(phone, str) and phone.strip() else None
+    return PosCustomer(email=email, phone=phone) if email or phone else None
+
+
 def sku_of_variation(obj: Json) -> str | None:
     if obj.get("type") != "ITEM_VARIATION" or obj.get("is_deleted"):
         return None
@@ -250,47 +269,79 @@ def sku_of_variation(obj: Json) -> str | None:
 # --- outbound: our levels to Square ----------------------------------------------------------
 
 
-class Level(NamedTuple):
-    """A level from our feed (`inventory.changed`) at the time it was recorded."""
+# Ledger reasons that set on_hand to a count taken here (PUT /v1/inventory, a POS count, a bulk set):
+# they go to Square as PHYSICAL_COUNT. Every other change made here goes as an ADJUSTMENT by its delta.
+COUNT_REASONS = frozenset({"count", "pos_count", "stocktake"})
+# Our POS event ids for what came from Square (mapping.sale_event_id and the others): the ledger rows they
+# made are Square's own changes applied here, never sent back.
+SQUARE_REFERENCE = "square-"
+SOLD_REASONS = frozenset({"ship", "collect", "pos_sale", "sale"})
 
-    seq: int
+
+class Change(NamedTuple):
+    """One change made here, from the ledger of a level of a mapped store, as Square gets it."""
+
+    ledger_id: int
     store: str
     sku: str
-    on_hand: int
+    kind: str  # "count" (on_hand became `quantity`) or "adjust" (on_hand moved by `quantity`)
+    quantity: int
+    reason: str
     occurred_at: str
 
 
-def physical_counts(
-    levels: Iterable[Level], locations: Mapping[str, str], catalog_ids: Mapping[str, str]
-) -> tuple[list[Json], list[Level]]:
-    """Square PHYSICAL_COUNT changes for the newest level of each mapped (store, sku), and the levels
-    whose SKU has no Square variation (for the dead letters). Stores not mapped are not Square's."""
-    newest: dict[tuple[str, str], Level] = {}
-    for level in levels:
-        if level.store in locations:
-            newest[(level.store, level.sku)] = level
-    changes: list[Json] = []
-    unknown: list[Level] = []
-    for (store, sku), level in newest.items():
-        catalog_object_id = catalog_ids.get(sku)
-        if catalog_object_id is None:
-            unknown.append(level)
+def change_of_entry(store: str, sku: str, entry: Json) -> Change | None:
+    """What one ledger entry of ours means to Square: None for Square's own sales, returns and counts
+    applied here (they are on Square already), and for changes that leave on_hand alone (holds)."""
+    reason, reference = str(entry.get("reason") or ""), str(entry.get("reference") or "")
+    if reason.startswith("pos_") and reference.startswith(SQUARE_REFERENCE):
+        return None
+    at = str(entry.get("occurred_at") or entry["at"])
+    if reason in COUNT_REASONS:
+        return Change(int(entry["id"]), store, sku, "count", int(entry["on_hand_after"]), reason, at)
+    if not entry.get("delta"):
+        return None
+    return Change(int(entry["id"]), store, sku, "adjust", int(entry["delta"]), reason, at)
+
+
+def inventory_changes(
+    changes: Iterable[Change], locations: Mapping[str, str], catalog_ids: Mapping[str, str]
+) -> tuple[list[Json], list[Change]]:
+    """Square InventoryChanges for our changes, in ledger order, and the changes whose SKU has no Square
+    variation (for the dead letters).
+
+    A count is a PHYSICAL_COUNT as of when it was taken; an adjustment is an ADJUSTMENT of its size
+    (NONE -> IN_STOCK for stock that arrived, IN_STOCK -> SOLD for stock that left with a buyer,
+    IN_STOCK -> WASTE for any other loss), so Square adds it to whatever it holds, sales we have not
+    heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the quantity as
+    of then and later adjustments apply on top of it."""
+    out: list[Json] = []
+    unknown: list[Change] = []
+    for change in sorted(changes, key=lambda c: c.ledger_id):
+        catalog_object_id = catalog_ids.get(change.sku)
+        if change.store not in locations:
             continue
-        changes.append(
-            {
-                "type": "PHYSICAL_COUNT",
-                "physical_count": {
-                    "reference_id": f"commerce-feed-{level.seq}",
-                    "catalog_object_id": catalog_object_id,
-                    "state": "IN_STOCK",
-                    "location_id": locations[store],
-                    # Square holds no count below zero; an oversold level is an empty shelf there.
-                    "quantity": str(max(level.on_hand, 0)),
-                    "occurred_at": level.occurred_at,
-                },
-            }
-        )
-    return changes, unknown
+        if catalog_object_id is None:
+            unknown.append(change)
+            continue
+        where = {
+            "reference_id": f"commerce-ledger-{change.ledger_id}",
+            "catalog_object_id": catalog_object_id,
+            "location_id": locations[change.store],
+            "occurred_at": change.occurred_at,
+        }
+        if change.kind == "count":
+            # Square holds no count below zero; an oversold level is an empty shelf there.
+            body = {**where, "state": "IN_STOCK", "quantity": str(max(change.quantity, 0))}
+            out.append({"type": "PHYSICAL_COUNT", "physical_count": body})
+            continue
+        if change.quantity > 0:
+            states = ("NONE", "IN_STOCK")
+        else:
+            states = ("IN_STOCK", "SOLD" if change.reason in SOLD_REASONS else "WASTE")
+        body = {**where, "from_state": states[0], "to_state": states[1], "quantity": str(abs(change.quantity))}
+        out.append({"type": "ADJUSTMENT", "adjustment": body})
+    return out, unknown
 
 
 def change_batches(changes: Sequence[Json]) -> list[Json]:

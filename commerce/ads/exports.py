@@ -38,8 +38,8 @@ from commerce.money import Money, major_units
 from commerce.settings import Settings
 
 
-def loyalty_sales(detail: bool) -> str:
-    """The period's [:since, :until) till sales carrying a loyalty id: `occurred_at`, `loyalty_id` and their
+def customer_sales(detail: bool) -> str:
+    """The period's [:since, :until) till sales linked to a customer: `occurred_at`, `customer_id` and their
     value and currency (`amount`, `currency`) as stored when they were ingested; with `detail`, also
     `store_code`, `event_id` and `lines`. Without, the period is read from its index alone.
 
@@ -47,16 +47,16 @@ def loyalty_sales(detail: bool) -> str:
     for such a line, in a branch of its own: costed for the few rows it reads (a fallback inside one
     expression is costed as if it ran for every sale, which swamps the estimates and the join choices with
     them). OFFSET 0 keeps each branch a range scan of the period on its partial index; joined directly, the
-    planner walked the whole loyalty-id index."""
+    planner walked the whole customer index."""
     more = "store_code, event_id, lines, " if detail else ""
     return f"""
-    (SELECT {more}occurred_at, loyalty_id, total_minor AS amount, currency
+    (SELECT {more}occurred_at, customer_id, total_minor AS amount, currency
      FROM pos_events
-     WHERE loyalty_id IS NOT NULL AND type = 'sale' AND total_minor IS NOT NULL
+     WHERE customer_id IS NOT NULL AND type = 'sale' AND total_minor IS NOT NULL
        AND occurred_at >= :since AND occurred_at < :until
      OFFSET 0)
     UNION ALL
-    (SELECT {more}occurred_at, loyalty_id, v.amount, v.currency
+    (SELECT {more}occurred_at, customer_id, v.amount, v.currency
      FROM pos_events e
      CROSS JOIN LATERAL (
          SELECT sum((l ->> 'quantity')::bigint * coalesce((l -> 'unit_price' ->> 'amount')::bigint, va.price_amount, 0))
@@ -64,19 +64,19 @@ def loyalty_sales(detail: bool) -> str:
                 coalesce(min(l -> 'unit_price' ->> 'currency'), min(va.currency)) AS currency
          FROM jsonb_array_elements(e.lines) l LEFT JOIN variants va ON va.sku = l ->> 'sku'
      ) v
-     WHERE e.loyalty_id IS NOT NULL AND e.type = 'sale' AND e.total_minor IS NULL
+     WHERE e.customer_id IS NOT NULL AND e.type = 'sale' AND e.total_minor IS NULL
        AND e.occurred_at >= :since AND e.occurred_at < :until
      OFFSET 0)
     """
 
 
 def in_store_purchases(detail: bool, customers: str | None = None) -> str:
-    """The in-store purchases of the period [:since, :until): till sales carrying a loyalty id (see
-    `loyalty_sales`) and collected pickup orders (their pickup lines, at the time they were collected):
+    """The in-store purchases of the period [:since, :until): till sales linked to a customer (see
+    `customer_sales`) and collected pickup orders (their pickup lines, at the time they were collected):
     `source`, `occurred_at`, `customer_id`, `amount`, `currency`. With `detail`, also each row's
     `conversion_id`, `store` and `items` (its lines' skus and quantities). With `customers` (a subquery of
     customer ids), only those customers' purchases are read."""
-    sales_of = f"AND cu.id IN ({customers})" if customers else ""
+    sales_of = f"WHERE p.customer_id IN ({customers})" if customers else ""
     orders_of = f"AND o.customer_id IN ({customers})" if customers else ""
     pos_detail = order_detail = ""
     if detail:
@@ -86,9 +86,9 @@ def in_store_purchases(detail: bool, customers: str | None = None) -> str:
         order_detail = """'order:' || o.id, o.pickup_store,
             jsonb_agg(jsonb_build_object('sku', ol.sku, 'quantity', ol.quantity) ORDER BY ol.line_no),"""
     return f"""
-    SELECT {pos_detail} 'pos' AS source, p.occurred_at, cu.id AS customer_id, p.amount, p.currency
-    FROM ({loyalty_sales(detail)}) p
-    JOIN customers cu ON cu.loyalty_id = p.loyalty_id {sales_of}
+    SELECT {pos_detail} 'pos' AS source, p.occurred_at, p.customer_id, p.amount, p.currency
+    FROM ({customer_sales(detail)}) p
+    {sales_of}
     UNION ALL
     SELECT {order_detail} 'pickup', o.updated_at, o.customer_id, sum(ol.line_total)::bigint, o.currency
     FROM orders o
@@ -149,7 +149,7 @@ _AUDIENCE = text(
 )
 
 # Planner settings for the export and report statements, for their transaction only. The value subqueries
-# of sales without a stored value (see `loyalty_sales`) are costed as if they ran for every sale, which makes
+# of sales without a stored value (see `customer_sales`) are costed as if they ran for every sale, which makes
 # the estimates large enough to switch JIT compilation on, which then costs more (over a second) than these
 # statements take to run; and memoizing by a sale's JSONB lines (a key that almost never repeats) costs more
 # than it saves.

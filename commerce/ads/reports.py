@@ -1,6 +1,6 @@
 """The omnichannel report: each figure is one SQL statement over the period's rows.
 
-The statements lean on partial indexes made for them: loyalty sales by time, pickup orders by creation
+The statements lean on partial indexes made for them: customers' till sales by time, pickup orders by creation
 time, collected orders by the time they were collected, and each customer's clicks by network and time.
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.ads import rules
-from commerce.ads.exports import PLANNER_SETTINGS, in_store_purchases, loyalty_sales
+from commerce.ads.exports import PLANNER_SETTINGS, customer_sales, in_store_purchases
 from commerce.ads.schemas import InfluencedRevenue, OmnichannelReport, PickupFigures, RevenueFigure
 from commerce.money import Money
 
@@ -91,17 +91,17 @@ _ONLINE_PICKED_UP = text(
 _STORE_BY_ONLINE_BUYERS = text(
     f"""
     WITH sales AS (
-        SELECT p.loyalty_id, p.currency, count(*) AS purchases, sum(p.amount) AS revenue
-        FROM ({loyalty_sales(False)}) p
+        SELECT p.customer_id, p.currency, count(*) AS purchases, sum(p.amount) AS revenue
+        FROM ({customer_sales(False)}) p
         GROUP BY 1, 2
     ),
     buyers AS MATERIALIZED (
         SELECT s.*, EXISTS (
             SELECT 1 FROM orders o
-            WHERE o.customer_id = cu.id AND o.channel <> ALL(:in_store) AND o.status NOT IN ('cancelled', 'expired')
+            WHERE o.customer_id = s.customer_id AND o.channel <> ALL(:in_store)
+              AND o.status NOT IN ('cancelled', 'expired')
         ) AS buys_online
         FROM sales s
-        JOIN customers cu ON cu.loyalty_id = s.loyalty_id
     )
     SELECT currency,
            sum(purchases)::bigint AS purchases, count(*) AS customers, sum(revenue)::bigint AS revenue,

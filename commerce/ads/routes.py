@@ -77,7 +77,7 @@ class AdClickController(Controller):
         return Response(click, status_code=201 if created else 200)
 
 
-EXPORT_DOC = """Every in-store purchase of the period (a till sale carrying a loyalty id, valued at the till's prices;
+EXPORT_DOC = """Every in-store purchase of the period (a till sale linked to a customer, valued at the till's prices;
 a collected pickup order, valued at its pickup lines, at the time it was collected) by a customer whose last click of
 `network` at or before the purchase lies within the network's window (90 days for google, 28 for meta; settings
 `COMMERCE_ADS_GOOGLE_WINDOW_DAYS`, `COMMERCE_ADS_META_WINDOW_DAYS`). The last click wins.
@@ -169,7 +169,7 @@ class ReportController(Controller):
         description="For the period [since, until): store revenue influenced by ad clicks (in-store purchases "
         "credited to the last click of each network within its window, by network and campaign), pickup orders "
         "placed and their no-show rate (expired / (collected + expired)), web and mobile orders collected in "
-        "store, and loyalty till sales by customers who also order online (beside all loyalty till sales). One "
+        "store, and customers' till sales by customers who also order online (beside all customers' till sales). One "
         "SQL statement per figure.",
         responses=problem_responses(401, 403, 422),
     )

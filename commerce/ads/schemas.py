@@ -156,7 +156,7 @@ class OmnichannelReport(msgspec.Struct, frozen=True, kw_only=True):
     influenced_store_revenue: Annotated[
         list[InfluencedRevenue],
         msgspec.Meta(
-            description="In-store purchases (loyalty till sales, collected pickups) in the period whose customer "
+            description="In-store purchases (customers' till sales, collected pickups) in the period whose customer "
             "clicked an ad of the network within its window before, credited to the last click's campaign"
         ),
     ]
@@ -168,9 +168,10 @@ class OmnichannelReport(msgspec.Struct, frozen=True, kw_only=True):
     store_purchases_by_online_buyers: Annotated[
         list[RevenueFigure],
         msgspec.Meta(
-            description="Loyalty till sales in the period by customers who have also ordered on the web or mobile"
+            description="Till sales linked to a customer in the period, by customers who have also ordered on the web or mobile"
         ),
     ]
     store_purchases_all: Annotated[
-        list[RevenueFigure], msgspec.Meta(description="Every loyalty till sale in the period, for comparison")
+        list[RevenueFigure],
+        msgspec.Meta(description="Every till sale linked to a customer in the period, for comparison"),
     ]

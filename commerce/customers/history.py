@@ -1,5 +1,5 @@
-"""One purchase history across channels: web, mobile and in-store orders, and till sales that
-carried the customer's loyalty id."""
+"""One purchase history across channels: web, mobile and in-store orders, and till sales linked to the
+customer (by the loyalty id, email or phone they carried)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from commerce.money import Money
 from commerce.orders.schemas import OrderOut
 from commerce.orders.service import customer_orders
 from commerce.pos.schemas import PosPurchase
-from commerce.pos.service import sales_for_loyalty
+from commerce.pos.service import sales_for_customer
 
 
 class PurchaseLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,13 +69,11 @@ async def purchase_history(
     db: AsyncSession, customer_id: uuid.UUID, limit: int, position: Position | None
 ) -> tuple[list[Purchase], Position | None]:
     """Newest first, both sources merged; returns the page and where the next one starts."""
-    customer = await get_customer(db, customer_id)
+    await get_customer(db, customer_id)
     o_at, o_id, s_at, s_store, s_event = position or (None, None, None, None, None)
     orders = await customer_orders(db, customer_id, limit, (o_at, o_id) if o_at and o_id else None)
-    sales: list[PosPurchase] = []
-    if customer.loyalty_id:
-        after = (s_at, s_store, s_event) if s_at and s_store and s_event else None
-        sales = await sales_for_loyalty(db, customer.loyalty_id, limit, after)
+    after = (s_at, s_store, s_event) if s_at and s_store and s_event else None
+    sales = await sales_for_customer(db, customer_id, limit, after)
     merged = sorted(
         [(o.created_at, "order", o) for o in orders] + [(s.occurred_at, "pos", s) for s in sales],
         key=lambda item: item[0],

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,7 +118,7 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
     values.update({f"{channel}_consent": granted for channel, granted in consent.items()})
     if values:
         await _write(db, update(Customer).where(Customer.id == customer_id).values(**values))
-        # Consent is a segment fact, and a new loyalty id brings its till sales into the profile.
+        # Consent is a segment fact.
         await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     await _record_consent(db, customer_id, consent, source)
     return await get_customer(db, customer_id)
@@ -173,42 +174,67 @@ async def find_customers(db: AsyncSession, data: CustomerIn) -> list[CustomerOut
     return [customer_out(c) for c in await db.scalars(stmt)]
 
 
+def match_sql(loyalty_id: str, email: str, phone: str) -> str:
+    """SQL for the id of the customer a set of identifiers belongs to (given as SQL expressions, each
+    maybe NULL): the one linked to the most specific identifier that is linked at all (loyalty id, then
+    email, then phone), else NULL. Three lookups on the unique indexes; `coalesce` stops at the first hit."""
+    return (
+        f"coalesce((SELECT mc.id FROM customers mc WHERE mc.loyalty_id = {loyalty_id}), "
+        f"(SELECT mc.id FROM customers mc WHERE mc.email = {email}), "
+        f"(SELECT mc.id FROM customers mc WHERE mc.phone = {phone}))"
+    )
+
+
+# One customer for each set of identifiers that matches none, holding all of them. In a fixed order, so
+# two transactions creating the same customers wait on each other instead of deadlocking; a concurrent
+# creation of the same customer (any identifier unique) makes the row a no-op, and matching afterwards
+# finds that customer.
+_CREATE_UNMATCHED = text(
+    f"""
+    INSERT INTO customers (id, loyalty_id, email, phone)
+    SELECT gen_random_uuid(), i.loyalty_id, i.email, i.phone
+    FROM jsonb_to_recordset(CAST(:identifiers AS jsonb)) AS i(loyalty_id text, email text, phone text)
+    WHERE {match_sql("i.loyalty_id", "i.email", "i.phone")} IS NULL
+    ORDER BY i.loyalty_id, i.email, i.phone
+    ON CONFLICT DO NOTHING
+    """
+)
+_MATCH = text(f"SELECT {match_sql('CAST(:loyalty_id AS text)', 'CAST(:email AS text)', 'CAST(:phone AS text)')}")
+
+
+async def create_unmatched(db: AsyncSession, identifiers: Iterable[Mapping[str, str | None]]) -> None:
+    """Create a customer for each set of normalised identifiers (`loyalty_id`, `email`, `phone`) that no
+    customer holds any of, in one statement for any number of sets. A set matching a customer changes
+    nothing: a matched customer is left as it is."""
+    sets = sorted({(i.get("loyalty_id"), i.get("email"), i.get("phone")) for i in identifiers}, key=str)
+    sets = [s for s in sets if any(s)]
+    if sets:
+        await db.execute(
+            _CREATE_UNMATCHED,
+            {
+                "identifiers": msgspec.json.encode(
+                    [{"loyalty_id": lo, "email": em, "phone": ph} for lo, em, ph in sets]
+                ).decode()
+            },
+        )
+
+
 async def match_or_create(db: AsyncSession, data: CustomerIn) -> uuid.UUID:
     """The customer one of these identifiers belongs to, or a new customer holding all of them.
 
     Identifiers are tried from the most to the least specific (loyalty id, email, phone); the first
     that is linked wins, and a matched customer is left as it is. A concurrent creation of the same
-    customer is found again rather than failing.
+    customer is found again rather than failing. Till sales are matched by the same SQL, set-based
+    (pos/service.py).
     """
     values = normalised(data)
-    given = [(field, value) for field in ("loyalty_id", "email", "phone") if (value := values[field]) is not None]
-    if not given:
+    if all(value is None for value in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
-    for _ in range(2):
-        found = await _first_match(db, given)
+    for attempt in range(2):
+        found = await db.scalar(_MATCH, values)
         if found is not None:
-            return found
-        customer_id = uuid.uuid4()
-        created = await db.scalar(
-            insert(Customer).values(id=customer_id, **values).on_conflict_do_nothing().returning(Customer.id)
-        )
-        if created is not None:
-            return customer_id
+            return cast(uuid.UUID, found)
+        if attempt == 0:
+            await create_unmatched(db, [values])
     # Only if a customer holding one identifier was created and then changed between our reads.
     raise Conflict("The customer's identifiers changed while this order was recorded; retry.", code="retry")
-
-
-async def _first_match(db: AsyncSession, given: list[tuple[str, str]]) -> uuid.UUID | None:
-    """The customer linked to the first of `given` (in its order) that is linked to one, in one query."""
-    rows = (
-        await db.execute(
-            select(Customer.id, Customer.loyalty_id, Customer.email, Customer.phone).where(
-                or_(*(getattr(Customer, field) == value for field, value in given))
-            )
-        )
-    ).all()
-    for field, value in given:
-        for row in rows:
-            if getattr(row, field) == value:
-                return cast(uuid.UUID, row.id)
-    return None

@@ -140,7 +140,7 @@ class InventoryController(Controller):
 
     @get(
         "/{store:str}/{sku:str}/ledger",
-        guards=[allow("associate")],
+        guards=[allow("associate", "integration")],
         summary="Every change to one level, newest first",
         responses=problem_responses(401, 403, 404, 422),
     )

@@ -63,6 +63,10 @@ class LedgerEntryOut(msgspec.Struct, frozen=True, kw_only=True):
     on_hand_after: int
     reserved_after: int
     at: datetime
+    occurred_at: Annotated[
+        datetime | None,
+        msgspec.Meta(description="When the change happened, if it was reported dated (a POS event); else `at`"),
+    ] = None
 
 
 class AvailabilityItem(msgspec.Struct, frozen=True):

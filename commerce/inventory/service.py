@@ -563,7 +563,8 @@ async def ledger(db: AsyncSession, store: str, sku: str, *, limit: int, before_i
     after_cursor = "" if before_id is None else " AND id < :before_id"
     rows = await db.execute(
         text(
-            "SELECT id, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after, at"
+            "SELECT id, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after, at,"
+            " occurred_at"
             f" FROM inventory_ledger WHERE store_code = :store AND sku = :sku{after_cursor}"
             " ORDER BY id DESC LIMIT :limit"
         ),

@@ -30,6 +30,11 @@ class PosController(Controller):
         "(with `code` and `detail`; not recorded, so a corrected event may be resent with the same id). "
         "A rejected event never stops the others. A `sale` may take on_hand below zero (noted in the ledger); "
         "a `count` sets on_hand as of `occurred_at`, and events older than a level's latest count do not move it. "
+        "A `sale` or `return` may name its shopper: `customer: {email?, phone?, loyalty_id?}` (and `loyalty_id`, "
+        "the same as `customer.loyalty_id`), normalised as customers' identifiers are. It joins the purchase "
+        "history, profile, segments and ad conversions of the customer holding the loyalty id, else the email, "
+        "else the phone; when none does, a customer holding them all is created (as for an imported order). "
+        "An identifier that is not valid rejects that event with `invalid_customer`. "
         "Only the store's own `pos` key (or an admin) may send.",
         responses=problem_responses(401, 403, 404, 422),
     )

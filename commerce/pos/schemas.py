@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from commerce.customers.schemas import Email, LoyaltyId, Phone
 from commerce.money import Money
 
 PosEventType = Literal["sale", "return", "count", "receipt"]
@@ -23,12 +24,25 @@ class PosLineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     unit_price: Money | None = None
 
 
+class PosCustomerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who bought: any of the shopper's identifiers, normalised as customers' are (email trimmed and
+    lowercased, phone to digits with its leading `+`). A sale or return is linked to the customer holding
+    the loyalty id, else the email, else the phone; one holding none of them is created with all of them."""
+
+    email: Email | None = None
+    phone: Phone | None = None
+    loyalty_id: LoyaltyId | None = None
+
+
 class PosEventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     event_id: EventId
     type: PosEventType
     occurred_at: Annotated[datetime, msgspec.Meta(description="RFC 3339 with offset, the till's time of the event")]
     terminal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
-    loyalty_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    loyalty_id: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="Same as `customer.loyalty_id`")] | None
+    ) = None
+    customer: PosCustomerIn | None = None
     lines: list[PosLineIn]
 
 
@@ -41,7 +55,12 @@ class PosBatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             min_length=1,
             max_length=MAX_BATCH,
             description="1 to 1,000 events, each {event_id, type: sale|return|count|receipt, occurred_at, "
-            "terminal_id?, loyalty_id?, lines: [{sku, quantity, unit_price?: {amount, currency}}]}",
+            "terminal_id?, loyalty_id?, customer?: {email?, phone?, loyalty_id?}, "
+            "lines: [{sku, quantity, unit_price?: {amount, currency}}]}. A sale or return with customer "
+            "identifiers (`customer`, and `loyalty_id`, the same as `customer.loyalty_id`) joins that customer's "
+            "purchase history, segments and ad conversions: the customer holding the loyalty id, else the email, "
+            "else the phone (normalised as customers' are), or a new customer holding them all. An identifier "
+            "that is not valid rejects only its event (`invalid_customer`).",
         ),
     ]
 
@@ -64,7 +83,7 @@ class PosLineOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PosPurchase(msgspec.Struct, frozen=True, kw_only=True):
-    """A sale or return rung up at a till for a loyalty customer (their purchase history)."""
+    """A sale or return rung up at a till for a known customer (their purchase history)."""
 
     event_id: str
     store: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,11 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.customers import service as customers
+from commerce.customers.rules import normalise_loyalty_id
+from commerce.customers.schemas import CustomerIn
 from commerce.db import plan_with_actual_values
+from commerce.errors import Unprocessable
 from commerce.inventory import service as inventory
 from commerce.money import Money
 from commerce.pos import rules
@@ -21,6 +26,44 @@ from commerce.stores.service import require_store
 
 def _rejected(event_id: str | None, code: str, detail: str) -> PosEventResult:
     return PosEventResult(event_id=event_id, status="rejected", code=code, detail=detail)
+
+
+# Till events that are someone's purchase: only these are linked to a customer.
+_PURCHASES = ("sale", "return")
+Identifiers = dict[str, str | None]
+
+
+def _invalid(exc: msgspec.ValidationError) -> str:
+    """The code of an event that does not convert: a customer identifier of the wrong shape has its own."""
+    return "invalid_customer" if "`$.customer" in str(exc) else "validation_failed"
+
+
+def _identifiers(event: PosEventIn) -> Identifiers | rules.Rejection | None:
+    """A sale's or return's customer identifiers, normalised as customers' are; None when it names none.
+
+    `loyalty_id` and `customer.loyalty_id` are the same identifier: either, or both alike."""
+    given = event.customer
+    if event.type not in _PURCHASES or (given is None and event.loyalty_id is None):
+        return None
+    loyalty = {x for x in (event.loyalty_id, given.loyalty_id if given else None) if x is not None}
+    try:
+        values = customers.normalised(
+            msgspec.convert(
+                {
+                    "email": given.email if given else None,
+                    "phone": given.phone if given else None,
+                    "loyalty_id": min(loyalty) if loyalty else None,
+                },
+                CustomerIn,
+            )
+        )
+    except msgspec.ValidationError as exc:
+        return rules.Rejection("invalid_customer", f"Customer identifier not valid: {exc}.")
+    except Unprocessable as exc:
+        return rules.Rejection("invalid_customer", exc.detail)
+    if len({normalise_loyalty_id(x) for x in loyalty}) > 1:
+        return rules.Rejection("invalid_customer", "`loyalty_id` and `customer.loyalty_id` differ: send one.")
+    return values if any(values.values()) else None
 
 
 def _id_of(raw: Any) -> str | None:
@@ -41,32 +84,31 @@ async def _unknown_skus(db: AsyncSession, skus: set[str]) -> set[str]:
     return skus - set(known)
 
 
-async def _record_new(db: AsyncSession, store: str, events: Sequence[PosEventIn]) -> set[str]:
-    """Record the events, each sale and return with its value; returns the ids that were not recorded
-    before (the ones to apply).
+_RECORD = text(
+    "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines, total_minor, "
+    "currency, customer_id) "
+    "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, e->5, CAST(e->>6 AS bigint), e->>7, "
+    f"CASE WHEN e->>8 = 'y' THEN {customers.match_sql('e->>4', 'e->>9', 'e->>10')} END "
+    "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e "
+    "ON CONFLICT DO NOTHING RETURNING event_id, customer_id"
+)
+
+
+async def _record_new(
+    db: AsyncSession, store: str, events: Sequence[tuple[PosEventIn, Identifiers | None]]
+) -> dict[str, uuid.UUID | None]:
+    """Record the events, each sale and return with its value and the customer it names linked to it;
+    returns the ids that were not recorded before (the ones to apply) with their customer.
 
     Inserted in event-id order so two batches sharing ids wait on each other in one order.
     """
-    ordered = sorted(events, key=lambda e: e.event_id)
-    rows = await db.scalars(
-        text(
-            "INSERT INTO pos_events (store_code, event_id, type, occurred_at, terminal_id, loyalty_id, lines, "
-            "total_minor, currency) "
-            "SELECT :store, e->>0, e->>1, CAST(e->>2 AS timestamptz), e->>3, e->>4, e->5, CAST(e->>6 AS bigint), e->>7 "
-            "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e "
-            "ON CONFLICT DO NOTHING RETURNING event_id"
-        ),
-        {
-            "store": store,
-            "events": msgspec.json.encode(
-                [
-                    (e.event_id, e.type, e.occurred_at, e.terminal_id, e.loyalty_id, e.lines, *rules.value_of(e))
-                    for e in ordered
-                ]
-            ).decode(),
-        },
-    )
-    return set(rows)
+    rows: list[tuple[Any, ...]] = []
+    for e, who in sorted(events, key=lambda pair: pair[0].event_id):
+        loyalty_id = e.loyalty_id if who is None else who["loyalty_id"]
+        row = (e.event_id, e.type, e.occurred_at, e.terminal_id, loyalty_id, e.lines, *rules.value_of(e))
+        rows.append(row if who is None else (*row, "y", who["email"], who["phone"]))
+    recorded = await db.execute(_RECORD, {"store": store, "events": msgspec.json.encode(rows).decode()})
+    return {row.event_id: row.customer_id for row in recorded}
 
 
 async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> PosBatchResult:
@@ -81,16 +123,20 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     now = datetime.now(UTC)
     results: list[PosEventResult | None] = [None] * len(raw_events)
     well_formed: list[tuple[int, PosEventIn]] = []
+    identifiers: dict[int, Identifiers] = {}
     for i, raw in enumerate(raw_events):
         try:
             event = msgspec.convert(raw, PosEventIn)
         except msgspec.ValidationError as exc:
-            results[i] = _rejected(_id_of(raw), "validation_failed", str(exc))
+            results[i] = _rejected(_id_of(raw), _invalid(exc), str(exc))
             continue
-        rejection = rules.check_event(event, now)
-        if rejection is not None:
-            results[i] = _rejected(event.event_id, rejection.code, rejection.detail)
+        # Why it cannot be applied, else the customer identifiers it names (if any).
+        outcome = rules.check_event(event, now) or _identifiers(event)
+        if isinstance(outcome, rules.Rejection):
+            results[i] = _rejected(event.event_id, outcome.code, outcome.detail)
             continue
+        if outcome is not None:
+            identifiers[i] = outcome
         well_formed.append((i, event))
 
     unknown = await _unknown_skus(db, {line.sku for _, event in well_formed for line in event.lines})
@@ -105,25 +151,24 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
         else:
             first_of_id[event.event_id] = (i, event)
 
-    new_ids = await _record_new(db, store, [event for _, event in first_of_id.values()]) if first_of_id else set()
+    # The customers these purchases name are matched or created first (one statement for the batch), the
+    # way an imported order's are, so recording the events can link each to its customer.
+    await customers.create_unmatched(db, (identifiers[i] for i, _ in first_of_id.values() if i in identifiers))
+    new_ids = (
+        await _record_new(db, store, [(event, identifiers.get(i)) for i, event in first_of_id.values()])
+        if first_of_id
+        else {}
+    )
     changes = []
     for event_id, (i, event) in first_of_id.items():
         applied = event_id in new_ids
         results[i] = PosEventResult(event_id=event_id, status="applied" if applied else "duplicate")
         if applied:
             changes.extend(rules.changes_of(event))
-    # Loyalty customers' profiles and segments follow their till sales and returns in this transaction
-    # (the events just recorded are among their purchases). Done before the stock changes, so the
-    # levels, which checkouts contend for, stay locked only from their update to the commit.
-    await segments.refresh_loyalty_customers(
-        db,
-        {
-            e.loyalty_id
-            for i, e in first_of_id.values()
-            if e.event_id in new_ids and e.loyalty_id and e.type in ("sale", "return")
-        },
-        now,
-    )
+    # Customers' profiles and segments follow their till sales and returns in this transaction (the
+    # events just recorded are among their purchases). Done before the stock changes, so the levels,
+    # which checkouts contend for, stay locked only from their update to the commit.
+    await segments.refresh_customers(db, sorted({c for c in new_ids.values() if c is not None}), now)
     await inventory.apply_dated_changes(db, store, changes)
     return PosBatchResult(results=[r for r in results if r is not None])
 
@@ -144,24 +189,24 @@ def _purchase(row: Any) -> PosPurchase:
     )
 
 
-async def sales_for_loyalty(
-    db: AsyncSession, loyalty_id: str, limit: int, after: tuple[datetime, str, str] | None = None
+async def sales_for_customer(
+    db: AsyncSession, customer_id: uuid.UUID, limit: int, after: tuple[datetime, str, str] | None = None
 ) -> list[PosPurchase]:
-    """A loyalty customer's till sales and returns, newest first.
+    """A customer's till sales and returns, newest first.
 
     Keyset pagination: `after` is (occurred_at, store, event_id) of the last purchase of the
     previous page. `total` is the sum of unit_price x quantity, or None when a line has no price.
     """
     keyset = "AND (occurred_at, store_code, event_id) < (:at, :store, :event_id)" if after is not None else ""
-    # Descending on every key: a backward scan of the loyalty index, and one row comparison.
+    # Descending on every key: a backward scan of the customer index, and one row comparison.
     rows = await db.execute(
         text(
             "SELECT event_id, store_code, occurred_at, type, lines FROM pos_events "
-            f"WHERE loyalty_id = :loyalty_id AND type IN ('sale', 'return') {keyset} "
+            f"WHERE customer_id = :customer_id AND type IN ('sale', 'return') {keyset} "
             "ORDER BY occurred_at DESC, store_code DESC, event_id DESC LIMIT :limit"
         ),
         {
-            "loyalty_id": loyalty_id,
+            "customer_id": customer_id,
             "limit": limit,
             "at": after[0] if after else None,
             "store": after[1] if after else None,

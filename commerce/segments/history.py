@@ -1,5 +1,5 @@
 """Every purchase of some customers, read for their profiles: orders (web, mobile, store, imported;
-not cancelled or expired) and till sales and returns that carried their loyalty id.
+not cancelled or expired) and till sales and returns linked to them (pos_events.customer_id).
 
 A read model over the orders and POS tables, in two statements for any number of customers. It reads
 the same rows as the purchase history (customers/history.py) does page by page.
@@ -31,15 +31,14 @@ ORDER BY o.customer_id, o.id, l.line_no
 )
 _TILL = text(
     """
-SELECT c.id AS customer_id, e.store_code, e.event_id, e.type, e.occurred_at, l.sku, l.quantity, l.unit_price,
+SELECT e.customer_id, e.store_code, e.event_id, e.type, e.occurred_at, l.sku, l.quantity, l.unit_price,
        p.category
-FROM customers c
-JOIN pos_events e ON e.loyalty_id = c.loyalty_id AND e.type IN ('sale', 'return')
+FROM pos_events e
 CROSS JOIN LATERAL jsonb_to_recordset(e.lines) AS l(sku text, quantity integer, unit_price jsonb)
 LEFT JOIN variants v ON v.sku = l.sku
 LEFT JOIN products p ON p.id = v.product_id
-WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.loyalty_id IS NOT NULL
-ORDER BY c.id, e.store_code, e.event_id
+WHERE e.customer_id = ANY(CAST(:ids AS uuid[])) AND e.type IN ('sale', 'return')
+ORDER BY e.customer_id, e.store_code, e.event_id
 """
 )
 

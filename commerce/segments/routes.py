@@ -18,7 +18,7 @@ from commerce.segments.schemas import MemberOut, ProfileOut, SegmentIn, SegmentO
 SegmentIdPath = IdPath
 
 SEGMENT_DOC = """`rules`: `[{fact, op, value}]`, all must hold. Facts, over every channel (web, mobile, imported
-orders, till sales with the loyalty id): `orders_count`, `lifetime_value` (`{amount, currency}`: spend net
+orders, till sales linked to them): `orders_count`, `lifetime_value` (`{amount, currency}`: spend net
 of returns in that currency), `days_since_last_order`, `bought_sku`, `bought_category`, `channel_used`,
 `store_visited`, `email_consent`, `sms_consent`. Ops: `eq, ne, gt, gte, lt, lte` and `in` (a list). On
 the set facts (`bought_sku`, `bought_category`, `channel_used`, `store_visited`) `eq X` means "has X",
@@ -74,7 +74,7 @@ class CustomerProfileController(Controller):
     @get(
         "/{customer_id:uuid}/profile",
         summary="The customer's profile across every channel",
-        description="Orders (web, mobile, store, imported) and till sales with the customer's loyalty id: how many, "
+        description="Orders (web, mobile, store, imported) and till sales linked to the customer (by loyalty id, email or phone): how many, "
         "spend net of returns, first and last, per channel, the favourite store and the last store visit, and the "
         "segments the customer is in. Kept current as purchases land (orders within seconds). A customer token "
         "reads its own customer's only.",

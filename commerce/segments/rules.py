@@ -1,7 +1,7 @@
 """Segment rules and customer facts, without I/O.
 
 A customer's facts are summarised from every purchase on every channel (web and mobile orders,
-imported orders, till sales and returns that carried the loyalty id) by `summarise`. A segment is a
+imported orders, till sales and returns linked to them) by `summarise`. A segment is a
 list of typed rules `{fact, op, value}` that must all hold (`matches`). `check_rules` refuses an
 unknown fact, an operator the fact does not take or a value of the wrong type, naming the rule's index.
 

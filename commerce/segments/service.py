@@ -2,7 +2,7 @@
 
 `refresh_customers` recomputes the profiles of the customers a change touched (from all their
 purchases, segments/history.py) and sorts them into every segment, in the caller's transaction. It
-runs in the till batch's transaction for loyalty customers, from the order events of the feed within
+runs in the till batch's transaction for the customers of its sales and returns, from the order events of the feed within
 seconds (workers.py), and for a customer just created. A new or changed segment is backfilled over
 every customer in batches (`backfill_step`). Pricing never computes membership: it reads
 `segment_members` (promotions/service.py).
@@ -172,16 +172,6 @@ async def rebuild_all(db: AsyncSession, now: datetime, batch: int = 1_000) -> No
         if len(ids) < batch:
             return
         after = ids[-1]
-
-
-async def refresh_loyalty_customers(db: AsyncSession, loyalty_ids: Iterable[str], now: datetime) -> None:
-    """Refresh the customers holding these loyalty ids (till sales and returns just landed)."""
-    wanted = sorted(set(loyalty_ids))
-    if wanted:
-        ids = await db.scalars(
-            text("SELECT id FROM customers WHERE loyalty_id = ANY(CAST(:ids AS varchar[]))"), {"ids": wanted}
-        )
-        await refresh_customers(db, list(ids), now)
 
 
 async def recheck_due(db: AsyncSession, now: datetime, batch: int = 500) -> int:

@@ -1,7 +1,7 @@
 """The value of each till sale and return, stored when it is ingested, for the omnichannel report.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-11-27
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from migrations.sql import run_script
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -33,14 +33,14 @@ def upgrade() -> None:
         )
         WHERE p.type IN ('sale', 'return');
 
-        -- In-store purchases by time for the exports and the report: loyalty sales with their stored value
+        -- In-store purchases by time for the exports and the report: customers' sales with their stored value
         -- read from the index alone (the report reads a year of them), and the few without one.
-        DROP INDEX ix_pos_events_loyalty_sales_at;
-        CREATE INDEX ix_pos_events_loyalty_sales_at ON pos_events (occurred_at)
-            INCLUDE (loyalty_id, total_minor, currency)
-            WHERE loyalty_id IS NOT NULL AND type = 'sale' AND total_minor IS NOT NULL;
+        DROP INDEX ix_pos_events_customer_sales_at;
+        CREATE INDEX ix_pos_events_customer_sales_at ON pos_events (occurred_at)
+            INCLUDE (customer_id, total_minor, currency)
+            WHERE customer_id IS NOT NULL AND type = 'sale' AND total_minor IS NOT NULL;
         CREATE INDEX ix_pos_events_unvalued_sales_at ON pos_events (occurred_at)
-            WHERE loyalty_id IS NOT NULL AND type = 'sale' AND total_minor IS NULL;
+            WHERE customer_id IS NOT NULL AND type = 'sale' AND total_minor IS NULL;
         """
     )
 
@@ -49,9 +49,9 @@ def downgrade() -> None:
     run_script(
         """
         DROP INDEX ix_pos_events_unvalued_sales_at;
-        DROP INDEX ix_pos_events_loyalty_sales_at;
+        DROP INDEX ix_pos_events_customer_sales_at;
         ALTER TABLE pos_events DROP COLUMN currency, DROP COLUMN total_minor;
-        CREATE INDEX ix_pos_events_loyalty_sales_at ON pos_events (occurred_at)
-            WHERE loyalty_id IS NOT NULL AND type = 'sale';
+        CREATE INDEX ix_pos_events_customer_sales_at ON pos_events (occurred_at)
+            WHERE customer_id IS NOT NULL AND type = 'sale';
         """
     )

@@ -35,6 +35,7 @@ from tests.adapters.emulators.shopify import ShopifyEmulator
 from tests.adapters.emulators.square import SquareEmulator, serve_square
 from tests.adapters.harness import free_port, wait_until
 from tests.conftest import ADMIN, Api
+from tests.stock import assert_conserved
 
 STORE, LOCATION = "CHI-LOOP", "L8XJ2Q7KJ3W1"
 FAST = RetryPolicy(attempts=40, timeout=20, wait_initial=0.02, wait_max=0.3, wait_jitter=0.02, max_retry_after=1.0)
@@ -165,10 +166,9 @@ def pos_rows(ledger: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
 async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(harness: Harness) -> None:
     h = harness
     (variation,) = await tee(h)
-    member, regular = [
-        (await h.api.client.post("/v1/customers", json={"loyalty_id": phone}, headers=ADMIN)).json()["id"]
-        for phone in ("+13125550100", "+13125550199")
-    ]
+    # Customers here: one known by her email, one by his phone (written another way).
+    member = (await h.api.customer(email="ana@example.com"))["id"]
+    regular = (await h.api.customer(phone="+1 (312) 555-0199"))["id"]
     loyalty_buyer = h.square.add_customer(loyalty_phone="+13125550100", email="ana@example.com")
     profile_buyer = h.square.add_customer(phone="+13125550199")  # no loyalty account: the profile's phone
     await h.start()
@@ -189,6 +189,63 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
     await wait_until(lambda: _square_has(h, variation, 7), what="Square's count to match ours")
     delivered = [event_id for event_id, status in h.square.delivered if status == 200]
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
+
+
+async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_one_buys_anonymously(
+    harness: Harness,
+) -> None:
+    h = harness
+    (variation,) = await tee(h)
+    ana = (await h.api.customer(email="ana@example.com"))["id"]
+    lee = (await h.api.customer(phone="+1 312-555-0142"))["id"]
+    # Ana's Square profile has her email and a loyalty account; Lee's an email unknown here and a loyalty
+    # account on the phone we know him by (Square keeps it in E.164); Max's profile was deleted.
+    ana_square = h.square.add_customer(email="ana@example.com", loyalty_phone="+13125550100")
+    lee_square = h.square.add_customer(email="lee@elsewhere.example", loyalty_phone="+13125550142")
+    max_square = h.square.add_customer(email="max@example.com", phone="+13125550177")
+    h.square.delete_customer(max_square)
+    # An address our customers cannot hold: the sale is sent again without its buyer.
+    odd_square = h.square.add_customer(email="kim@localhost")
+    await h.start()
+    h.square.start_sending()
+
+    units = 10
+
+    async def sell(customer_id: str) -> str:
+        """One sale, applied here before the next is rung up."""
+        nonlocal units
+        order_id = h.square.ring_up(LOCATION, [(variation, "1")], customer_id=customer_id)
+        units -= 1
+
+        async def applied() -> bool:
+            return bool((await h.level("TEE-M"))["on_hand"] == units)
+
+        await wait_until(applied, what=f"the sale of order {order_id}")
+        await h.settled()
+        return order_id
+
+    ana_sales = [await sell(ana_square) for _ in range(3)]
+    lee_sale = await sell(lee_square)
+    max_sale = await sell(max_square)
+    odd_sale = await sell(odd_square)
+    assert h.running is not None and h.running.adapter.state.dead_letters() == []
+
+    async def history(customer_id: str) -> list[str]:
+        r = await h.api.client.get(f"/v1/customers/{customer_id}/orders", headers=ADMIN)
+        return sorted(item["id"] for item in r.json()["items"])
+
+    assert await history(ana) == sorted(f"square-sale-{o}" for o in ana_sales)
+    assert await history(lee) == [f"square-sale-{lee_sale}"]
+    # Lee was matched by his phone and left as he is; Max's sale counted, without a buyer.
+    found = await h.api.client.get("/v1/customers", params={"email": "lee@elsewhere.example"}, headers=ADMIN)
+    assert found.json()["items"] == []
+    found = await h.api.client.get("/v1/customers", params={"email": "max@example.com"}, headers=ADMIN)
+    assert found.json()["items"] == []
+    sales = [row["reference"] for row in pos_rows(await h.ledger("TEE-M"), "pos_sale")]
+    assert {f"square-sale-{max_sale}", f"square-sale-{odd_sale}"} <= set(sales)
+    # Ana's profile was asked for once for her three sales (cached), the deleted one once too.
+    assert h.square.retrieved_customers.count(ana_square) == 1
+    assert h.square.retrieved_customers.count(max_square) == 1
 
 
 async def _square_has(h: Harness, variation: str, units: int) -> bool:
@@ -367,6 +424,146 @@ async def test_square_failing_for_a_while_and_a_restart_lose_and_double_nothing(
         return h.square.quantity(variation, LOCATION) == 12
 
     await wait_until(square_agrees, what="Square's count to match ours")
+
+
+async def test_sales_rung_up_back_to_back_among_changes_here_are_lost_on_neither_side(
+    harness: Harness, db_conn: Any
+) -> None:
+    """Square sales we have not applied yet when we push a change of ours: the push must not undo them
+    on Square, nor Square's next count undo them here. Webhooks are held until our changes reached
+    Square, so the sales are always older than our pushes (the race, every run)."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()  # Square queues its notifications from here on; none is delivered yet
+    sold = [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(3)]
+    pushes = len(h.square.batch_requests)
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 4, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+
+    async def pushed() -> bool:
+        return len(h.square.batch_requests) > pushes
+
+    await wait_until(pushed, what="our receipt to reach Square")
+    # A pickup order at the Square store: reserved here, on_hand unchanged on both sides.
+    cart = (await h.api.client.post("/v1/carts", json={"channel": "web"}, headers=ADMIN)).json()["id"]
+    line = {"sku": "TEE-M", "quantity": 2, "fulfillment": {"type": "pickup", "store": STORE}}
+    assert (await h.api.client.post(f"/v1/carts/{cart}/lines", json=line, headers=ADMIN)).status_code in (200, 201)
+    r = await h.api.client.post(
+        f"/v1/carts/{cart}/checkout", json={"email": "kim@example.com"}, headers={**ADMIN, "Idempotency-Key": "co-1"}
+    )
+    assert r.status_code == 201, r.text
+    sold += [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(2)]
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": -1, "reason": "damage"},
+        headers={**ADMIN, "Idempotency-Key": "damage-1"},
+    )
+    assert r.status_code == 201, r.text
+    await asyncio.sleep(0.5)  # our changes go out while Square's sales still wait
+    h.square.start_sending()
+    await h.settled()
+
+    # One in-order application: 10, five sales, +4 received, one damaged; two units held for pickup.
+    async def agreed() -> bool:
+        level = await h.level("TEE-M")
+        return (level["on_hand"], level["reserved"], h.square.quantity(variation, LOCATION)) == (8, 2, 8)
+
+    try:
+        await wait_until(agreed, within=10, what="both sides at 8")
+    except AssertionError:
+        level = await h.level("TEE-M")
+        here, there = (level["on_hand"], level["reserved"]), h.square.quantity(variation, LOCATION)
+        raise AssertionError(f"here (on_hand, reserved) {here}, Square {there}; expected (8, 2) and 8") from None
+    sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
+    assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
+    await assert_conserved(db_conn)
+
+
+async def test_a_change_here_that_reaches_square_after_its_sales_is_not_undone_by_their_counts(
+    harness: Harness, db_conn: Any
+) -> None:
+    """Square announces a count after each sale. When our receipt is older than such a count but had
+    not reached Square yet (Square was down), the count does not include it and, applied here, sets
+    on_hand back as of its time; Square's count after our receipt arrived must then bring it back."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()
+    h.square.start_sending()
+    h.square.fail_for(1.5, status=503)  # our receipt cannot reach Square for a while
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 4, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+    sold = [h.square.ring_up(LOCATION, [(variation, 1)]) for _ in range(2)]  # counted on Square without it
+    await h.settled()
+
+    async def agreed() -> bool:
+        return (await h.level("TEE-M"))["on_hand"] == h.square.quantity(variation, LOCATION) == 12
+
+    try:
+        await wait_until(agreed, within=10, what="both sides at 12")
+    except AssertionError:
+        here, there = (await h.level("TEE-M"))["on_hand"], h.square.quantity(variation, LOCATION)
+        raise AssertionError(f"on_hand here {here}, Square {there}; expected 12 on both") from None
+    sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
+    assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
+    await assert_conserved(db_conn)
+
+
+async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:
+    """The adapter saves a batch before sending it; crashing after Square applied it but before the
+    cursor moved, it sends the same batch again, which Square (same idempotency key) applies once."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()
+    h.square.start_sending()
+
+    async def started() -> bool:
+        return AdapterState(h.state_dir).cursor() > 0 and await _pending_push_gone(h)
+
+    await wait_until(started, what="the starting count sent")
+    h.square.fail_for(60, status=503)
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": 3, "reason": "receipt"},
+        headers={**ADMIN, "Idempotency-Key": "receipt-1"},
+    )
+    assert r.status_code == 201, r.text
+
+    async def saved() -> bool:
+        return bool(AdapterState(h.state_dir).load("square-outbound").get("bodies"))
+
+    await wait_until(saved, what="the batch saved while Square is down")
+    await h.stop()
+    before = {
+        p.name: p.read_bytes() for p in h.state_dir.rglob("*.json") if p.parent.name == "docs" or "cursor" in p.name
+    }
+    h.square.fail_for(0, status=503)
+    await h.start()
+    await wait_until(lambda: _square_has(h, variation, 13), what="the receipt on Square")
+    await wait_until(lambda: _pending_push_gone(h), what="the push confirmed")
+    await h.stop()
+    for path in h.state_dir.rglob("*.json"):  # as if the adapter had died before confirming the push
+        if path.name in before:
+            path.write_bytes(before[path.name])
+    await h.start()
+    await wait_until(lambda: _pending_push_gone(h), what="the push confirmed again")
+    assert h.square.quantity(variation, LOCATION) == 13
+    receipts = [
+        c for c in h.square.inventory_changes if c["type"] == "ADJUSTMENT" and c["adjustment"]["to_state"] == "IN_STOCK"
+    ]
+    assert len(receipts) == 1 and receipts[0]["adjustment"]["quantity"] == "3"
+    assert (await h.level("TEE-M"))["on_hand"] == 13
+
+
+async def _pending_push_gone(h: Harness) -> bool:
+    return "cursor" not in AdapterState(h.state_dir).load("square-outbound")
 
 
 async def test_catch_up_recovers_missed_notifications_from_the_events_api(harness: Harness) -> None:

@@ -73,7 +73,7 @@ GET    /v1/segments/{segment}/members                ok    403    403  403  403 
 GET    /v1/inventory/{store}/{sku}                   ok    ok     ok   403  ok   403  ok   ok    ok    ok    401
 PUT    /v1/inventory/{store}/{sku}                   ok    403    ok   403  ok   403  403  ok    403   403   401
 POST   /v1/inventory/adjustments                     ok    403    ok   403  ok   403  403  ok    403   403   401
-GET    /v1/inventory/{store}/{sku}/ledger            ok    403    403  403  ok   403  403  403   403   403   401
+GET    /v1/inventory/{store}/{sku}/ledger            ok    403    403  403  ok   403  403  ok    403   403   401
 GET    /v1/availability?skus={sku}&stores={store}    ok    ok     ok   ok   ok   ok   ok   ok    ok    ok    401
 
 POST   /v1/customers                                 ok    403    403  403  ok   ok   403  403   403   403   401

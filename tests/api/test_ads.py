@@ -448,8 +448,8 @@ def _rss_bytes() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc (Linux)")
 async def test_a_100k_row_export_streams_in_constant_memory(app: Any, db_conn: Any, shop: None) -> None:
     customers, sales = 10_000, 100_000
-    # Set-based: customers with consent and a click each, then 100k loyalty sales spread over them (each with
-    # its value, as ingest stores it).
+    # Set-based: customers with consent and a click each, then 100k loyalty sales spread over them (each linked
+    # to its customer and with its value, as ingest stores them).
     await db_conn.execute(
         """
         INSERT INTO customers (id, email, phone, loyalty_id, email_consent, sms_consent)
@@ -468,9 +468,10 @@ async def test_a_100k_row_export_streams_in_constant_memory(app: Any, db_conn: A
     )
     await db_conn.execute(
         """
-        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, lines, total_minor, currency)
+        INSERT INTO pos_events (store_code, event_id, type, occurred_at, loyalty_id, customer_id, lines, total_minor,
+                                currency)
         SELECT 'LOOP', 'bulk-' || i, 'sale', now() - interval '10 days' + i * interval '1 second',
-               'L-' || (1 + i % $2),
+               'L-' || (1 + i % $2), (SELECT c.id FROM customers c WHERE c.loyalty_id = 'L-' || (1 + i % $2)),
                jsonb_build_array(jsonb_build_object('sku', 'BEANS', 'quantity', 1 + i % 3,
                                  'unit_price', jsonb_build_object('amount', 1200, 'currency', 'USD'))),
                (1 + i % 3) * 1200, 'USD'

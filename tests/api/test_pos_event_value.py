@@ -52,6 +52,17 @@ async def test_ingest_stores_each_sale_and_return_value(client: httpx.AsyncClien
     r = await client.post("/v1/pos/S1/events", json={"events": [e for e, _, _ in CASES]}, headers=ADMIN)
     assert r.status_code == 200 and {x["status"] for x in r.json()["results"]} == {"applied"}, r.text
     assert await stored(db_conn) == {e["event_id"]: (total, currency) for e, total, currency in CASES}
+    # The same insert links each sale and return to the customer it names (a count or receipt to none).
+    ann = await db_conn.fetchval("SELECT id FROM customers WHERE loyalty_id = 'L-ANN'")
+    linked = await db_conn.fetch("SELECT event_id, customer_id FROM pos_events")
+    assert ann is not None
+    assert {r["event_id"]: r["customer_id"] for r in linked} == {
+        "sale": ann,
+        "return": ann,
+        "unpriced": ann,
+        "count": None,
+        "receipt": None,
+    }
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
-"""Till sales that carry a loyalty id, read back for the customer's purchase history."""
+"""Till sales that carry a loyalty id, read back for the customer's purchase history.
+
+The till names a loyalty id no customer holds yet: applying the sale creates that customer (as an imported
+order does), and a later lookup by the loyalty id finds them with their sales."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
@@ -37,8 +42,11 @@ async def test_sales_with_a_loyalty_id_come_back_newest_first_with_totals(shop, 
     )
     await send(client, "S2", [{**event("a", "sale", 2, ("TEE-M", 1)), "loyalty_id": "L-1"}], headers=ADMIN)
 
+    found = (await client.get("/v1/customers", params={"loyalty_id": "L-1"}, headers=ADMIN)).json()["items"]
+    assert len(found) == 1 and (found[0]["email"], found[0]["phone"]) == (None, None)
+    customer = uuid.UUID(found[0]["id"])
     async with app.state.sessionmaker() as db:
-        history = await service.sales_for_loyalty(db, "L-1", limit=10)
+        history = await service.sales_for_customer(db, customer, limit=10)
         assert [(p.store, p.event_id, p.type) for p in history] == [
             ("S1", "b", "return"),
             ("S2", "a", "sale"),
@@ -53,9 +61,11 @@ async def test_sales_with_a_loyalty_id_come_back_newest_first_with_totals(shop, 
         assert first.total == Money(3750, "USD")
         assert history[0].total is None  # a line without a price: no total
 
-        page1 = await service.sales_for_loyalty(db, "L-1", limit=2)
+        page1 = await service.sales_for_customer(db, customer, limit=2)
         last = page1[-1]
-        page2 = await service.sales_for_loyalty(db, "L-1", limit=2, after=(last.occurred_at, last.store, last.event_id))
+        page2 = await service.sales_for_customer(
+            db, customer, limit=2, after=(last.occurred_at, last.store, last.event_id)
+        )
         assert [p.event_id for p in page1 + page2] == ["b", "a", "a"]
         assert [p.store for p in page1 + page2] == ["S1", "S2", "S1"]
-        assert await service.sales_for_loyalty(db, "nobody", limit=5) == []
+        assert await service.sales_for_customer(db, uuid.uuid4(), limit=5) == []

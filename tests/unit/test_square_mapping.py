@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from adapters.square import mapping
-from adapters.square.mapping import Level, PosEvent, PosLine, Problem, StoreEvent
+from adapters.square.mapping import PosEvent, PosLine, Problem, StoreEvent
 
 STORES = {"LOC1": "CHI-LOOP", "LOC2": "CHI-WEST"}
 SKUS = {"VAR-TEE-M": "TEE-M", "VAR-MUG": "MUG"}
@@ -36,7 +36,8 @@ def order(**overrides: Any) -> dict[str, Any]:
 
 
 def test_completed_order_is_one_sale_at_the_mapped_store_as_of_closed_at() -> None:
-    events = mapping.order_events(order(), STORES, SKUS, loyalty_id="+13125550100")
+    buyer = mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    events = mapping.order_events(order(), STORES, SKUS, buyer)
     assert events == [
         StoreEvent(
             "CHI-LOOP",
@@ -44,7 +45,7 @@ def test_completed_order_is_one_sale_at_the_mapped_store_as_of_closed_at() -> No
                 event_id="square-sale-ORD123",
                 type="sale",
                 occurred_at="2026-11-27T10:01:30.123Z",
-                loyalty_id="+13125550100",
+                customer=buyer,
                 lines=[
                     PosLine(sku="TEE-M", quantity=2, unit_price=mapping.Money(2500, "USD")),
                     PosLine(sku="MUG", quantity=1),
@@ -192,40 +193,109 @@ def test_loyalty_phone_and_variation_sku() -> None:
     assert mapping.sku_of_variation({**variation, "item_variation_data": {}}) is None
 
 
+def test_the_buyer_is_the_email_and_the_loyalty_phone_else_the_profile_phone() -> None:
+    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": "+13125550100"}}
+    profile = {"id": "C", "email_address": " ana@example.com ", "phone_number": "(312) 555-0199"}
+    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    assert mapping.buyer(profile, []) == mapping.PosCustomer(email="ana@example.com", phone="(312) 555-0199")
+    assert mapping.buyer(None, [account]) == mapping.PosCustomer(phone="+13125550100")  # a deleted profile
+    assert mapping.buyer({"id": "C", "email_address": ""}, []) is None
+    assert mapping.buyer(None, []) is None
+
+
 def test_long_ids_stay_within_our_limit_and_distinct() -> None:
     a, b = mapping.sale_event_id("X" * 150), mapping.sale_event_id("X" * 149 + "Y")
     assert len(a) <= 100 and len(b) <= 100 and a != b
     assert mapping.sale_event_id("ORD") == "square-sale-ORD"
 
 
-def test_physical_counts_take_the_newest_level_of_each_mapped_pair() -> None:
-    levels = [
-        Level(1, "CHI-LOOP", "MUG", 5, "2026-11-27T12:00:00Z"),
-        Level(2, "CHI-LOOP", "MUG", 4, "2026-11-27T12:00:01Z"),
-        Level(3, "WAREHOUSE", "MUG", 100, "2026-11-27T12:00:02Z"),
-        Level(4, "CHI-LOOP", "SCARF", 2, "2026-11-27T12:00:03Z"),
-        Level(5, "CHI-LOOP", "TEE-M", -1, "2026-11-27T12:00:04Z"),
+def _entry(
+    ident: int, reason: str, delta: int, after: int, reference: str | None = None, **more: Any
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "delta": delta,
+        "reason": reason,
+        "reference": reference,
+        "on_hand_after": after,
+        "at": f"2026-11-27T12:00:{ident:02d}Z",
+        **more,
+    }
+
+
+def test_changes_made_here_go_as_adjustments_counts_as_counts_and_squares_own_not_at_all() -> None:
+    entries = [
+        _entry(1, "receipt", 4, 14),
+        _entry(2, "pos_sale", -1, 13, "square-sale-ORD1"),  # Square's sale, applied here: not sent back
+        _entry(3, "reserve", 0, 13, "order-1"),  # a hold: on_hand unchanged
+        _entry(4, "collect", -2, 11, "order-1"),
+        _entry(5, "damage", -1, 10),
+        _entry(6, "count", -3, 7),
+        _entry(7, "pos_count", 0, -2, "till-count", occurred_at="2026-11-27T11:59:00Z"),
+        _entry(8, "pos_count", 5, 5, "square-count-V-L-T"),
     ]
-    changes, unknown = mapping.physical_counts(levels, {"CHI-LOOP": "LOC1"}, {"MUG": "VAR-MUG", "TEE-M": "VAR-TEE-M"})
-    assert [c["physical_count"] for c in changes] == [
+    changes = [c for e in entries if (c := mapping.change_of_entry("CHI-LOOP", "MUG", e)) is not None]
+    assert [c.ledger_id for c in changes] == [1, 4, 5, 6, 7]
+    changes.append(mapping.Change(9, "WAREHOUSE", "MUG", "adjust", 3, "receipt", "2026-11-27T12:00:09Z"))
+    scarf = mapping.Change(10, "CHI-LOOP", "SCARF", "adjust", 1, "receipt", "2026-11-27T12:00:10Z")
+    out, unknown = mapping.inventory_changes([scarf, *reversed(changes)], {"CHI-LOOP": "LOC1"}, {"MUG": "VAR"})
+    assert unknown == [scarf]
+    where = {"catalog_object_id": "VAR", "location_id": "LOC1"}
+    assert out == [
         {
-            "reference_id": "commerce-feed-2",
-            "catalog_object_id": "VAR-MUG",
-            "state": "IN_STOCK",
-            "location_id": "LOC1",
-            "quantity": "4",
-            "occurred_at": "2026-11-27T12:00:01Z",
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-1",
+                **where,
+                "occurred_at": "2026-11-27T12:00:01Z",
+                "from_state": "NONE",
+                "to_state": "IN_STOCK",
+                "quantity": "4",
+            },
         },
         {
-            "reference_id": "commerce-feed-5",
-            "catalog_object_id": "VAR-TEE-M",
-            "state": "IN_STOCK",
-            "location_id": "LOC1",
-            "quantity": "0",
-            "occurred_at": "2026-11-27T12:00:04Z",
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-4",
+                **where,
+                "occurred_at": "2026-11-27T12:00:04Z",
+                "from_state": "IN_STOCK",
+                "to_state": "SOLD",
+                "quantity": "2",
+            },
+        },
+        {
+            "type": "ADJUSTMENT",
+            "adjustment": {
+                "reference_id": "commerce-ledger-5",
+                **where,
+                "occurred_at": "2026-11-27T12:00:05Z",
+                "from_state": "IN_STOCK",
+                "to_state": "WASTE",
+                "quantity": "1",
+            },
+        },
+        {
+            "type": "PHYSICAL_COUNT",
+            "physical_count": {
+                "reference_id": "commerce-ledger-6",
+                **where,
+                "occurred_at": "2026-11-27T12:00:06Z",
+                "state": "IN_STOCK",
+                "quantity": "7",
+            },
+        },
+        {
+            "type": "PHYSICAL_COUNT",
+            "physical_count": {  # as of when the till counted; an oversold level is an empty shelf
+                "reference_id": "commerce-ledger-7",
+                **where,
+                "occurred_at": "2026-11-27T11:59:00Z",
+                "state": "IN_STOCK",
+                "quantity": "0",
+            },
         },
     ]
-    assert unknown == [levels[3]]
 
 
 def test_batches_hold_at_most_100_changes_with_content_keys() -> None:

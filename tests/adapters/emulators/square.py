@@ -7,10 +7,15 @@ What it serves (paths and shapes as in developer.squareup.com/reference/square):
 - `GET /v2/orders/{id}` and `POST /v2/orders/batch-retrieve` (`order_ids`): full orders with
   `line_items[]` (quantities as decimal strings), `returns[]`, `customer_id`, `closed_at`, `version`.
 - `POST /v2/inventory/changes/batch-create` (BatchChangeInventory): `idempotency_key` (the same key
-  returns the first response), at most 100 `changes` (PHYSICAL_COUNT or ADJUSTMENT), applied by their
-  client-supplied `occurred_at`, so they may arrive out of order; `ignore_unchanged_counts`.
-- `POST /v2/inventory/counts/batch-retrieve`, `POST /v2/loyalty/accounts/search` (by `customer_ids`),
-  `GET /v2/customers/{id}`, `POST /v2/events` (SearchEvents: 28 days, `limit` <= 100, `cursor`).
+  returns the first response), at most 100 `changes` (PHYSICAL_COUNT or ADJUSTMENT with its
+  `from_state` / `to_state`), applied by their client-supplied `occurred_at`, so they may arrive out of
+  order: the quantity is the newest physical count by `occurred_at` plus the adjustments after it
+  ("Square tracks inventory by adding up all adjustments since the last physical count", Inventory API
+  process flow), not the last change written; `ignore_unchanged_counts` (physical counts only).
+- `POST /v2/inventory/counts/batch-retrieve`, `POST /v2/loyalty/accounts/search` (by `customer_ids`, at
+  most 30; LoyaltyAccount `customer_id`, `mapping.phone_number` in E.164), `GET /v2/customers/{id}`
+  (Customer `email_address`, `phone_number`; 404 `NOT_FOUND` once deleted), `POST /v2/events`
+  (SearchEvents: 28 days, `limit` <= 100, `cursor`).
 - Errors as `{"errors": [{"category", "code", "detail"}]}`; `RATE_LIMITED` 429 with `Retry-After`
   and 5xx during forced failure periods.
 
@@ -78,6 +83,20 @@ def _error(status: int, category: str, code: str, detail: str, headers: dict[str
     )
 
 
+# InventoryAdjustment state changes that touch IN_STOCK (the only state counted here): stock received
+# (NONE -> IN_STOCK), sold, wasted or written off, and customer returns put back.
+ADJUSTMENT_STATES = frozenset(
+    {
+        ("NONE", "IN_STOCK"),
+        ("IN_STOCK", "SOLD"),
+        ("IN_STOCK", "WASTE"),
+        ("IN_STOCK", "NONE"),
+        ("RETURNED_BY_CUSTOMER", "IN_STOCK"),
+        ("SOLD", "IN_STOCK"),
+    }
+)
+
+
 @dataclass
 class _Failure:
     status: int
@@ -104,6 +123,7 @@ class SquareEmulator:
         self.refunds: dict[str, Json] = {}
         self.loyalty_accounts: dict[str, Json] = {}  # by customer id
         self.customers: dict[str, Json] = {}
+        self.retrieved_customers: list[str] = []  # ids asked for with RetrieveCustomer, in order
         self.inventory_changes: list[Json] = []  # InventoryChange objects, every one applied
         self.events: list[Json] = []  # every event Square made (the Events API reads these)
         self.outbox: list[Json] = []  # events waiting for the sender thread
@@ -159,8 +179,12 @@ class SquareEmulator:
     ) -> str:
         customer_id = square_id(26)
         with self.lock:
+            at = rfc3339(self.now())
             self.customers[customer_id] = {
                 "id": customer_id,
+                "created_at": at,
+                "updated_at": at,
+                "version": 0,
                 **({"email_address": email} if email else {}),
                 **({"phone_number": phone} if phone else {}),
             }
@@ -173,6 +197,12 @@ class SquareEmulator:
                     "mapping": {"id": secrets.token_hex(8), "phone_number": loyalty_phone},
                 }
         return customer_id
+
+    def delete_customer(self, customer_id: str) -> None:
+        """DeleteCustomer: the profile is gone (RetrieveCustomer answers 404); its loyalty account with it."""
+        with self.lock:
+            self.customers.pop(customer_id, None)
+            self.loyalty_accounts.pop(customer_id, None)
 
     # --- inventory, by client-supplied time as Square applies it ------------------------------
 
@@ -557,6 +587,8 @@ class SquareEmulator:
         @post("/v2/loyalty/accounts/search", status_code=200)
         async def search_loyalty(data: JSONBody[Json]) -> Any:
             customer_ids = (data.get("query") or {}).get("customer_ids") or []
+            if len(customer_ids) > 30:
+                return _error(400, "INVALID_REQUEST_ERROR", "INVALID_ARRAY_LENGTH", "At most 30 customer_ids.")
             with emulator.lock:
                 accounts = [emulator.loyalty_accounts[c] for c in customer_ids if c in emulator.loyalty_accounts]
             return {"loyalty_accounts": accounts}
@@ -564,6 +596,7 @@ class SquareEmulator:
         @get("/v2/customers/{customer_id:str}")
         async def retrieve_customer(customer_id: FromPath[str]) -> Any:
             with emulator.lock:
+                emulator.retrieved_customers.append(customer_id)
                 customer = emulator.customers.get(customer_id)
             if customer is None:
                 return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Customer {customer_id} not found.")
@@ -630,21 +663,28 @@ class SquareEmulator:
                 return response
             applied = []
             for change in changes:
-                if change.get("type") != "PHYSICAL_COUNT" or "physical_count" not in change:
-                    return _error(400, "INVALID_REQUEST_ERROR", "INVALID_VALUE", "Only PHYSICAL_COUNT is emulated.")
-                count = dict(change["physical_count"])
-                for required in ("catalog_object_id", "location_id", "quantity", "occurred_at", "state"):
-                    if required not in count:
-                        return _error(400, "INVALID_REQUEST_ERROR", "MISSING_REQUIRED_PARAMETER", f"{required}")
-                if count["catalog_object_id"] not in self.variations:
-                    return _error(400, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"{count['catalog_object_id']} unknown.")
-                Decimal(count["quantity"])
-                pair = (count["catalog_object_id"], count["location_id"])
-                if data.get("ignore_unchanged_counts", True) and Decimal(count["quantity"]) == self.quantity(*pair):
+                kind = change.get("type")
+                field_name = {"PHYSICAL_COUNT": "physical_count", "ADJUSTMENT": "adjustment"}.get(str(kind))
+                if field_name is None or field_name not in change:
+                    return _error(400, "INVALID_REQUEST_ERROR", "INVALID_VALUE", "PHYSICAL_COUNT or ADJUSTMENT only.")
+                body = dict(change[field_name])
+                required = ["catalog_object_id", "location_id", "quantity", "occurred_at"]
+                required += ["state"] if kind == "PHYSICAL_COUNT" else ["from_state", "to_state"]
+                for name in required:
+                    if name not in body:
+                        return _error(400, "INVALID_REQUEST_ERROR", "MISSING_REQUIRED_PARAMETER", name)
+                if body["catalog_object_id"] not in self.variations:
+                    return _error(400, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"{body['catalog_object_id']} unknown.")
+                quantity = Decimal(body["quantity"])
+                pair = (body["catalog_object_id"], body["location_id"])
+                if kind == "ADJUSTMENT":
+                    if (body["from_state"], body["to_state"]) not in ADJUSTMENT_STATES or quantity <= 0:
+                        return _error(400, "INVALID_REQUEST_ERROR", "INVALID_VALUE", "Not an adjustment Square makes.")
+                elif data.get("ignore_unchanged_counts", True) and quantity == self.quantity(*pair):
                     continue
-                count.setdefault("id", square_id())
-                count["created_at"] = rfc3339(self.now())
-                applied.append({"type": "PHYSICAL_COUNT", "physical_count": count})
+                body.setdefault("id", square_id())
+                body["created_at"] = rfc3339(self.now())
+                applied.append({"type": kind, field_name: body})
             response = {"counts": self._record_changes(applied), "changes": applied}
             self._idempotent[key] = (fingerprint, response)
             self.batch_requests.append(json.loads(fingerprint))

@@ -1,0 +1,61 @@
+"""Till sales and returns linked to their customer (by loyalty id, email or phone) when applied.
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-11-27
+"""
+
+from collections.abc import Sequence
+
+from migrations.sql import run_script
+
+revision: str = "0019"
+down_revision: str | None = "0018"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    run_script(
+        """
+        ALTER TABLE pos_events ADD COLUMN customer_id uuid;
+
+        -- Sales and returns recorded so far carried only a loyalty id. Each is linked the way a new one is:
+        -- to the customer holding the loyalty id, created (holding just it) when none does. A loyalty id that
+        -- cannot be a customer's (longer than 64, or with a space inside) stays unlinked.
+        INSERT INTO customers (id, loyalty_id)
+        SELECT gen_random_uuid(), l.loyalty_id
+        FROM (
+            SELECT DISTINCT btrim(loyalty_id) AS loyalty_id FROM pos_events
+            WHERE loyalty_id IS NOT NULL AND type IN ('sale', 'return')
+        ) l
+        WHERE length(l.loyalty_id) BETWEEN 1 AND 64 AND l.loyalty_id !~ '\\s'
+          AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.loyalty_id = l.loyalty_id);
+        UPDATE pos_events e SET customer_id = c.id
+        FROM customers c
+        WHERE c.loyalty_id = btrim(e.loyalty_id) AND e.type IN ('sale', 'return');
+
+        -- A customer's till sales and returns, newest first (purchase history, profiles).
+        CREATE INDEX ix_pos_events_customer ON pos_events (customer_id, occurred_at, store_code, event_id)
+            WHERE customer_id IS NOT NULL;
+        -- In-store purchases by time: customers' sales for the ad exports and the omnichannel report.
+        CREATE INDEX ix_pos_events_customer_sales_at ON pos_events (occurred_at)
+            WHERE customer_id IS NOT NULL AND type = 'sale';
+        DROP INDEX ix_pos_events_loyalty_sales_at;
+        DROP INDEX ix_pos_events_loyalty_id;
+        """
+    )
+
+
+def downgrade() -> None:
+    run_script(
+        """
+        CREATE INDEX ix_pos_events_loyalty_id ON pos_events (loyalty_id, occurred_at, store_code, event_id)
+            WHERE loyalty_id IS NOT NULL;
+        CREATE INDEX ix_pos_events_loyalty_sales_at ON pos_events (occurred_at)
+            WHERE loyalty_id IS NOT NULL AND type = 'sale';
+        DROP INDEX ix_pos_events_customer_sales_at;
+        DROP INDEX ix_pos_events_customer;
+        ALTER TABLE pos_events DROP COLUMN customer_id;
+        """
+    )
