@@ -28,6 +28,7 @@ from commerce.auth.routes import ApiKeyController, CustomerTokenController
 from commerce.auth.service import KeyResolver
 from commerce.carts.routes import CartController, CustomerCartController
 from commerce.catalog.routes import ImportController, ProductController, VariantController
+from commerce.customers import rules as customer_rules
 from commerce.customers.me import MeController
 from commerce.customers.routes import CustomerController
 from commerce.db import make_engine, make_read_pool, make_sessionmaker, provide_db, provide_reader
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set: run `commerce serve`, which starts an embedded PostgreSQL.")
     database_url = settings.database_url
+    customer_rules.set_default_phone_region(settings.default_phone_region)
     observability = Observability(settings)
 
     @asynccontextmanager

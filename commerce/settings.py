@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ads_meta_window_days: int = 28
     ads_google_conversion_name: str = "In-store purchase"
     ads_phone_region: str = "US"
+    # Customers' phones are stored in E.164; one written without a country code is read as a number of
+    # this region (ISO 3166-1 alpha-2).
+    default_phone_region: str = "US"
     log_level: str = "INFO"
     # --- public pages ---
     # The service's public address (scheme and host, no trailing slash) for absolute links: the feed's
@@ -124,6 +127,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ads_meta_window_days=int(env.get("COMMERCE_ADS_META_WINDOW_DAYS", "28")),
             ads_google_conversion_name=env.get("COMMERCE_ADS_GOOGLE_CONVERSION_NAME", "In-store purchase"),
             ads_phone_region=env.get("COMMERCE_ADS_PHONE_REGION", "US").upper(),
+            default_phone_region=env.get("COMMERCE_DEFAULT_PHONE_REGION", "US").upper(),
             log_level=env.get("COMMERCE_LOG_LEVEL", "INFO").upper(),
             public_url=public_url(env.get("COMMERCE_PUBLIC_URL")),
             # --- Operations ---

@@ -1,4 +1,4 @@
-"""Square payloads to our POS events and our stock levels to Square's inventory changes, without I/O.
+"""Square payloads to our POS events and the changes made here (our ledger) to Square's inventory changes, without I/O.
 
 Event ids are Square's own ids, so any number of deliveries of anything that names the same thing
 lands as one event in our POS sync (exactly once per (store, event_id)):

@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import phonenumbers
+from commerce.customers.rules import e164
 
 Network = Literal["google", "meta"]
 ClickIdType = Literal["gclid", "gbraid", "wbraid", "fbclid"]
@@ -82,18 +82,6 @@ def google_email(email: str) -> str:
 def meta_email(email: str) -> str:
     """Meta's normal form: trim, lowercase."""
     return email.strip().lower()
-
-
-def e164(phone: str, region: str) -> str | None:
-    """The number in E.164 (`+` and country code), reading a number without a country code as one of
-    `region`; None when it is not a valid number."""
-    try:
-        number = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def google_phone(phone: str, region: str) -> str | None:

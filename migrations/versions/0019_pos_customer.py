@@ -1,11 +1,19 @@
-"""Till sales and returns linked to their customer (by loyalty id, email or phone) when applied.
+"""Till sales and returns linked to their customer (by loyalty id, email or phone) when applied;
+customers' phones in E.164.
 
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-11-27
 """
 
+import logging
+import os
 from collections.abc import Sequence
+from typing import Any
+
+import phonenumbers
+from alembic import op
+from sqlalchemy import text
 
 from migrations.sql import run_script
 
@@ -45,6 +53,47 @@ def upgrade() -> None:
         DROP INDEX ix_pos_events_loyalty_id;
         """
     )
+    # Customers' phones were kept as digits with a leading `+` when written so; they are now E.164.
+    _, collided = normalise_phones(op.get_bind(), os.environ.get("COMMERCE_DEFAULT_PHONE_REGION", "US").upper())
+    if collided:
+        logging.getLogger("alembic.runtime.migration").warning(
+            "0019: %d customers' phones left as they were (another customer has the number): %s",
+            len(collided),
+            collided,
+        )
+
+
+def _e164(phone: str, region: str) -> str | None:
+    """As commerce.customers.rules.e164 at this revision (a migration does not follow later code)."""
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phones(conn: Any, region: str) -> tuple[int, list[str]]:
+    """Rewrite every customer's phone in E.164 (read in `region` when it has no country code). A phone
+    that is not a valid number, or whose E.164 form another customer already holds (or would, a second
+    row rewritten to the same number), is left as it is. Returns (rewritten, ids of the rows left because
+    of a collision)."""
+    rows = conn.execute(text("SELECT id, phone FROM customers WHERE phone IS NOT NULL ORDER BY created_at, id")).all()
+    taken = {phone for _, phone in rows}
+    rewritten, collided = 0, []
+    for customer_id, phone in rows:
+        number = _e164(phone, region)
+        if number is None or number == phone:
+            continue
+        if number in taken:
+            collided.append(str(customer_id))
+            continue
+        conn.execute(text("UPDATE customers SET phone = :phone WHERE id = :id"), {"phone": number, "id": customer_id})
+        taken.discard(phone)
+        taken.add(number)
+        rewritten += 1
+    return rewritten, collided
 
 
 def downgrade() -> None:

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import importlib.util
 import uuid
+from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from commerce.ads import rules as ads_rules
+from commerce.customers import rules
 from tests.conftest import ADMIN, Api
 
 
@@ -32,7 +40,7 @@ async def test_identifier_of_another_customer_is_409_naming_it(client: httpx.Asy
     r = await client.post("/v1/customers", json={"email": "ANA@example.com"}, headers=ADMIN)
     assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
     assert r.json()["errors"][0]["key"] == "email"
-    r = await client.post("/v1/customers", json={"phone": "555 0101", "loyalty_id": "L-1"}, headers=ADMIN)
+    r = await client.post("/v1/customers", json={"phone": "(312) 555-0101", "loyalty_id": "L-1"}, headers=ADMIN)
     assert r.status_code == 409 and r.json()["errors"][0]["key"] == "loyalty_id"
 
 
@@ -100,12 +108,16 @@ async def test_consent_is_kept_with_every_change_its_time_and_source(
 
 
 async def test_patch_changes_identifiers_and_refuses_taken_ones(client: httpx.AsyncClient, api: Api, db_conn) -> None:
-    ana = await api.customer(email="ana@example.com", phone="555 0100")
+    ana = await api.customer(email="ana@example.com", phone="(312) 555-0100")
     await api.customer(email="bo@example.com", loyalty_id="L-2")
     url = f"/v1/customers/{ana['id']}"
     r = await client.patch(url, json={"email": " ANA.NEW@example.com", "loyalty_id": "L-1"}, headers=ADMIN)
     assert r.status_code == 200, r.text
-    assert (r.json()["email"], r.json()["phone"], r.json()["loyalty_id"]) == ("ana.new@example.com", "5550100", "L-1")
+    assert (r.json()["email"], r.json()["phone"], r.json()["loyalty_id"]) == (
+        "ana.new@example.com",
+        "+13125550100",
+        "L-1",
+    )
     for body, key in (({"email": "BO@example.com"}, "email"), ({"loyalty_id": "L-2"}, "loyalty_id")):
         r = await client.patch(url, json=body, headers=ADMIN)
         assert r.status_code == 409 and r.json()["code"] == "identifier_taken", body
@@ -167,3 +179,62 @@ async def test_offers_are_the_active_uncoded_promotions_in_the_engines_order(
     assert offers[0]["channels"] == ["store"] and offers[2]["applies_to"] is None
     assert "code" not in offers[0] and "override_guardrail" not in offers[0]
     assert (await client.get(f"/v1/customers/{ana['id']}/offers", headers=ADMIN)).json() == r.json()
+
+
+async def test_phones_are_stored_in_e164_and_an_invalid_one_is_422_invalid_phone(
+    client: httpx.AsyncClient, api: Api
+) -> None:
+    # Written without a country code (read in the default region, US) or with it: one number.
+    ana = await api.customer(email="ana@example.com", phone="312.555.0177")
+    assert ana["phone"] == "+13125550177"
+    r = await client.post("/v1/customers", json={"phone": "+1 (312) 555-0177"}, headers=ADMIN)
+    assert r.status_code == 409 and r.json()["errors"][0]["key"] == "phone"
+    r = await client.post("/v1/customers", json={"phone": "+44 20 7946 0958"}, headers=ADMIN)
+    assert r.status_code == 201 and r.json()["phone"] == "+442079460958"
+    for phone in ("555 0100", "+1 555 555", "call me", "+999 1234 5678"):
+        r = await client.post("/v1/customers", json={"phone": phone}, headers=ADMIN)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_phone"), phone
+        r = await client.patch(f"/v1/customers/{ana['id']}", json={"phone": phone}, headers=ADMIN)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_phone"), phone
+    r = await client.patch(f"/v1/customers/{ana['id']}", json={"phone": "(312) 555-0178"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["phone"] == "+13125550178"
+
+
+def test_the_default_region_reads_a_number_without_a_country_code() -> None:
+    assert rules.normalise_phone("020 7946 0958", "GB") == "+442079460958"
+    assert rules.normalise_phone("(312) 555-0100", "us") == "+13125550100"
+    assert rules.e164("020 7946 0958", "US") is None
+    assert ads_rules.google_phone("3125550100", "US") == rules.e164("+1 312 555 0100")
+
+
+def _migration_0019() -> Any:
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0019_pos_customer.py"
+    spec = importlib.util.spec_from_file_location("migration_0019", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_migration_0019_rewrites_stored_phones_in_e164_and_leaves_collisions(
+    database_url: str, db_conn: asyncpg.Connection
+) -> None:
+    ids = [uuid.uuid4() for _ in range(5)]
+    stored = ["3125550199", "+13125550188", "(312) 555-0188", "5550100", "+442079460958"]
+    for n, (ident, phone) in enumerate(zip(ids, stored, strict=True)):
+        await db_conn.execute(
+            "INSERT INTO customers (id, phone, created_at) VALUES ($1, $2, now() - make_interval(mins => $3))",
+            ident,
+            phone,
+            10 - n,
+        )
+    engine = create_async_engine(make_url(database_url).set(drivername="postgresql+asyncpg"))
+    try:
+        async with engine.begin() as conn:
+            rewritten, collided = await conn.run_sync(_migration_0019().normalise_phones, "US")
+    finally:
+        await engine.dispose()
+    assert (rewritten, collided) == (1, [str(ids[2])])
+    rows = {r["id"]: r["phone"] for r in await db_conn.fetch("SELECT id, phone FROM customers")}
+    # Rewritten; already E.164; left: another customer has its number; left: not a valid number; E.164.
+    assert [rows[i] for i in ids] == ["+13125550199", "+13125550188", "(312) 555-0188", "5550100", "+442079460958"]

@@ -343,7 +343,7 @@ BAD_IMPORTS: list[tuple[str, dict[str, Any], int, str]] = [
         "invalid_placed_at",
     ),
     ("customer without identifier", body("x", line("JKT-M", 1), customer={}), 422, "identifier_required"),
-    ("customer with a bad phone", body("x", line("JKT-M", 1), customer={"phone": "call me"}), 422, "validation_failed"),
+    ("customer with a bad phone", body("x", line("JKT-M", 1), customer={"phone": "call me"}), 422, "invalid_phone"),
     (
         "fulfillment without store",
         body("x", line("JKT-M", 1) | {"fulfillment": {"type": "ship"}}),

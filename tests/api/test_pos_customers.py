@@ -139,11 +139,14 @@ async def test_a_bad_identifier_rejects_only_its_event(
 async def test_a_replayed_sale_does_not_create_its_customer_twice(
     client: httpx.AsyncClient, db_conn: asyncpg.Connection, shop: None
 ) -> None:
-    batch = [sale("s-1", {"email": "once@example.com", "phone": "555 0199"}), sale("s-2", {"phone": "5550199"})]
+    batch = [
+        sale("s-1", {"email": "once@example.com", "phone": "(312) 555-0199"}),
+        sale("s-2", {"phone": "+1 3125550199"}),
+    ]
     assert [r["status"] for r in await send(client, batch)] == ["applied", "applied"]
     assert [r["status"] for r in await send(client, batch)] == ["duplicate", "duplicate"]
     [customer] = await db_conn.fetch("SELECT id, email, phone FROM customers")
-    assert (customer["email"], customer["phone"]) == ("once@example.com", "5550199")
+    assert (customer["email"], customer["phone"]) == ("once@example.com", "+13125550199")
     linked = await db_conn.fetch("SELECT DISTINCT customer_id FROM pos_events")
     assert [r["customer_id"] for r in linked] == [customer["id"]]
 
@@ -232,3 +235,16 @@ async def test_the_customer_a_till_sale_created_is_looked_up_and_updated_not_cre
     # Later sales by the email alone join the same customer.
     assert (await send(client, [sale("s-2", {"email": "new@example.com"})]))[0]["status"] == "applied"
     assert sorted(await till_sales(client, found["id"])) == ["s-1", "s-2"]
+
+
+async def test_a_square_e164_phone_finds_the_customer_who_gave_it_without_a_country_code(
+    client: httpx.AsyncClient, api: Api, db_conn: asyncpg.Connection, shop: None
+) -> None:
+    kim = (await api.customer(phone="312-555-0161"))["id"]
+    results = await send(client, [sale("sq-1", {"phone": "+13125550161"}), sale("bad", {"phone": "555 0100"})])
+    assert results[0]["status"] == "applied"
+    assert (results[1]["status"], results[1]["code"]) == ("rejected", "invalid_customer")
+    assert len(await till_sales(client, kim)) == 1
+    linked = await db_conn.fetchval("SELECT customer_id FROM pos_events WHERE event_id = 'sq-1'")
+    assert str(linked) == kim
+    assert await db_conn.fetchval("SELECT count(*) FROM customers") == 1
