@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import uuid
@@ -24,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 import migrations
+from commerce.admission import Admission
 from commerce.errors import DatabaseUnavailable
 from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
@@ -169,10 +171,17 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler returns, rolled back if it raises.
 
-    The commit runs before the response is sent, so a failed commit becomes an error response.
+    The commit runs before the response is sent, so a failed commit becomes an error response. With
+    admission control on (commerce/admission.py), the transaction first waits for its turn, and holds
+    it until after the commit.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    async with sessionmaker() as session, session.begin():
+    admission: Admission | None = state.admission
+    async with (
+        admission.slot() if admission is not None else contextlib.nullcontext(),
+        sessionmaker() as session,
+        session.begin(),
+    ):
         with waiting_for_connection("primary"):
             await session.connection()
         yield session
