@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from commerce.admission import Admission, Overloaded
+from commerce.admission import Admission, Overloaded, default_limit
 
 
 async def settle() -> None:
@@ -123,3 +123,10 @@ async def test_a_handed_slot_with_nobody_left_is_freed() -> None:
 def test_the_limit_is_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Admission(0, max_wait=1)
+
+
+def test_the_default_limit_is_eight_or_the_pool_when_smaller() -> None:
+    assert default_limit(10) == 8
+    assert default_limit(32) == 8
+    assert default_limit(3) == 3
+    assert default_limit(0) == 1
