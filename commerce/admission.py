@@ -5,7 +5,8 @@ transactions in flight on one loop, each waits behind the others' Python work on
 so a transaction that holds row locks (a checkout's reservation) holds them for that whole
 interleaving, and latency spreads into a long tail. Admitting a bounded number at a time, first
 come first served, keeps each admitted transaction short; the others wait before they begin, holding
-no connection and no lock.
+no connection and no lock. It applies to the routes marked `opt=ADMITTED` (checkout, the contended
+write), not to every transaction: reads and other writes are not queued behind checkouts.
 
 A waiter that waits longer than `max_wait` is answered 503 `service_unavailable` with `Retry-After`
 (nothing was changed), rather than queueing without end. A waiter that goes away (client gone,
@@ -24,6 +25,10 @@ from collections.abc import AsyncIterator
 
 from commerce.errors import DomainError
 from commerce.observability.metrics import ADMISSION_QUEUE, ADMISSION_REFUSED, ADMISSION_WAIT
+
+ADMISSION_OPT = "admission"
+# Route option of the routes whose transaction waits for admission (`@post(..., opt=ADMITTED)`).
+ADMITTED = {ADMISSION_OPT: True}
 
 
 class Overloaded(DomainError):

@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_max_overflow: int = 10
     # Connections for the one-statement searches (a pool of their own, opened when needed).
     db_read_pool_size: int = 10
-    # Admission control (commerce/admission.py): transactions in flight at once per worker, the others
+    # Admission control (commerce/admission.py): checkout transactions in flight at once per worker, the others
     # waiting in FIFO order before they take a connection. None: 8, or db_pool_size if smaller; 0: off.
     db_admission_limit: int | None = None
     # The longest a transaction waits for admission before it is answered 503 with Retry-After.
