@@ -62,6 +62,8 @@ class Result:
     note: str = ""
     workers: int | None = None
     admission: str = ""
+    # False for a row whose "throughput" is a count of responses (the flash sale's 201s and 409s apart).
+    rate: bool = True
 
 
 def free_port() -> int:
@@ -537,6 +539,7 @@ async def load_service(
                                 p99_ms=split["p99_us"] / 1000,
                                 statuses={status: split["n"]},
                                 note="req/s column: responses, not per second; measured latencies",
+                                rate=False,
                             )
                         )
         finally:
@@ -634,7 +637,7 @@ async def run(
         for r in results:
             if r.name == "availability":
                 r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
-            elif r.ceiling is None and r.workers in liveness and r.name != "liveness":
+            elif r.ceiling is None and r.rate and r.workers in liveness and r.name != "liveness":
                 r.ceiling, r.ceiling_name = liveness[r.workers], "liveness endpoint"
         extra += [
             "## Ceilings measured in the same run",
