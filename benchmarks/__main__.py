@@ -61,6 +61,9 @@ class Result:
     rss_mb: float | None = None
     note: str = ""
     workers: int | None = None
+    admission: str = ""
+    # False for a row whose "throughput" is a count of responses (the flash sale's 201s and 409s apart).
+    rate: bool = True
 
 
 def free_port() -> int:
@@ -78,7 +81,7 @@ def with_database(url: str, name: str) -> str:
 class Server:
     """The service as a real process (granian, N workers), started and stopped by the benchmark."""
 
-    def __init__(self, url: str, workers: int, background: bool) -> None:
+    def __init__(self, url: str, workers: int, background: bool, admission: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -93,6 +96,8 @@ class Server:
             "COMMERCE_DB_READ_POOL_SIZE": str(READ_POOL // workers),
             "PYTHONPATH": str(ROOT),
         }
+        if admission is not None:
+            env["COMMERCE_DB_ADMISSION_LIMIT"] = admission
         self.log = open(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1], "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "commerce", "serve", "--port", str(self.port), "--workers", str(workers)],
@@ -125,7 +130,12 @@ class Server:
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Still finishing requests a load left queued (a busy machine): the next workload needs it gone.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
         self.log.close()
 
 
@@ -177,6 +187,12 @@ def wrk_result(
     """A wrk run as a result row; `ceiling` is pgbench's (tx/s, p50, p99) for the same transaction."""
     seconds = data["duration_us"] / 1e6
     ok = sum(n for code, n in data["statuses"].items() if code.startswith("2"))
+    measured = data.get("by_status", {}).get("0")
+    if measured:
+        # wrk's percentiles include the samples its coordinated-omission correction adds for pauses;
+        # the measured responses' own percentiles beside them.
+        raw = f"measured p50/p99 {measured['p50_us'] / 1000:.1f}/{measured['p99_us'] / 1000:.1f} ms"
+        note = f"{note}; {raw}" if note else raw
     return Result(
         name=name,
         clients=clients,
@@ -204,14 +220,14 @@ STORE_SQL, SKU_SQL = "format('S%s', lpad(:s::text, 4, '0'))", "format('SKU%s', l
 
 
 def pgbench_script(name: str) -> str:
-    """A pgbench script of benchmarks/pgbench/. "hot_checkout" is checkout.sql with every client on one
-    hot level (the flash sale's ceiling): row locks on it serialise the transactions, as in the service."""
-    if name != "hot_checkout":
+    """A pgbench script of benchmarks/pgbench/. "hot:NAME" is script NAME with every client on one hot
+    level (the flash sale's ceiling): row locks on it serialise the transactions, as in the service."""
+    if not name.startswith("hot:"):
         return (HERE / "pgbench" / name).read_text()
-    checkout = pgbench_script("checkout.sql")
-    if STORE_SQL not in checkout or SKU_SQL not in checkout:
-        raise RuntimeError("checkout.sql no longer picks its level with STORE_SQL and SKU_SQL; update both")
-    return checkout.replace(STORE_SQL, f"'{workloads.FLASH_STORE}'").replace(SKU_SQL, f"'{workloads.CEILING_SKU}'")
+    script = pgbench_script(name.removeprefix("hot:"))
+    if STORE_SQL not in script or SKU_SQL not in script:
+        raise RuntimeError(f"{name} no longer picks its level with STORE_SQL and SKU_SQL; update both")
+    return script.replace(STORE_SQL, f"'{workloads.FLASH_STORE}'").replace(SKU_SQL, f"'{workloads.CEILING_SKU}'")
 
 
 def run_pgbench(
@@ -314,8 +330,8 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
         f"Run {now} with `python -m benchmarks {config}` on {machine()}.",
         "Load generator (wrk, 2 threads), service and PostgreSQL share the machine.",
         "",
-        "| workload | workers | clients | ok req/s | p50 ms | p99 ms | ceiling | ratio | peak RSS/worker MB | statuses | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | workers | admission | clients | ok req/s | p50 ms | p99 ms | ceiling | ratio | peak RSS/worker MB | statuses | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ceiling = f"{r.ceiling:.0f} ({r.ceiling_name})" if r.ceiling else ""
@@ -323,7 +339,7 @@ def write_results(results: list[Result], path: Path, *, config: str, extra: list
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
         lines.append(
-            f"| {r.name} | {r.workers or ''} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
+            f"| {r.name} | {r.workers or ''} | {r.admission} | {r.clients} | {r.throughput:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {ceiling} | {ratio} "
             f"| {rss} | {statuses} | {r.note} |"
         )
     path.write_text("\n".join([*lines, "", *extra, "", *kept_sections(path)]))
@@ -359,6 +375,16 @@ def main() -> None:
         help="Comma-separated service worker counts; the service workloads run once for each"
         " (default: one per two cores, and one per core; with --smoke only the first).",
     )
+    parser.add_argument(
+        "--admission",
+        type=lambda v: [None if a == "default" else "0" if a == "off" else str(int(a)) for a in v.split(",")],
+        default=[None],
+        help="Comma-separated admission limits per worker (COMMERCE_DB_ADMISSION_LIMIT: a number, `off`, or"
+        " `default` for the service's own); the service workloads run once for each (default: `default`).",
+    )
+    parser.add_argument(
+        "--database", default="commerce_bench", help="Name of the database the benchmark creates (and drops)."
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database afterwards.")
     parser.add_argument(
@@ -381,7 +407,7 @@ def main() -> None:
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         sys.exit("wrk and pgbench are needed: apt-get install wrk postgresql-client")
     if args.smoke:
-        stores, skus, nearby, flash_units, carts, flash_carts, seconds = 8, 400, 2000, 20, 400, 200, 1
+        stores, skus, nearby, flash_units, carts, flash_carts, seconds = 8, 400, 2000, 20, 400, 600, 1
     else:
         stores, skus, nearby, flash_units, carts, flash_carts, seconds = (
             200,
@@ -409,17 +435,20 @@ async def load_service(
     flash_units: int,
     ceilings: bool,
     notes: list[str],
+    admission: str | None = None,
 ) -> list[Result]:
-    """The wrk workloads against the service run with `workers` worker processes (with `ceilings`, the
-    pgbench ceilings of its write workloads too, described in `notes`)."""
+    """The wrk workloads against the service run with `workers` worker processes and the admission limit
+    `admission` (COMMERCE_DB_ADMISSION_LIMIT; None: the service's default), with `ceilings` the pgbench
+    ceilings of its write workloads too, described in `notes`."""
     results: list[Result] = []
 
     def record(result: Result) -> None:
         result.workers = workers
+        result.admission = admission or "default"
         results.append(result)
         print(result, flush=True)
 
-    server = Server(url, workers, background=True)
+    server = Server(url, workers, background=True, admission=admission)
     try:
         token = storefront_key(server)
         # Each read at 32 clients (the machine saturated: throughput, and latency that is mostly
@@ -436,28 +465,36 @@ async def load_service(
 
     # The database's ceilings for the write workloads are measured right before them, in the same
     # database state, with no service connected (they would take the server's connections); each write
-    # workload starts after a CHECKPOINT, so none inherits another's.
+    # workload starts after a CHECKPOINT, so none inherits another's. Beside each, the Saleor-style
+    # transaction (checkout_saleor.sql: the stock rows locked with SELECT ... FOR UPDATE first, read,
+    # then updated with the values the application computed): what the one-statement design buys.
+    label = f"{workers} worker(s){f', admission {admission}' if admission else ''}"
+
+    async def ceiling(script: str, clients: int, what: str) -> tuple[float, float, float]:
+        await checkpoint(url)
+        measured = run_pgbench(url, script, clients=clients, seconds=seconds, stores=stores, skus=skus)
+        notes.append(
+            f"- {label}: pgbench, {what}, {clients} clients: {measured[0]:.0f} tx/s,"
+            f" p50 {measured[1]:.1f} ms, p99 {measured[2]:.1f} ms"
+        )
+        return measured
+
+    hot_level = f"{workloads.FLASH_STORE}/{workloads.CEILING_SKU}"
     checkout_ceiling = flash_ceiling = None
     if ceilings and (cart_sets or relay_off):
-        await checkpoint(url)
-        checkout_ceiling = run_pgbench(url, "checkout.sql", clients=32, seconds=seconds, stores=stores, skus=skus)
-        notes.append(
-            f"- {workers} worker(s): pgbench, checkout transaction (benchmarks/pgbench/checkout.sql), 32 clients:"
-            f" {checkout_ceiling[0]:.0f} tx/s, p50 {checkout_ceiling[1]:.1f} ms, p99 {checkout_ceiling[2]:.1f} ms"
-        )
+        checkout_ceiling = await ceiling("checkout.sql", 32, "checkout transaction (benchmarks/pgbench/checkout.sql)")
+        await ceiling("checkout_saleor.sql", 32, "Saleor-style checkout (benchmarks/pgbench/checkout_saleor.sql)")
     if ceilings and flash:
-        await checkpoint(url)
-        flash_ceiling = run_pgbench(
-            url, "hot_checkout", clients=FLASH_CEILING_CLIENTS, seconds=seconds, stores=stores, skus=skus
+        flash_ceiling = await ceiling(
+            "hot:checkout.sql", FLASH_CEILING_CLIENTS, f"the checkout transaction on one hot level ({hot_level})"
         )
-        notes.append(
-            f"- {workers} worker(s): pgbench, the checkout transaction on one hot level"
-            f" (benchmarks/pgbench/checkout.sql on {workloads.FLASH_STORE}/{workloads.CEILING_SKU}),"
-            f" {FLASH_CEILING_CLIENTS} clients: {flash_ceiling[0]:.0f} tx/s,"
-            f" p50 {flash_ceiling[1]:.1f} ms, p99 {flash_ceiling[2]:.1f} ms"
+        await ceiling(
+            "hot:checkout_saleor.sql",
+            FLASH_CEILING_CLIENTS,
+            f"the Saleor-style checkout on one hot level ({hot_level})",
         )
     if cart_sets or flash:
-        server = Server(url, workers, background=True)
+        server = Server(url, workers, background=True, admission=admission)
         try:
             token = storefront_key(server)
             for clients, cart_ids in cart_sets.items():
@@ -469,7 +506,9 @@ async def load_service(
             if flash:
                 await checkpoint(url)
                 file = workloads.write_checkout_requests(work / "flash.txt", flash)
-                data = run_wrk(server, file, token, clients=256, seconds=max(seconds, 10), once=True)
+                # Long enough for every shopper to be answered on a busy machine (the run ends when the
+                # carts run out).
+                data = run_wrk(server, file, token, clients=256, seconds=max(4 * seconds, 10), once=True)
                 sold, reserved, available, rate = await flash_check(url, flash_units)
                 verdict = "exact" if sold == flash_units == reserved and available == 0 else "MISMATCH"
                 flash_result = wrk_result(
@@ -478,17 +517,36 @@ async def load_service(
                     data,
                     server,
                     note=f"{flash_units} units: {sold} orders, reserved {reserved}, available {available}"
-                    f" ({verdict}); latency and statuses over all {len(flash)} shoppers",
+                    f" ({verdict}); latency and statuses over the {sum(data['statuses'].values())} of {len(flash)}"
+                    " shoppers answered before wrk stopped (it stops a thread, and drops the requests it has in"
+                    " flight, when its last line is sent)",
                     ceiling=flash_ceiling,
                     ceiling_name="pgbench, the same transaction on the hot row, just before",
                 )
                 flash_result.throughput = rate
                 record(flash_result)
+                # The shoppers who bought and those told "sold out", apart: the sold-out ones should hear
+                # it quickly, whatever the buyers' latency.
+                for status, what in (("201", "bought (201)"), ("409", "were told sold out (409)")):
+                    split = data["by_status"].get(status)
+                    if split:
+                        record(
+                            Result(
+                                name=f"flash sale: latency of the shoppers who {what}",
+                                clients=256,
+                                throughput=split["n"],
+                                p50_ms=split["p50_us"] / 1000,
+                                p99_ms=split["p99_us"] / 1000,
+                                statuses={status: split["n"]},
+                                note="req/s column: responses, not per second; measured latencies",
+                                rate=False,
+                            )
+                        )
         finally:
             server.stop()
 
     if relay_off:
-        server = Server(url, workers, background=False)
+        server = Server(url, workers, background=False, admission=admission)
         try:
             token = storefront_key(server)
             await checkpoint(url)
@@ -510,7 +568,7 @@ async def run(
     flash_carts: int,
     seconds: int,
 ) -> None:
-    name = "commerce_bench"
+    name = args.database
     url = with_database(args.server_url, name)
     admin = await asyncpg.connect(args.server_url)
     reuse = args.reuse and await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
@@ -533,33 +591,37 @@ async def run(
         sample = 100 if args.smoke else 5
         print(f"{'reused' if reuse else 'seeded'} in {time.perf_counter() - t0:.0f}s", flush=True)
         for workers in args.workers:
-            await workloads.reset_flash(conn, flash_units)
-            run_id = f"r{int(time.time())}w{workers}"
+            for admission in args.admission:
+                await workloads.reset_flash(conn, flash_units)
+                run_id = f"r{int(time.time())}w{workers}a{admission or 'd'}"
 
-            async def carts_for(prefix: str, run_id: str = run_id) -> list[str]:
-                return await workloads.seed_carts(conn, f"{run_id}{prefix}", carts, sample_percent=sample)
+                async def carts_for(prefix: str, run_id: str = run_id) -> list[str]:
+                    return await workloads.seed_carts(conn, f"{run_id}{prefix}", carts, sample_percent=sample)
 
-            cart_sets = {c: await carts_for(f"c{c}") for c in (32, 128)} if "checkout" in only else {}
-            relay_off = await carts_for("off32") if "relay_off" in only else []
-            flash = (
-                await workloads.seed_carts(conn, f"{run_id}flash", flash_carts, flash=True) if "flash" in only else []
-            )
-            await conn.execute("VACUUM ANALYZE")
-            results += await load_service(
-                url,
-                work,
-                workers,
-                only,
-                seconds,
-                stores,
-                skus,
-                cart_sets,
-                relay_off,
-                flash,
-                flash_units,
-                ceilings="pgbench" in only,
-                notes=ceiling_notes,
-            )
+                cart_sets = {c: await carts_for(f"c{c}") for c in (32, 128)} if "checkout" in only else {}
+                relay_off = await carts_for("off32") if "relay_off" in only else []
+                flash = (
+                    await workloads.seed_carts(conn, f"{run_id}flash", flash_carts, flash=True)
+                    if "flash" in only
+                    else []
+                )
+                await conn.execute("VACUUM ANALYZE")
+                results += await load_service(
+                    url,
+                    work,
+                    workers,
+                    only,
+                    seconds,
+                    stores,
+                    skus,
+                    cart_sets,
+                    relay_off,
+                    flash,
+                    flash_units,
+                    ceilings="pgbench" in only,
+                    notes=ceiling_notes,
+                    admission=admission,
+                )
         await conn.close()
 
         if "pos" in only:
@@ -575,7 +637,7 @@ async def run(
         for r in results:
             if r.name == "availability":
                 r.ceiling, r.ceiling_name = read_tps, "pgbench availability"
-            elif r.ceiling is None and r.workers in liveness and r.name != "liveness":
+            elif r.ceiling is None and r.rate and r.workers in liveness and r.name != "liveness":
                 r.ceiling, r.ceiling_name = liveness[r.workers], "liveness endpoint"
         extra += [
             "## Ceilings measured in the same run",
@@ -599,6 +661,8 @@ async def run(
                 f"--seconds {args.seconds}" if args.seconds != 15 else "",
                 "--reuse" if args.reuse else "",
                 f"--workers {','.join(map(str, args.workers))}",
+                f"--admission {','.join(a or 'default' for a in args.admission)}" if args.admission != [None] else "",
+                f"--database {args.database}" if args.database != "commerce_bench" else "",
                 f"--only {','.join(w for w in WORKLOADS if w in only)}" if only != set(WORKLOADS) else "",
             )
             if part

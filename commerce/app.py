@@ -21,6 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 
 from commerce import __version__
+from commerce.admission import Admission, default_limit
 from commerce.ads.routes import AdClickController, ExportController, ReportController
 from commerce.auth.guards import ApiKeyMiddleware
 from commerce.auth.listener import revocation_listener
@@ -130,6 +131,14 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def admission(settings: Settings) -> Admission | None:
+    """The worker's admission gate for transactions (commerce/admission.py), or None when it is off."""
+    limit = settings.db_admission_limit
+    if limit is None:
+        limit = default_limit(settings.db_pool_size)
+    return Admission(limit, settings.db_admission_wait_seconds) if limit > 0 else None
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     if not settings.database_url:
@@ -148,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.admission = admission(settings)
         app.state.read_pool = await make_read_pool(
             database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
         )

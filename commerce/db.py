@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import re
@@ -16,6 +17,7 @@ import asyncpg
 import msgspec
 from alembic import command
 from alembic.config import Config
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
@@ -25,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 import migrations
+from commerce.admission import ADMISSION_OPT, Admission
 from commerce.errors import DatabaseUnavailable
 from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
@@ -167,13 +170,20 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler returns, rolled back if it raises.
 
-    The commit runs before the response is sent, so a failed commit becomes an error response.
+    The commit runs before the response is sent, so a failed commit becomes an error response. On the
+    routes marked `opt=ADMITTED` (checkout) with admission control on (commerce/admission.py), the
+    transaction first waits for its turn, and holds it until after the commit.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    async with sessionmaker() as session, session.begin():
+    admission: Admission | None = state.admission if request.route_handler.opt.get(ADMISSION_OPT) else None
+    async with (
+        admission.slot() if admission is not None else contextlib.nullcontext(),
+        sessionmaker() as session,
+        session.begin(),
+    ):
         with waiting_for_connection("primary"):
             await session.connection()
         yield session

@@ -48,6 +48,7 @@ class DomainError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -127,7 +128,7 @@ def problem(
 
 
 def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
-    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:

@@ -38,6 +38,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_max_overflow: int = 10
     # Connections for the one-statement searches (a pool of their own, opened when needed).
     db_read_pool_size: int = 10
+    # Admission control (commerce/admission.py): checkout transactions in flight at once per worker, the others
+    # waiting in FIFO order before they take a connection. None: 8, or db_pool_size if smaller; 0: off.
+    db_admission_limit: int | None = None
+    # The longest a transaction waits for admission before it is answered 503 with Retry-After.
+    db_admission_wait_seconds: float = 5.0
     # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
     background_workers: bool = True
     # Event relay: woken when a transaction that wrote events commits (LISTEN/NOTIFY, commerce/notify.py);
@@ -111,6 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_size=int(env.get("COMMERCE_DB_POOL_SIZE", "10")),
             db_max_overflow=int(env.get("COMMERCE_DB_MAX_OVERFLOW", "10")),
             db_read_pool_size=int(env.get("COMMERCE_DB_READ_POOL_SIZE", "10")),
+            db_admission_limit=int(env["COMMERCE_DB_ADMISSION_LIMIT"])
+            if env.get("COMMERCE_DB_ADMISSION_LIMIT")
+            else None,
+            db_admission_wait_seconds=float(env.get("COMMERCE_DB_ADMISSION_WAIT_SECONDS", "5")),
             background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
             event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "5")),
             webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "1")),

@@ -36,6 +36,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     generate_latest,
     multiprocess,
 )
@@ -69,6 +70,20 @@ POOL_WAITING = Gauge(
     "Requests waiting for a connection from the pool",
     ["pool"],
     multiprocess_mode="livesum",
+)
+ADMISSION_QUEUE = Gauge(
+    "commerce_db_admission_queued",
+    "Transactions waiting for admission (commerce/admission.py), before taking a connection",
+    multiprocess_mode="livesum",
+)
+ADMISSION_WAIT = Histogram(
+    "commerce_db_admission_wait_seconds",
+    "Time a transaction waited for admission (0 when admitted at once)",
+    buckets=[0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+)
+ADMISSION_REFUSED = Counter(
+    "commerce_db_admission_refused",
+    "Transactions answered 503 after waiting the longest allowed for admission",
 )
 RESERVATIONS_EXPIRED = Counter(
     "commerce_reservations_expired",

@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RequestBody
 
+from commerce.admission import ADMITTED
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
@@ -54,6 +55,7 @@ class OrderController(Controller):
         description=CHECKOUT_DOC,
         status_code=201,
         responses=problem_responses(400, 401, 403, 404, 409, 422),
+        opt=ADMITTED,
     )
     async def checkout(
         self,
