@@ -45,6 +45,27 @@ def normalised(data: CustomerIn) -> dict[str, str | None]:
     return {field: _normalise(field, getattr(data, field)) for field in _IDENTIFIERS}
 
 
+def usable(given: Mapping[str, str | None]) -> tuple[dict[str, str | None], list[str]]:
+    """The identifiers given (`email`, `phone`, `loyalty_id`, each maybe None), each checked and normalised
+    on its own as a customer's is: those that are valid, the others None, and why each other one was left
+    out. For records another system already accepted (till sales, imported orders), where a bad
+    identifier loses the link to a customer, never the record."""
+    values: dict[str, str | None] = dict.fromkeys(_IDENTIFIERS)
+    ignored: list[str] = []
+    for field in _IDENTIFIERS:
+        value = given.get(field)
+        if value is None:
+            continue
+        try:
+            checked = getattr(msgspec.convert({field: value}, CustomerIn), field)
+            values[field] = _normalise(field, checked)
+        except msgspec.ValidationError as exc:
+            ignored.append(f"`{field}` {value!r} ignored: {exc}")
+        except Unprocessable as exc:
+            ignored.append(f"`{field}` {value!r} ignored: {exc.detail}")
+    return values, ignored
+
+
 async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None) -> None:
     """Name the identifier already linked to another customer (a concurrent write is still caught by the
     unique constraints)."""
