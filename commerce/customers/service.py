@@ -240,19 +240,18 @@ async def create_unmatched(db: AsyncSession, identifiers: Iterable[Mapping[str, 
         )
 
 
-async def match_or_create(db: AsyncSession, data: CustomerIn) -> uuid.UUID:
-    """The customer one of these identifiers belongs to, or a new customer holding all of them.
+async def match_or_create(db: AsyncSession, values: Mapping[str, str | None]) -> uuid.UUID:
+    """The customer one of these normalised identifiers belongs to, or a new customer holding all of them.
 
     Identifiers are tried from the most to the least specific (loyalty id, email, phone); the first
     that is linked wins, and a matched customer is left as it is. A concurrent creation of the same
     customer is found again rather than failing. Till sales are matched by the same SQL, set-based
     (pos/service.py).
     """
-    values = normalised(data)
     if all(value is None for value in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
     for attempt in range(2):
-        found = await db.scalar(_MATCH, values)
+        found = await db.scalar(_MATCH, dict(values))
         if found is not None:
             return cast(uuid.UUID, found)
         if attempt == 0:
