@@ -66,7 +66,9 @@ def usable(given: Mapping[str, str | None]) -> tuple[dict[str, str | None], list
     return values, ignored
 
 
-async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None) -> None:
+async def _ensure_free(
+    db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None, *, reveal: bool
+) -> None:
     """Name the identifier already linked to another customer (a concurrent write is still caught by the
     unique constraints)."""
     for field, value in values.items():
@@ -74,10 +76,10 @@ async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer
             continue
         owner = await db.scalar(select(Customer.id).where(getattr(Customer, field) == value))
         if owner is not None and owner != customer_id:
-            raise _taken(field)
+            raise _taken(field, owner if reveal else None)
 
 
-async def _write(db: AsyncSession, stmt: Any) -> None:
+async def _write(db: AsyncSession, stmt: Any, values: Mapping[str, Any], *, reveal: bool) -> None:
     try:
         async with db.begin_nested():
             await db.execute(stmt)
@@ -85,15 +87,20 @@ async def _write(db: AsyncSession, stmt: Any) -> None:
         field = next((f for f in _IDENTIFIERS if f"uq_customers_{f}" in str(exc.orig)), None)
         if field is None:
             raise
-        raise _taken(field) from None
+        owner = await db.scalar(select(Customer.id).where(getattr(Customer, field) == values[field]))
+        raise _taken(field, owner if reveal else None) from None
 
 
-async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "system") -> CustomerOut:
-    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here."""
+async def create_customer(
+    db: AsyncSession, data: CustomerIn, *, source: str = "system", reveal: bool = False
+) -> CustomerOut:
+    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here. With
+    `reveal` (a caller that may read customers), an `identifier_taken` conflict names the customer
+    holding the identifier."""
     values = normalised(data)
     if all(v is None for v in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
-    await _ensure_free(db, values, None)
+    await _ensure_free(db, values, None, reveal=reveal)
     consent = rules.consent_changes(
         {"email": False, "sms": False}, _consent_asked(data.marketing_consent or ConsentIn())
     )
@@ -106,6 +113,8 @@ async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "
             email_consent=consent.get("email", False),
             sms_consent=consent.get("sms", False),
         ),
+        values,
+        reveal=reveal,
     )
     await _record_consent(db, customer_id, consent, source)
     # A new customer may already belong to segments (no orders yet, consent).
@@ -113,8 +122,11 @@ async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "
     return await get_customer(db, customer_id)
 
 
-async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: CustomerPatch, *, source: str) -> CustomerOut:
-    """Change identifiers and marketing consent; each consent change is kept with its time and source."""
+async def update_customer(
+    db: AsyncSession, customer_id: uuid.UUID, data: CustomerPatch, *, source: str, reveal: bool = False
+) -> CustomerOut:
+    """Change identifiers and marketing consent; each consent change is kept with its time and source.
+    `reveal` as for create_customer."""
     customer = await db.get(Customer, customer_id, with_for_update=True, populate_existing=True)
     if customer is None:
         raise NotFound(f"No customer with id {customer_id}.")
@@ -128,7 +140,7 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
         raise Unprocessable(
             "A customer keeps at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required"
         )
-    await _ensure_free(db, changed, customer_id)
+    await _ensure_free(db, changed, customer_id, reveal=reveal)
     consent: dict[str, bool] = {}
     if not isinstance(data.marketing_consent, msgspec.UnsetType):
         consent = rules.consent_changes(
@@ -138,7 +150,7 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
     values: dict[str, Any] = dict(changed)
     values.update({f"{channel}_consent": granted for channel, granted in consent.items()})
     if values:
-        await _write(db, update(Customer).where(Customer.id == customer_id).values(**values))
+        await _write(db, update(Customer).where(Customer.id == customer_id).values(**values), values, reveal=reveal)
         # Consent is a segment fact.
         await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     await _record_consent(db, customer_id, consent, source)
@@ -164,11 +176,22 @@ async def _record_consent(db: AsyncSession, customer_id: uuid.UUID, changes: dic
         )
 
 
-def _taken(field: str) -> Conflict:
+def _taken(field: str, owner: uuid.UUID | None) -> Conflict:
+    """409 naming the identifier and, when the caller may read customers, the customer holding it (often one
+    a till sale or an imported order created with just that identifier): update that one instead."""
+    errors = [{"key": field, "message": "already linked to another customer"}]
+    if owner is None:
+        return Conflict(
+            f"This {field} is already linked to another customer; look that customer up instead.",
+            code="identifier_taken",
+            errors=errors,
+        )
     return Conflict(
-        f"This {field} is already linked to another customer; look that customer up instead.",
+        f"This {field} is already linked to customer {owner} (perhaps created by a till sale or an imported "
+        f"order): to give that customer the other details, PATCH /v1/customers/{owner} instead.",
         code="identifier_taken",
-        errors=[{"key": field, "message": "already linked to another customer"}],
+        errors=errors,
+        customer_id=str(owner),
     )
 
 

@@ -44,6 +44,28 @@ async def test_identifier_of_another_customer_is_409_naming_it(client: httpx.Asy
     assert r.status_code == 409 and r.json()["errors"][0]["key"] == "loyalty_id"
 
 
+async def test_a_409_names_the_customer_holding_the_identifier_to_those_who_may_read_customers(
+    client: httpx.AsyncClient, api: Api
+) -> None:
+    ana = (await api.customer(email="ana@example.com", loyalty_id="L-1"))["id"]
+    bo = (await api.customer(email="bo@example.com"))["id"]
+    await api.store("S1")
+    associate = await api.key("associate", "S1")
+    for headers in (ADMIN, associate):
+        r = await client.post("/v1/customers", json={"email": "new@example.com", "loyalty_id": "L-1"}, headers=headers)
+        assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+        assert r.json()["customer_id"] == ana
+        assert f"PATCH /v1/customers/{ana}" in r.json()["detail"]
+        r = await client.patch(f"/v1/customers/{bo}", json={"loyalty_id": " L-1 "}, headers=headers)
+        assert (r.status_code, r.json()["customer_id"]) == (409, ana)
+    # A shopper changing their own email to someone else's learns only that it is taken.
+    r = await client.patch(
+        f"/v1/customers/{bo}", json={"email": "ANA@example.com"}, headers=await api.customer_token(bo)
+    )
+    assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+    assert "customer_id" not in r.json() and ana not in r.json()["detail"]
+
+
 async def test_customer_needs_an_identifier_and_valid_values(client: httpx.AsyncClient) -> None:
     for body in ({}, {"email": "not-an-email"}, {"phone": "call me"}, {"phone": "12"}, {"name": "Ana"}):
         r = await client.post("/v1/customers", json=body, headers=ADMIN)

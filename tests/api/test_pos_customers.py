@@ -273,8 +273,10 @@ async def test_the_customer_a_till_sale_created_is_looked_up_and_updated_not_cre
     # Signing the shopper up afterwards with that loyalty card: the customer already exists.
     r = await client.post("/v1/customers", json={"loyalty_id": "L-NEW", "email": "new@example.com"}, headers=ADMIN)
     assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+    # The conflict names that customer, to be updated instead.
     [found] = await find(client, loyalty_id="L-NEW")
-    r = await client.patch(f"/v1/customers/{found['id']}", json={"email": "new@example.com"}, headers=ADMIN)
+    assert r.json()["customer_id"] == found["id"]
+    r = await client.patch(f"/v1/customers/{r.json()['customer_id']}", json={"email": "new@example.com"}, headers=ADMIN)
     assert r.status_code == 200, r.text
     assert await till_sales(client, found["id"]) == ["s-1"]
     # Later sales by the email alone join the same customer.
