@@ -9,7 +9,7 @@ occurred_at scattered over the past hours so late events and counts interleave; 
 sales name one of 5,000 shoppers, `--by` loyalty id, email, phone or any of them). Prints lines/s
 and p50/p99 batch latency, then drops the database.
 
-    /work/venv/bin/python benchmarks/pos_ingest.py --seconds 25
+    python benchmarks/pos_ingest.py --seconds 25
 """
 
 from __future__ import annotations

@@ -42,6 +42,12 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     promotion_id: Annotated[
         str | None, msgspec.Meta(description="With `promotion_limit_reached` and `code_used`: the promotion")
     ] = None
+    customer_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="With `identifier_taken`, for an admin or associate key: the customer holding the identifier"
+        ),
+    ] = None
 
 
 class DomainError(Exception):

@@ -278,8 +278,8 @@ class SquareAdapter:
             for start in range(0, len(pairs), MAX_POS_BATCH):
                 anonymous = await self._send_batch(store, pairs[start : start + MAX_POS_BATCH])
                 if anonymous:
-                    # Identifiers our API does not accept (a phone Square holds in a form we cannot read):
-                    # the sale still counts, without its buyer.
+                    # A server that still rejects an event for its buyer's identifiers (current ones apply it
+                    # without them, `customer_not_linked`): the sale still counts, without its buyer.
                     await self._send_batch(store, anonymous)
 
     async def _send_batch(
@@ -300,6 +300,8 @@ class SquareAdapter:
             return []
         anonymous = []
         for (work, sent), result in zip(chunk, results, strict=True):
+            if result.status == "applied" and result.code is not None:
+                log.info("%s applied, buyer not fully linked (%s): %s", sent["event_id"], result.code, result.detail)
             if result.status != "rejected":
                 continue
             if result.code == "invalid_customer" and "customer" in sent:

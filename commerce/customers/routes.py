@@ -31,15 +31,18 @@ class CustomerController(Controller):
         "/",
         guards=[allow("associate")],
         summary="Create a customer",
-        description="At least one identifier. Emails are stored lower-cased and phones as digits with an optional "
-        "leading `+`. An identifier already linked to another customer is 409 `identifier_taken` (`errors[0].key` "
-        "names it). `marketing_consent` given here is the first entry of the customer's consent log.",
+        description="At least one identifier. Emails are stored lower-cased and phones in E.164 (a number without "
+        "a country code is read as one of `COMMERCE_DEFAULT_PHONE_REGION`; not a valid number: 422 `invalid_phone`). "
+        "An identifier already linked to another customer is 409 `identifier_taken`: `errors[0].key` names it and "
+        "`customer_id` the customer holding it (often one a till sale or an imported order created with just that "
+        "identifier): PATCH that customer instead. `marketing_consent` given here is the first entry of the "
+        "customer's consent log.",
         responses=problem_responses(401, 403, 409, 422),
     )
     async def create_customer(
         self, db: Db, request: Request[Principal, Any, Any], data: JSONBody[CustomerIn]
     ) -> CustomerOut:
-        return await service.create_customer(db, data, source=request.user.source)
+        return await service.create_customer(db, data, source=request.user.source, reveal=True)
 
     @get("/{customer_id:uuid}", summary="One customer", description=SELF, responses=problem_responses(401, 403, 404))
     async def get_customer(
@@ -52,7 +55,8 @@ class CustomerController(Controller):
         "/{customer_id:uuid}",
         summary="Change a customer's identifiers or marketing consent",
         description="Only the fields sent change; `null` removes an identifier (one must remain). An identifier "
-        "already linked to another customer is 409 `identifier_taken`. Every consent change is kept with its time "
+        "already linked to another customer is 409 `identifier_taken` (with `customer_id`, the customer holding it, "
+        "for an admin or associate key). Every consent change is kept with its time "
         "and who made it (`role:key id`). A customer token may change its own email, phone and consent; the "
         "loyalty id, which links till sales to the customer, only an admin or associate key. " + SELF,
         responses=problem_responses(401, 403, 404, 409, 422),
@@ -67,7 +71,9 @@ class CustomerController(Controller):
         ensure_self(request.user, customer_id)
         if request.user.role == CUSTOMER and not isinstance(data.loyalty_id, msgspec.UnsetType):
             raise Forbidden("The loyalty id is set by the retailer (an admin or associate key), not by the shopper.")
-        return await service.update_customer(db, customer_id, data, source=request.user.source)
+        return await service.update_customer(
+            db, customer_id, data, source=request.user.source, reveal=request.user.role != CUSTOMER
+        )
 
     @get(
         "/{customer_id:uuid}/offers",

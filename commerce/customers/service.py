@@ -45,7 +45,30 @@ def normalised(data: CustomerIn) -> dict[str, str | None]:
     return {field: _normalise(field, getattr(data, field)) for field in _IDENTIFIERS}
 
 
-async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None) -> None:
+def usable(given: Mapping[str, str | None]) -> tuple[dict[str, str | None], list[str]]:
+    """The identifiers given (`email`, `phone`, `loyalty_id`, each maybe None), each checked and normalised
+    on its own as a customer's is: those that are valid, the others None, and why each other one was left
+    out. For records another system already accepted (till sales, imported orders), where a bad
+    identifier loses the link to a customer, never the record."""
+    values: dict[str, str | None] = dict.fromkeys(_IDENTIFIERS)
+    ignored: list[str] = []
+    for field in _IDENTIFIERS:
+        value = given.get(field)
+        if value is None:
+            continue
+        try:
+            checked = getattr(msgspec.convert({field: value}, CustomerIn), field)
+            values[field] = _normalise(field, checked)
+        except msgspec.ValidationError as exc:
+            ignored.append(f"`{field}` {value!r} ignored: {exc}")
+        except Unprocessable as exc:
+            ignored.append(f"`{field}` {value!r} ignored: {exc.detail}")
+    return values, ignored
+
+
+async def _ensure_free(
+    db: AsyncSession, values: dict[str, str | None], customer_id: uuid.UUID | None, *, reveal: bool
+) -> None:
     """Name the identifier already linked to another customer (a concurrent write is still caught by the
     unique constraints)."""
     for field, value in values.items():
@@ -53,10 +76,10 @@ async def _ensure_free(db: AsyncSession, values: dict[str, str | None], customer
             continue
         owner = await db.scalar(select(Customer.id).where(getattr(Customer, field) == value))
         if owner is not None and owner != customer_id:
-            raise _taken(field)
+            raise _taken(field, owner if reveal else None)
 
 
-async def _write(db: AsyncSession, stmt: Any) -> None:
+async def _write(db: AsyncSession, stmt: Any, values: Mapping[str, Any], *, reveal: bool) -> None:
     try:
         async with db.begin_nested():
             await db.execute(stmt)
@@ -64,15 +87,20 @@ async def _write(db: AsyncSession, stmt: Any) -> None:
         field = next((f for f in _IDENTIFIERS if f"uq_customers_{f}" in str(exc.orig)), None)
         if field is None:
             raise
-        raise _taken(field) from None
+        owner = await db.scalar(select(Customer.id).where(getattr(Customer, field) == values[field]))
+        raise _taken(field, owner if reveal else None) from None
 
 
-async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "system") -> CustomerOut:
-    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here."""
+async def create_customer(
+    db: AsyncSession, data: CustomerIn, *, source: str = "system", reveal: bool = False
+) -> CustomerOut:
+    """Create a customer; `source` (`role:key id`) is kept with a marketing consent given here. With
+    `reveal` (a caller that may read customers), an `identifier_taken` conflict names the customer
+    holding the identifier."""
     values = normalised(data)
     if all(v is None for v in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
-    await _ensure_free(db, values, None)
+    await _ensure_free(db, values, None, reveal=reveal)
     consent = rules.consent_changes(
         {"email": False, "sms": False}, _consent_asked(data.marketing_consent or ConsentIn())
     )
@@ -85,6 +113,8 @@ async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "
             email_consent=consent.get("email", False),
             sms_consent=consent.get("sms", False),
         ),
+        values,
+        reveal=reveal,
     )
     await _record_consent(db, customer_id, consent, source)
     # A new customer may already belong to segments (no orders yet, consent).
@@ -92,8 +122,11 @@ async def create_customer(db: AsyncSession, data: CustomerIn, *, source: str = "
     return await get_customer(db, customer_id)
 
 
-async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: CustomerPatch, *, source: str) -> CustomerOut:
-    """Change identifiers and marketing consent; each consent change is kept with its time and source."""
+async def update_customer(
+    db: AsyncSession, customer_id: uuid.UUID, data: CustomerPatch, *, source: str, reveal: bool = False
+) -> CustomerOut:
+    """Change identifiers and marketing consent; each consent change is kept with its time and source.
+    `reveal` as for create_customer."""
     customer = await db.get(Customer, customer_id, with_for_update=True, populate_existing=True)
     if customer is None:
         raise NotFound(f"No customer with id {customer_id}.")
@@ -107,7 +140,7 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
         raise Unprocessable(
             "A customer keeps at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required"
         )
-    await _ensure_free(db, changed, customer_id)
+    await _ensure_free(db, changed, customer_id, reveal=reveal)
     consent: dict[str, bool] = {}
     if not isinstance(data.marketing_consent, msgspec.UnsetType):
         consent = rules.consent_changes(
@@ -117,7 +150,7 @@ async def update_customer(db: AsyncSession, customer_id: uuid.UUID, data: Custom
     values: dict[str, Any] = dict(changed)
     values.update({f"{channel}_consent": granted for channel, granted in consent.items()})
     if values:
-        await _write(db, update(Customer).where(Customer.id == customer_id).values(**values))
+        await _write(db, update(Customer).where(Customer.id == customer_id).values(**values), values, reveal=reveal)
         # Consent is a segment fact.
         await segments.refresh_customers(db, [customer_id], datetime.now(UTC))
     await _record_consent(db, customer_id, consent, source)
@@ -143,11 +176,22 @@ async def _record_consent(db: AsyncSession, customer_id: uuid.UUID, changes: dic
         )
 
 
-def _taken(field: str) -> Conflict:
+def _taken(field: str, owner: uuid.UUID | None) -> Conflict:
+    """409 naming the identifier and, when the caller may read customers, the customer holding it (often one
+    a till sale or an imported order created with just that identifier): update that one instead."""
+    errors = [{"key": field, "message": "already linked to another customer"}]
+    if owner is None:
+        return Conflict(
+            f"This {field} is already linked to another customer; look that customer up instead.",
+            code="identifier_taken",
+            errors=errors,
+        )
     return Conflict(
-        f"This {field} is already linked to another customer; look that customer up instead.",
+        f"This {field} is already linked to customer {owner} (perhaps created by a till sale or an imported "
+        f"order): to give that customer the other details, PATCH /v1/customers/{owner} instead.",
         code="identifier_taken",
-        errors=[{"key": field, "message": "already linked to another customer"}],
+        errors=errors,
+        customer_id=str(owner),
     )
 
 
@@ -219,19 +263,18 @@ async def create_unmatched(db: AsyncSession, identifiers: Iterable[Mapping[str, 
         )
 
 
-async def match_or_create(db: AsyncSession, data: CustomerIn) -> uuid.UUID:
-    """The customer one of these identifiers belongs to, or a new customer holding all of them.
+async def match_or_create(db: AsyncSession, values: Mapping[str, str | None]) -> uuid.UUID:
+    """The customer one of these normalised identifiers belongs to, or a new customer holding all of them.
 
     Identifiers are tried from the most to the least specific (loyalty id, email, phone); the first
     that is linked wins, and a matched customer is left as it is. A concurrent creation of the same
     customer is found again rather than failing. Till sales are matched by the same SQL, set-based
     (pos/service.py).
     """
-    values = normalised(data)
     if all(value is None for value in values.values()):
         raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
     for attempt in range(2):
-        found = await db.scalar(_MATCH, values)
+        found = await db.scalar(_MATCH, dict(values))
         if found is not None:
             return cast(uuid.UUID, found)
         if attempt == 0:

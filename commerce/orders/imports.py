@@ -62,7 +62,8 @@ async def import_order(
         return (await with_lines(db, [existing]))[0], False
 
     titles, hold_until = await _check_references(db, data, settings, now)
-    customer_id = await customers.match_or_create(db, data.customer) if data.customer is not None else None
+    identifiers = _identifiers(data)
+    customer_id = await customers.match_or_create(db, identifiers) if any(identifiers.values()) else None
 
     order_id = uuid.uuid4()
     source = f"{principal.role}:{principal.key_id}"
@@ -98,7 +99,9 @@ async def import_order(
             )
         )
     pickup_store = next((line.location for line in lines if line.fulfillment == "pickup"), None)
-    order = await _insert_order(db, data, order_id, customer_id, pickup_store, hold_until, fingerprint, lines)
+    order = await _insert_order(
+        db, data, order_id, customer_id, identifiers, pickup_store, hold_until, fingerprint, lines
+    )
 
     await events.record(db, "order.placed", event_data(order) | _origin(order))
     short = [line for line in lines if line.backordered > 0]
@@ -135,6 +138,22 @@ async def import_order(
         order.currency,
     )
     return order_out(order, lines), True
+
+
+def _identifiers(data: OrderImportIn) -> dict[str, str | None]:
+    """The customer identifiers the order names, normalised. The other system already took the order, so
+    an identifier that does not normalise (a phone that is not a valid number) is dropped, and logged,
+    rather than failing the import: the customer is matched or created by the others, and with none left
+    the order is imported without a customer."""
+    if data.customer is None:
+        return {}
+    given = {field: getattr(data.customer, field) for field in ("email", "phone", "loyalty_id")}
+    if all(value is None for value in given.values()):
+        raise Unprocessable("Give at least one of `email`, `phone`, `loyalty_id`.", code="identifier_required")
+    values, ignored = customers.usable(given)
+    for reason in ignored:
+        log.warning("order %s from %s: customer %s", data.external_id, data.source, reason)
+    return values
 
 
 def _origin(order: Order) -> dict[str, Any]:
@@ -187,6 +206,7 @@ async def _insert_order(
     data: OrderImportIn,
     order_id: uuid.UUID,
     customer_id: uuid.UUID | None,
+    identifiers: dict[str, str | None],
     pickup_store: str | None,
     hold_until: datetime | None,
     fingerprint: str,
@@ -194,7 +214,11 @@ async def _insert_order(
 ) -> Order:
     subtotal = sum(line_amounts(line)[0] for line in data.lines)
     discount_total = sum(line.discount for line in lines)
-    identifiers = customers.normalised(data.customer) if data.customer is not None else {}
+    # The order keeps the contact phone it was taken with: in E.164 when it is a valid number, else as
+    # given (as checkout keeps one) when it fits the column.
+    raw_phone = data.customer.phone.strip() if data.customer is not None and data.customer.phone else None
+    if raw_phone is not None and len(raw_phone) > Order.phone.type.length:
+        raw_phone = None
     values = {
         "id": order_id,
         "cart_id": None,
@@ -206,7 +230,7 @@ async def _insert_order(
         "discount_total": discount_total,
         "total": subtotal - discount_total,
         "email": identifiers.get("email"),
-        "phone": identifiers.get("phone"),
+        "phone": identifiers.get("phone") or raw_phone,
         "pickup_store": pickup_store,
         "hold_until": hold_until,
         "shipped_at": None,

@@ -177,7 +177,9 @@ named `fulfillment.store` as far as it goes and never refused: the units that co
 are the line's `backordered`, and an `order.backordered` event lists those lines. Pickup lines are
 held until `pickup.hold_until` like a checkout's (all at one store); ship lines until the order is
 shipped or cancelled. The customer is found by `loyalty_id`, then `email`, then `phone` (or created
-with all of them), so the order joins their purchase history.
+with all of them), so the order joins their purchase history. A phone that is not a valid number
+(read in `COMMERCE_DEFAULT_PHONE_REGION` without a country code) does not refuse the order: it is left
+out of the matching (with no identifier left, the order has no customer) and the order keeps it as given.
 
 Refused with nothing written (422): an unknown store (`unknown_store`) or SKU (`unknown_sku`), every
 one listed in `errors`; pickup at a store that does not offer it (`pickup_unavailable`) or at

@@ -34,7 +34,9 @@ class PosController(Controller):
         "the same as `customer.loyalty_id`), normalised as customers' identifiers are. It joins the purchase "
         "history, profile, segments and ad conversions of the customer holding the loyalty id, else the email, "
         "else the phone; when none does, a customer holding them all is created (as for an imported order). "
-        "An identifier that is not valid rejects that event with `invalid_customer`. "
+        "An identifier that is not valid never stops the event: it is left out (the others still link it) and the "
+        "event is `applied` with `code` `customer_identifier_ignored`, or `customer_not_linked` when none is left, "
+        "and a `detail` naming what was left out and why. "
         "Only the store's own `pos` key (or an admin) may send.",
         responses=problem_responses(401, 403, 404, 422),
     )

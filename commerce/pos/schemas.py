@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from commerce.customers.schemas import Email, LoyaltyId, Phone
 from commerce.money import Money
 
 PosEventType = Literal["sale", "return", "count", "receipt"]
@@ -26,12 +25,15 @@ class PosLineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class PosCustomerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Who bought: any of the shopper's identifiers, normalised as customers' are (email trimmed and
-    lowercased, phone to digits with its leading `+`). A sale or return is linked to the customer holding
-    the loyalty id, else the email, else the phone; one holding none of them is created with all of them."""
+    lowercased, phone in E.164 by `phonenumbers`, a number without a country code read as one of
+    `COMMERCE_DEFAULT_PHONE_REGION`). A sale or return is linked to the customer holding the loyalty id,
+    else the email, else the phone; one holding none of them is created with all of them. Each identifier
+    is checked on its own, as `POST /v1/customers` checks it: one that is not valid is left out (the
+    others still link the event) and never stops the event."""
 
-    email: Email | None = None
-    phone: Phone | None = None
-    loyalty_id: LoyaltyId | None = None
+    email: Annotated[str, msgspec.Meta(description="As a customer's `email`")] | None = None
+    phone: Annotated[str, msgspec.Meta(description="As a customer's `phone`")] | None = None
+    loyalty_id: Annotated[str, msgspec.Meta(description="As a customer's `loyalty_id`")] | None = None
 
 
 class PosEventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -60,15 +62,28 @@ class PosBatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             "identifiers (`customer`, and `loyalty_id`, the same as `customer.loyalty_id`) joins that customer's "
             "purchase history, segments and ad conversions: the customer holding the loyalty id, else the email, "
             "else the phone (normalised as customers' are), or a new customer holding them all. An identifier "
-            "that is not valid rejects only its event (`invalid_customer`).",
+            "that is not valid never stops its event: see PosEventResult.",
         ),
     ]
 
 
 class PosEventResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What became of one event. `rejected` always has `code` and `detail`. An `applied` sale or return
+    whose shopper's identifiers were not all usable (not valid as a customer's, `loyalty_id` and
+    `customer.loyalty_id` differing, or a `customer` that is not an object of those string fields, left
+    out whole) has them too: `customer_identifier_ignored` (linked to the customer
+    by the remaining identifiers) or `customer_not_linked` (no identifier left: applied without a
+    customer); `detail` names each identifier left out and why. Its stock moved all the same; sending it
+    again is a `duplicate`, so a till links the customer later by updating the customer, not by resending."""
+
     event_id: str | None
     status: PosResultStatus
-    code: str | None = None
+    code: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="With `rejected`: why. With `applied`: `customer_identifier_ignored` or `customer_not_linked`"
+        ),
+    ] = None
     detail: str | None = None
 
 

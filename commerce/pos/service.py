@@ -13,9 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.customers import service as customers
 from commerce.customers.rules import normalise_loyalty_id
-from commerce.customers.schemas import CustomerIn
 from commerce.db import plan_with_actual_values
-from commerce.errors import Unprocessable
 from commerce.inventory import service as inventory
 from commerce.money import Money
 from commerce.pos import rules
@@ -33,37 +31,54 @@ _PURCHASES = ("sale", "return")
 Identifiers = dict[str, str | None]
 
 
-def _invalid(exc: msgspec.ValidationError) -> str:
-    """The code of an event that does not convert: a customer identifier of the wrong shape has its own."""
-    return "invalid_customer" if "`$.customer" in str(exc) else "validation_failed"
+def _convert(raw: Any) -> tuple[PosEventIn, list[str]]:
+    """The event, and what of its shopper's identifiers was left out: `customer` or `loyalty_id` of the
+    wrong type or shape is dropped (the event applies unlinked) rather than rejecting the event; any
+    other problem raises."""
+    ignored: list[str] = []
+    while True:
+        try:
+            return msgspec.convert(raw, PosEventIn), ignored
+        except msgspec.ValidationError as exc:
+            field = next((f for f in ("customer", "loyalty_id") if f"`$.{f}" in str(exc)), None)
+            if field is None or not isinstance(raw, dict) or field not in raw:
+                raise
+            raw = {k: v for k, v in raw.items() if k != field}
+            ignored.append(f"`{field}` ignored: {exc}")
 
 
-def _identifiers(event: PosEventIn) -> Identifiers | rules.Rejection | None:
-    """A sale's or return's customer identifiers, normalised as customers' are; None when it names none.
+def _identifiers(event: PosEventIn) -> tuple[Identifiers | None, list[str]]:
+    """A sale's or return's customer identifiers, normalised as customers' are (None when it names none
+    usable), and why any it names were left out.
 
-    `loyalty_id` and `customer.loyalty_id` are the same identifier: either, or both alike."""
+    `loyalty_id` and `customer.loyalty_id` are the same identifier: either, or both alike. Each identifier
+    is checked on its own: one that is not valid is left out and the others still link the event."""
     given = event.customer
     if event.type not in _PURCHASES or (given is None and event.loyalty_id is None):
-        return None
+        return None, []
+    ignored: list[str] = []
     loyalty = {x for x in (event.loyalty_id, given.loyalty_id if given else None) if x is not None}
-    try:
-        values = customers.normalised(
-            msgspec.convert(
-                {
-                    "email": given.email if given else None,
-                    "phone": given.phone if given else None,
-                    "loyalty_id": min(loyalty) if loyalty else None,
-                },
-                CustomerIn,
-            )
-        )
-    except msgspec.ValidationError as exc:
-        return rules.Rejection("invalid_customer", f"Customer identifier not valid: {exc}.")
-    except Unprocessable as exc:
-        return rules.Rejection("invalid_customer", exc.detail)
     if len({normalise_loyalty_id(x) for x in loyalty}) > 1:
-        return rules.Rejection("invalid_customer", "`loyalty_id` and `customer.loyalty_id` differ: send one.")
-    return values if any(values.values()) else None
+        ignored.append("`loyalty_id` and `customer.loyalty_id` differ, so neither is used")
+        loyalty = set()
+    values, bad = customers.usable(
+        {
+            "email": given.email if given else None,
+            "phone": given.phone if given else None,
+            "loyalty_id": min(loyalty) if loyalty else None,
+        }
+    )
+    return (values if any(values.values()) else None), ignored + bad
+
+
+def _not_linked(event_id: str, linked: bool, ignored: list[str]) -> PosEventResult:
+    """An applied event some of whose shopper's identifiers were left out, saying which and why."""
+    if linked:
+        code, outcome = "customer_identifier_ignored", "linked to its customer by the other identifiers"
+    else:
+        code, outcome = "customer_not_linked", "not linked to a customer"
+    detail = f"Applied, {outcome}. Left out: {'; '.join(ignored)}."
+    return PosEventResult(event_id=event_id, status="applied", code=code, detail=detail)
 
 
 def _id_of(raw: Any) -> str | None:
@@ -104,7 +119,7 @@ async def _record_new(
     """
     rows: list[tuple[Any, ...]] = []
     for e, who in sorted(events, key=lambda pair: pair[0].event_id):
-        loyalty_id = e.loyalty_id if who is None else who["loyalty_id"]
+        loyalty_id = (who["loyalty_id"] if who is not None else None) or e.loyalty_id
         row = (e.event_id, e.type, e.occurred_at, e.terminal_id, loyalty_id, e.lines, *rules.value_of(e))
         rows.append(row if who is None else (*row, "y", who["email"], who["phone"]))
     recorded = await db.execute(_RECORD, {"store": store, "events": msgspec.json.encode(rows).decode()})
@@ -124,19 +139,23 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     results: list[PosEventResult | None] = [None] * len(raw_events)
     well_formed: list[tuple[int, PosEventIn]] = []
     identifiers: dict[int, Identifiers] = {}
+    # Identifiers left out, per event: never a reason to reject (the sale happened; its stock must move).
+    ignored: dict[int, list[str]] = {}
     for i, raw in enumerate(raw_events):
         try:
-            event = msgspec.convert(raw, PosEventIn)
+            event, dropped = _convert(raw)
         except msgspec.ValidationError as exc:
-            results[i] = _rejected(_id_of(raw), _invalid(exc), str(exc))
+            results[i] = _rejected(_id_of(raw), "validation_failed", str(exc))
             continue
-        # Why it cannot be applied, else the customer identifiers it names (if any).
-        outcome = rules.check_event(event, now) or _identifiers(event)
-        if isinstance(outcome, rules.Rejection):
-            results[i] = _rejected(event.event_id, outcome.code, outcome.detail)
+        rejection = rules.check_event(event, now)
+        if rejection is not None:
+            results[i] = _rejected(event.event_id, rejection.code, rejection.detail)
             continue
-        if outcome is not None:
-            identifiers[i] = outcome
+        who, bad = _identifiers(event)
+        if who is not None:
+            identifiers[i] = who
+        if event.type in _PURCHASES and (dropped or bad):
+            ignored[i] = dropped + bad
         well_formed.append((i, event))
 
     unknown = await _unknown_skus(db, {line.sku for _, event in well_formed for line in event.lines})
@@ -162,7 +181,10 @@ async def ingest(db: AsyncSession, store: str, raw_events: Sequence[Any]) -> Pos
     changes = []
     for event_id, (i, event) in first_of_id.items():
         applied = event_id in new_ids
-        results[i] = PosEventResult(event_id=event_id, status="applied" if applied else "duplicate")
+        if applied and i in ignored:
+            results[i] = _not_linked(event_id, new_ids[event_id] is not None, ignored[i])
+        else:
+            results[i] = PosEventResult(event_id=event_id, status="applied" if applied else "duplicate")
         if applied:
             changes.extend(rules.changes_of(event))
     # Customers' profiles and segments follow their till sales and returns in this transaction (the

@@ -1,6 +1,14 @@
 """Till sales and returns linked to their customer (by loyalty id, email or phone) when applied;
 customers' phones in E.164.
 
+The customers created here for loyalty ids that had till sales have no profile or segment membership
+yet: the upgrade asks the segment worker to rebuild every profile (request_profile_rebuild), which the
+running service then does in batches (docs/OPERATIONS.md).
+
+The downgrade is lossy: it drops `pos_events.customer_id` and restores the loyalty-id indexes, but
+phones stay in E.164 (their earlier form is not kept) and the customers created here, or since by
+till sales, stay, as do their profiles.
+
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-11-27
@@ -53,6 +61,7 @@ def upgrade() -> None:
         DROP INDEX ix_pos_events_loyalty_id;
         """
     )
+    request_profile_rebuild(op.get_bind())
     # Customers' phones were kept as digits with a leading `+` when written so; they are now E.164.
     _, collided = normalise_phones(op.get_bind(), os.environ.get("COMMERCE_DEFAULT_PHONE_REGION", "US").upper())
     if collided:
@@ -61,6 +70,27 @@ def upgrade() -> None:
             len(collided),
             collided,
         )
+
+
+def request_profile_rebuild(conn: Any) -> bool:
+    """When a customer has no profile (those created above), set the segment worker's feed cursor to
+    rebuild every profile and membership, as it does when the feed no longer holds its position; a
+    missing cursor row starts a rebuild anyway. SQL on the cursor row only: no application code here.
+    Returns whether a rebuild was asked for."""
+    missing = conn.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM customers c "
+            "WHERE NOT EXISTS (SELECT 1 FROM customer_profiles p WHERE p.customer_id = c.id))"
+        )
+    ).scalar()
+    if missing:
+        conn.execute(
+            text(
+                "UPDATE segment_feed_cursor SET after_seq = NULL, rebuild_after = NULL, rebuild_from_seq = NULL "
+                "WHERE id = 1"
+            )
+        )
+    return bool(missing)
 
 
 def _e164(phone: str, region: str) -> str | None:

@@ -204,7 +204,7 @@ async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_on
     lee_square = h.square.add_customer(email="lee@elsewhere.example", loyalty_phone="+13125550142")
     max_square = h.square.add_customer(email="max@example.com", phone="+13125550177")
     h.square.delete_customer(max_square)
-    # An address our customers cannot hold: the sale is sent again without its buyer.
+    # An address our customers cannot hold: the sale applies without its buyer (`customer_not_linked`).
     odd_square = h.square.add_customer(email="kim@localhost")
     await h.start()
     h.square.start_sending()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from commerce.ads import rules as ads_rules
 from commerce.customers import rules
 from tests.conftest import ADMIN, Api
+from tests.shopping import sync
 
 
 async def test_create_normalises_and_finds_by_each_identifier(client: httpx.AsyncClient, api: Api) -> None:
@@ -42,6 +43,28 @@ async def test_identifier_of_another_customer_is_409_naming_it(client: httpx.Asy
     assert r.json()["errors"][0]["key"] == "email"
     r = await client.post("/v1/customers", json={"phone": "(312) 555-0101", "loyalty_id": "L-1"}, headers=ADMIN)
     assert r.status_code == 409 and r.json()["errors"][0]["key"] == "loyalty_id"
+
+
+async def test_a_409_names_the_customer_holding_the_identifier_to_those_who_may_read_customers(
+    client: httpx.AsyncClient, api: Api
+) -> None:
+    ana = (await api.customer(email="ana@example.com", loyalty_id="L-1"))["id"]
+    bo = (await api.customer(email="bo@example.com"))["id"]
+    await api.store("S1")
+    associate = await api.key("associate", "S1")
+    for headers in (ADMIN, associate):
+        r = await client.post("/v1/customers", json={"email": "new@example.com", "loyalty_id": "L-1"}, headers=headers)
+        assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+        assert r.json()["customer_id"] == ana
+        assert f"PATCH /v1/customers/{ana}" in r.json()["detail"]
+        r = await client.patch(f"/v1/customers/{bo}", json={"loyalty_id": " L-1 "}, headers=headers)
+        assert (r.status_code, r.json()["customer_id"]) == (409, ana)
+    # A shopper changing their own email to someone else's learns only that it is taken.
+    r = await client.patch(
+        f"/v1/customers/{bo}", json={"email": "ANA@example.com"}, headers=await api.customer_token(bo)
+    )
+    assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+    assert "customer_id" not in r.json() and ana not in r.json()["detail"]
 
 
 async def test_customer_needs_an_identifier_and_valid_values(client: httpx.AsyncClient) -> None:
@@ -238,3 +261,30 @@ async def test_migration_0019_rewrites_stored_phones_in_e164_and_leaves_collisio
     rows = {r["id"]: r["phone"] for r in await db_conn.fetch("SELECT id, phone FROM customers")}
     # Rewritten; already E.164; left: another customer has its number; left: not a valid number; E.164.
     assert [rows[i] for i in ids] == ["+13125550199", "+13125550188", "(312) 555-0188", "5550100", "+442079460958"]
+
+
+async def test_migration_0019_has_the_segment_worker_rebuild_profiles_of_customers_it_created(
+    app: Any, database_url: str, db_conn: asyncpg.Connection
+) -> None:
+    await sync(app)
+    assert await db_conn.fetchval("SELECT after_seq FROM segment_feed_cursor") is not None
+    # As the migration creates them: a customer holding just a loyalty id, with no profile.
+    created = uuid.uuid4()
+    await db_conn.execute("INSERT INTO customers (id, loyalty_id) VALUES ($1, 'L-OLD')", created)
+    engine = create_async_engine(make_url(database_url).set(drivername="postgresql+asyncpg"))
+    try:
+        async with engine.begin() as conn:
+            asked = await conn.run_sync(_migration_0019().request_profile_rebuild)
+        assert asked
+        assert await db_conn.fetchval("SELECT after_seq FROM segment_feed_cursor") is None
+        # The worker rebuilds every profile, then reads the feed on.
+        await sync(app)
+        assert await db_conn.fetchval("SELECT count(*) FROM customer_profiles WHERE customer_id = $1", created) == 1
+        after = await db_conn.fetchval("SELECT after_seq FROM segment_feed_cursor")
+        assert after is not None
+        # Every customer has a profile: nothing to ask for, the cursor stays.
+        async with engine.begin() as conn:
+            assert not await conn.run_sync(_migration_0019().request_profile_rebuild)
+        assert await db_conn.fetchval("SELECT after_seq FROM segment_feed_cursor") == after
+    finally:
+        await engine.dispose()

@@ -109,31 +109,76 @@ async def test_new_identifiers_make_one_customer_and_the_loyalty_id_is_matched_f
     assert await db_conn.fetchval("SELECT count(*) FROM customers") == 2
 
 
-async def test_a_bad_identifier_rejects_only_its_event(
+async def on_hand(db_conn: asyncpg.Connection, store: str = "LOOP") -> int:
+    return int(
+        await db_conn.fetchval("SELECT on_hand FROM inventory_levels WHERE store_code = $1 AND sku = 'BEANS'", store)
+    )
+
+
+async def test_a_bad_identifier_never_stops_its_sale(
     client: httpx.AsyncClient, db_conn: asyncpg.Connection, shop: None
 ) -> None:
+    before = await on_hand(db_conn)
+    batch = [
+        sale("good", {"email": "good@example.com"}),
+        sale("bad-email", {"email": "not-an-email"}),
+        sale("bad-phone", {"phone": "call me maybe"}),
+        sale("short-phone", {"phone": "12"}),
+        sale("spaced-loyalty", loyalty_id="1234 5678 9012"),
+        sale("long-loyalty", loyalty_id="L" * 65),
+        sale("too-long-loyalty", loyalty_id="L" * 101),
+        sale("two-loyalties", {"loyalty_id": "L-1"}, loyalty_id="L-2"),
+        sale("unknown-field", {"name": "Ann"}),
+        sale("not-a-string", {"email": 42}),
+    ]
+    results = await send(client, batch)
+    assert results[0] == {"event_id": "good", "status": "applied"}
+    assert [(r["event_id"], r["status"], r["code"]) for r in results[1:]] == [
+        (e["event_id"], "applied", "customer_not_linked") for e in batch[1:]
+    ]
+    details = {r["event_id"]: r["detail"] for r in results[1:]}
+    assert "`email` 'not-an-email' ignored" in details["bad-email"]
+    assert "`phone` 'call me maybe' ignored" in details["bad-phone"] and "not a valid number" in details["bad-phone"]
+    assert "`loyalty_id` '1234 5678 9012' ignored" in details["spaced-loyalty"]
+    assert "differ" in details["two-loyalties"]
+    assert "`customer` ignored" in details["unknown-field"]
+    assert "`loyalty_id` ignored" in details["too-long-loyalty"]
+    # Every sale moved the stock; only the good one is linked to a customer.
+    assert await on_hand(db_conn) == before - len(batch)
+    assert await db_conn.fetchval("SELECT count(*) FROM pos_events") == len(batch)
+    assert await db_conn.fetchval("SELECT count(*) FROM pos_events WHERE customer_id IS NOT NULL") == 1
+    assert await db_conn.fetchval("SELECT array_agg(email) FROM customers") == ["good@example.com"]
+    # The till sent the loyalty id it had: it is kept with the sale.
+    assert await db_conn.fetchval("SELECT loyalty_id FROM pos_events WHERE event_id = 'spaced-loyalty'") == (
+        "1234 5678 9012"
+    )
+    # Resent (corrected or not), they are duplicates: the stock moved once.
+    again = await send(client, [*batch[1:], sale("bad-email", {"email": "fixed@example.com"})])
+    assert {(r["status"], r.get("code")) for r in again} == {("duplicate", None)}
+    assert await on_hand(db_conn) == before - len(batch)
+
+
+async def test_a_bad_phone_beside_a_good_email_links_by_the_email(
+    client: httpx.AsyncClient, api: Api, db_conn: asyncpg.Connection, shop: None
+) -> None:
+    ann = await api.customer(email="ann@example.com")
+    before = await on_hand(db_conn)
     results = await send(
         client,
         [
-            sale("good", {"email": "good@example.com"}),
-            sale("bad-email", {"email": "not-an-email"}),
-            sale("bad-phone", {"phone": "call me maybe"}),
-            sale("short-phone", {"phone": "12"}),
-            sale("long-loyalty", loyalty_id="L" * 65),
-            sale("two-loyalties", {"loyalty_id": "L-1"}, loyalty_id="L-2"),
-            sale("unknown-field", {"name": "Ann"}),
+            sale("ann-1", {"email": "ann@example.com", "phone": "555-0100"}),
+            sale("new-1", {"email": "new@example.com", "phone": "555-0100", "loyalty_id": "1 2"}),
         ],
     )
-    assert results[0] == {"event_id": "good", "status": "applied"}
-    assert [(r["event_id"], r["status"], r["code"]) for r in results[1:]] == [
-        (event_id, "rejected", "invalid_customer")
-        for event_id in ("bad-email", "bad-phone", "short-phone", "long-loyalty", "two-loyalties", "unknown-field")
-    ]
-    assert all(r["detail"] for r in results[1:])
-    assert await db_conn.fetchval("SELECT count(*) FROM pos_events") == 1
-    assert await db_conn.fetchval("SELECT array_agg(email) FROM customers") == ["good@example.com"]
-    # A rejected event is not recorded: corrected, it applies under the same id.
-    assert (await send(client, [sale("bad-email", {"email": "fixed@example.com"})]))[0]["status"] == "applied"
+    assert [(r["status"], r["code"]) for r in results] == [("applied", "customer_identifier_ignored")] * 2
+    assert "`phone` '555-0100' ignored" in results[0]["detail"]
+    assert "`loyalty_id` '1 2' ignored" in results[1]["detail"]
+    assert await on_hand(db_conn) == before - 2
+    assert await till_sales(client, ann["id"]) == ["ann-1"]
+    # The new customer holds only the identifiers that were valid.
+    [new] = await find(client, email="new@example.com")
+    assert (new["phone"], new["loyalty_id"]) == (None, None)
+    assert await till_sales(client, new["id"]) == ["new-1"]
 
 
 async def test_a_replayed_sale_does_not_create_its_customer_twice(
@@ -228,8 +273,10 @@ async def test_the_customer_a_till_sale_created_is_looked_up_and_updated_not_cre
     # Signing the shopper up afterwards with that loyalty card: the customer already exists.
     r = await client.post("/v1/customers", json={"loyalty_id": "L-NEW", "email": "new@example.com"}, headers=ADMIN)
     assert r.status_code == 409 and r.json()["code"] == "identifier_taken"
+    # The conflict names that customer, to be updated instead.
     [found] = await find(client, loyalty_id="L-NEW")
-    r = await client.patch(f"/v1/customers/{found['id']}", json={"email": "new@example.com"}, headers=ADMIN)
+    assert r.json()["customer_id"] == found["id"]
+    r = await client.patch(f"/v1/customers/{r.json()['customer_id']}", json={"email": "new@example.com"}, headers=ADMIN)
     assert r.status_code == 200, r.text
     assert await till_sales(client, found["id"]) == ["s-1"]
     # Later sales by the email alone join the same customer.
@@ -242,8 +289,8 @@ async def test_a_square_e164_phone_finds_the_customer_who_gave_it_without_a_coun
 ) -> None:
     kim = (await api.customer(phone="312-555-0161"))["id"]
     results = await send(client, [sale("sq-1", {"phone": "+13125550161"}), sale("bad", {"phone": "555 0100"})])
-    assert results[0]["status"] == "applied"
-    assert (results[1]["status"], results[1]["code"]) == ("rejected", "invalid_customer")
+    assert results[0] == {"event_id": "sq-1", "status": "applied"}
+    assert (results[1]["status"], results[1]["code"]) == ("applied", "customer_not_linked")
     assert len(await till_sales(client, kim)) == 1
     linked = await db_conn.fetchval("SELECT customer_id FROM pos_events WHERE event_id = 'sq-1'")
     assert str(linked) == kim
