@@ -42,7 +42,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +64,9 @@ INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
 ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
+# How far before a level's first change in the feed its ledger is searched when no entry carries that
+# change's time (see SquareAdapter._ledger_since).
+LEDGER_SLACK = timedelta(minutes=10)
 BUYER_TTL = 24 * 3600.0  # how long a Square customer's email and phones are reused without asking again
 
 
@@ -364,23 +367,44 @@ class SquareAdapter:
         return len(page.items)
 
     async def _ledger_since(self, store: str, sku: str, mark: int | None, first: datetime) -> list[dict[str, Any]]:
-        """The level's ledger entries after `mark` (the newest one sent), oldest first; for a level
-        never sent, those recorded since `first`, its first change in the feed page (the ledger row and
-        the feed event of one change carry the same transaction time). Writers of a level hold its row
-        lock, so its entries are numbered in commit order and none can appear below the mark later."""
+        """The level's ledger entries after `mark` (the newest one sent), oldest first. Writers of a level
+        hold its row lock from their first change to it until they commit, so its entries are numbered in
+        commit order, those of one transaction are consecutive, and none can appear below the mark later.
+
+        For a level never sent, the entries from the transaction of `first` (the level's first change in
+        the feed page) on. Its rows carry `first` as their `at` (the ledger row and the feed event of one
+        change both get the transaction's start time), so the walk (newest first) takes everything down
+        to that run of rows and stops right below it. It must not stop at the first row older than
+        `first`: `at` is when a transaction started, not when it committed, so a transaction that started
+        earlier and waited for the row lock commits later, with a larger id and an earlier `at`; stopping
+        there would lose the changes between it and `first` for good. Only if no row carries `first`
+        (none should) are the rows with `at` >= `first` taken, looking back LEDGER_SLACK for them."""
         found: list[dict[str, Any]] = []
+        in_first = False  # inside the run of rows of the transaction of `first`
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
             page = await self.commerce._json("GET", f"/v1/inventory/{store}/{sku}/ledger", params=params)
             for entry in page["items"]:
-                old = int(entry["id"]) <= mark if mark is not None else datetime.fromisoformat(entry["at"]) < first
-                if old:
-                    return found[::-1]
+                if mark is not None:
+                    if int(entry["id"]) <= mark:
+                        return found[::-1]
+                else:
+                    at = datetime.fromisoformat(entry["at"])
+                    if at == first:
+                        in_first = True
+                    elif in_first:
+                        return found[::-1]
+                    elif at < first - LEDGER_SLACK:
+                        break
                 found.append(entry)
-            cursor = page.get("next_cursor")
-            if not cursor:
+            else:
+                cursor = page.get("next_cursor")
+                if cursor:
+                    continue
+            if mark is not None or in_first:
                 return found[::-1]
+            return [e for e in found[::-1] if datetime.fromisoformat(e["at"]) >= first]
 
     async def _send_outbound(self) -> None:
         """Send the saved outbound batches (again); once Square accepted them, move marks and cursor.

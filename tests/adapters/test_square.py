@@ -18,6 +18,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar import Litestar
+from sqlalchemy import text
 
 from adapters.client import CommerceClient, RetryPolicy
 from adapters.config import load_config, parse_config
@@ -29,6 +31,7 @@ from adapters.square.daemon import SquareAdapter
 from adapters.square.webhooks import SquareReceiver
 from adapters.state import AdapterState
 from commerce.cli import main as commerce_cli
+from commerce.inventory import service as inventory_service
 from commerce.pos import rules
 from commerce.pos.schemas import PosEventIn
 from tests.adapters.emulators.shopify import ShopifyEmulator
@@ -514,6 +517,40 @@ async def test_a_change_here_that_reaches_square_after_its_sales_is_not_undone_b
     sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
     assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
     await assert_conserved(db_conn)
+
+
+async def test_changes_committed_out_of_start_order_before_the_first_push_all_reach_square(
+    harness: Harness, app: Litestar
+) -> None:
+    """A ledger row's `at` is when its transaction started. One that started first but waited for the
+    level's row lock commits after a later one: both are in the adapter's first page for the level, the
+    later-started one first, and both of their changes must reach Square."""
+    h = harness
+    await h.api.product("tee", ["TEE-M"])
+    variation = h.square.add_variation("TEE-M")
+    h.square.set_stock(LOCATION, variation, 0, at=datetime.now(UTC) - START)
+    async with app.state.sessionmaker() as early, early.begin():
+        await early.execute(text("SELECT 1"))  # its transaction (and its `at`) starts here
+        r = await h.api.client.post(
+            "/v1/inventory/adjustments",
+            json={"store": STORE, "sku": "TEE-M", "delta": 5, "reason": "receipt"},
+            headers={**ADMIN, "Idempotency-Key": "receipt-later"},
+        )
+        assert r.status_code == 201, r.text
+        await inventory_service.adjust_on_hand(early, STORE, "TEE-M", delta=3, reason="receipt", source="test")
+    ledger = await h.ledger("TEE-M")
+    assert [row["delta"] for row in ledger] == [3, 5]  # newest first: the early one committed last
+    assert datetime.fromisoformat(ledger[0]["at"]) < datetime.fromisoformat(ledger[1]["at"])
+    await h.start()
+    h.square.start_sending()
+
+    async def pushed() -> bool:
+        return h.square.quantity(variation, LOCATION) == 8
+
+    try:
+        await wait_until(pushed, within=10, what="both receipts in Square")
+    except AssertionError:
+        raise AssertionError(f"Square holds {h.square.quantity(variation, LOCATION)}; expected 8") from None
 
 
 async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:
