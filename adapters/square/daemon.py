@@ -18,9 +18,11 @@ to the dead letters with the reason; a replay puts it back in the inbox.
 
 Outbound, the adapter follows our event feed (`inventory.changed`) and, for each level of a mapped store
 that moved, reads its ledger since the last entry sent and sends Square what was done here: a count
-taken here (a stock count, a POS count not from Square) as a PHYSICAL_COUNT as of when it was taken, and
-every other change to on_hand (receipts, damage, collected and shipped orders, corrections) as an
-ADJUSTMENT of its size. Square computes a quantity from the newest physical count by `occurred_at` plus
+taken here (a stock count, a POS count not from Square) as a PHYSICAL_COUNT of on_hand after it, as of
+when it was applied here (a late count's result already holds the changes recorded as after it, which
+Square would add again on top of a count dated as taken), and every other change to on_hand (receipts,
+damage, collected and shipped orders, corrections) as an ADJUSTMENT of its size; a level's changes are
+never dated earlier than the one sent before them, so Square applies them in our ledger's order. Square computes a quantity from the newest physical count by `occurred_at` plus
 the adjustments after it, so an adjustment adds to whatever Square holds, including sales rung up there
 that we have not applied yet; sending our level as a count instead would set Square back to a number that
 misses those sales, and Square's next count would then make us drop them too. Square's own sales,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
@@ -296,11 +297,14 @@ def change_of_entry(store: str, sku: str, entry: Json) -> Change | None:
     reason, reference = str(entry.get("reason") or ""), str(entry.get("reference") or "")
     if reason.startswith("pos_") and reference.startswith(SQUARE_REFERENCE):
         return None
-    at = str(entry.get("occurred_at") or entry["at"])
     if reason in COUNT_REASONS:
-        return Change(int(entry["id"]), store, sku, "count", int(entry["on_hand_after"]), reason, at)
+        # As of when it was applied here, not when it was taken: a late count is applied as "N plus what
+        # the ledger holds as happening after it", so on_hand_after already includes the later changes,
+        # which Square (holding them as adjustments after the count's time) would add again.
+        return Change(int(entry["id"]), store, sku, "count", int(entry["on_hand_after"]), reason, str(entry["at"]))
     if not entry.get("delta"):
         return None
+    at = str(entry.get("occurred_at") or entry["at"])
     return Change(int(entry["id"]), store, sku, "adjust", int(entry["delta"]), reason, at)
 
 
@@ -310,13 +314,16 @@ def inventory_changes(
     """Square InventoryChanges for our changes, in ledger order, and the changes whose SKU has no Square
     variation (for the dead letters).
 
-    A count is a PHYSICAL_COUNT as of when it was taken; an adjustment is an ADJUSTMENT of its size
-    (NONE -> IN_STOCK for stock that arrived, IN_STOCK -> SOLD for stock that left with a buyer,
-    IN_STOCK -> WASTE for any other loss), so Square adds it to whatever it holds, sales we have not
-    heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the quantity as
-    of then and later adjustments apply on top of it."""
+    A count is a PHYSICAL_COUNT of on_hand after it, as of when it was applied here; an adjustment is an
+    ADJUSTMENT of its size (NONE -> IN_STOCK for stock that arrived, IN_STOCK -> SOLD for stock that left
+    with a buyer, IN_STOCK -> WASTE for any other loss), so Square adds it to whatever it holds, sales we
+    have not heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the
+    quantity as of then and later adjustments apply on top of it. So that Square applies a level's changes
+    in our ledger's order, a change is never sent as of earlier than the one before it of the same level
+    (a dated sale recorded after a count here is on top of that count here, and must be there too)."""
     out: list[Json] = []
     unknown: list[Change] = []
+    latest: dict[tuple[str, str], tuple[datetime, str]] = {}  # (store, sku) -> occurred_at of the last sent
     for change in sorted(changes, key=lambda c: c.ledger_id):
         catalog_object_id = catalog_ids.get(change.sku)
         if change.store not in locations:
@@ -324,11 +331,16 @@ def inventory_changes(
         if catalog_object_id is None:
             unknown.append(change)
             continue
+        level = (change.store, change.sku)
+        at = (datetime.fromisoformat(change.occurred_at), change.occurred_at)
+        if level in latest and at[0] < latest[level][0]:
+            at = latest[level]
+        latest[level] = at
         where = {
             "reference_id": f"commerce-ledger-{change.ledger_id}",
             "catalog_object_id": catalog_object_id,
             "location_id": locations[change.store],
-            "occurred_at": change.occurred_at,
+            "occurred_at": at[1],
         }
         if change.kind == "count":
             # Square holds no count below zero; an oversold level is an empty shelf there.

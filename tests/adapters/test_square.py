@@ -553,6 +553,39 @@ async def test_changes_committed_out_of_start_order_before_the_first_push_all_re
         raise AssertionError(f"Square holds {h.square.quantity(variation, LOCATION)}; expected 8") from None
 
 
+async def test_a_late_count_here_is_not_topped_up_in_square_by_the_changes_it_already_holds(
+    harness: Harness,
+) -> None:
+    """A till's count taken before a change that Square already has arrives after it: here it is the
+    count plus that change. Dated as taken, Square would apply the change on top of it once more."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()  # Square's count notifications are not delivered: its count after our damage would
+    taken = datetime.now(UTC)  # otherwise move the count time here past the till's
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": -1, "reason": "damage"},
+        headers={**ADMIN, "Idempotency-Key": "damage-1"},
+    )
+    assert r.status_code == 201, r.text
+    await wait_until(lambda: _square_has(h, variation, 9), what="the damage in Square")
+    lines = [{"sku": "TEE-M", "quantity": 10}]
+    event = {"event_id": "till-count-1", "type": "count", "occurred_at": taken.isoformat(), "lines": lines}
+    r = await h.api.client.post(f"/v1/pos/{STORE}/events", json={"events": [event]}, headers=ADMIN)
+    assert r.json()["results"][0]["status"] == "applied", r.text
+    assert (await h.level("TEE-M"))["on_hand"] == 9  # the count, then the damage recorded as after it
+
+    async def count_pushed() -> bool:
+        return any(
+            change["type"] == "PHYSICAL_COUNT" and change["physical_count"]["quantity"] == "9"
+            for body in h.square.batch_requests
+            for change in body["changes"]
+        )
+
+    await wait_until(count_pushed, what="the count in Square")
+    assert h.square.quantity(variation, LOCATION) == 9
+
+
 async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:
     """The adapter saves a batch before sending it; crashing after Square applied it but before the
     cursor moved, it sends the same batch again, which Square (same idempotency key) applies once."""
