@@ -5,8 +5,8 @@ Inbound, every stored notification (webhook or Events API) is applied from the i
 - `order.created` / `order.updated` naming a COMPLETED order, and `refund.created` / `refund.updated`
   of a COMPLETED refund (naming its return order), fetch the full order, map it (a sale, and one
   return per `returns[]` entry) and send it as POS events at the mapped store, with the buyer (the
-  Square customer's email and the phone of their loyalty account, else of their profile) as the
-  events' `customer`;
+  Square customer's email, and the phone of their loyalty account as the loyalty id and the phone,
+  else their profile's phone) as the events' `customer`;
 - `inventory.count.updated` becomes one `count` per IN_STOCK count, as of `calculated_at`, except
   Square's echo of a count this adapter itself pushed.
 
@@ -70,6 +70,7 @@ ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
 # change's time (see SquareAdapter._ledger_since).
 LEDGER_SLACK = timedelta(minutes=10)
 BUYER_TTL = 24 * 3600.0  # how long a Square customer's email and phones are reused without asking again
+BUYER_VERSION = 2  # cached buyers of another version (without the loyalty id) are asked for again
 
 
 def rfc3339(at: datetime) -> str:
@@ -144,8 +145,8 @@ class SquareAdapter:
     # --- customers: the buyer's email and loyalty phone as the sale's customer ----------------
 
     async def buyers(self, customer_ids: Iterable[str]) -> dict[str, PosCustomer | None]:
-        """Each Square customer as our POS event's `customer` (their email, the phone of their loyalty
-        account, else of their profile), or None when Square knows neither (e.g. a deleted customer).
+        """Each Square customer as our POS event's `customer` (see mapping.buyer), or None when Square
+        knows neither an email nor a phone (e.g. a deleted customer).
 
         Answers are cached in the state folder for BUYER_TTL seconds (a buyer's many sales, and a delivery
         retried, ask Square once); loyalty accounts are searched 30 customers a call. A refusal (no
@@ -157,7 +158,7 @@ class SquareAdapter:
         for customer_id in sorted(set(customer_ids)):
             cached = self.buyer_cache.get(customer_id)
             doc = msgspec.json.decode(cached) if cached else None
-            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL:
+            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL and doc.get("v") == BUYER_VERSION:
                 found[customer_id] = msgspec.convert(doc["buyer"], PosCustomer | None)
             else:
                 stale.append(customer_id)
@@ -181,7 +182,7 @@ class SquareAdapter:
                 customer, cacheable = None, False
             found[customer_id] = mapping.buyer(customer, accounts.get(customer_id, []))
             if cacheable:
-                doc = {"buyer": found[customer_id], "at": now}
+                doc = {"buyer": found[customer_id], "at": now, "v": BUYER_VERSION}
                 fresh[customer_id] = msgspec.json.encode(doc).decode()
         self.buyer_cache.update(fresh)
         return found

@@ -42,10 +42,13 @@ class PosLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 class PosCustomer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Who bought, as our POS event's `customer`: the sale joins the history of the customer here holding
-    the email, else the phone (a new customer holding them otherwise)."""
+    the loyalty id, else the email, else the phone (a new customer holding them otherwise)."""
 
     email: str | None = None
     phone: str | None = None
+    # The phone of the buyer's Square Loyalty account, as the adapter has always sent it as the loyalty
+    # id: the customers made from those sales hold it, and only it, so it is how they are found again.
+    loyalty_id: str | None = None
 
 
 class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -250,14 +253,18 @@ def loyalty_phone(accounts: Sequence[Json]) -> str | None:
 
 
 def buyer(customer: Json | None, accounts: Sequence[Json]) -> PosCustomer | None:
-    """A Square customer as our POS event's `customer`: their `email_address`, and the phone of their
-    loyalty account (E.164 there), else their profile's `phone_number`. None when neither is known
-    (no profile, e.g. a deleted customer, and no loyalty account)."""
-    email = (customer or {}).get("email_address")
-    phone = loyalty_phone(accounts) or (customer or {}).get("phone_number")
-    email = email.strip() if isinstance(email, str) and email.strip() else None
-    phone = phone.strip() if isinstance(phone, str) and phone.strip() else None
-    return PosCustomer(email=email, phone=phone) if email or phone else None
+    """A Square customer as our POS event's `customer`: their `email_address`, the phone of their
+    loyalty account (E.164 there) as the loyalty id and as the phone, else their profile's
+    `phone_number` as the phone. None when nothing is known (no profile, e.g. a deleted customer, and no
+    loyalty account)."""
+    loyalty = _text(loyalty_phone(accounts))
+    email = _text((customer or {}).get("email_address"))
+    phone = loyalty or _text((customer or {}).get("phone_number"))
+    return PosCustomer(email=email, phone=phone, loyalty_id=loyalty) if email or phone else None
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def sku_of_variation(obj: Json) -> str | None:

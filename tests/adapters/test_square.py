@@ -194,7 +194,7 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
 
 
-async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_one_buys_anonymously(
+async def test_the_buyer_is_matched_by_email_then_phone_and_a_deleted_one_buys_anonymously(
     harness: Harness,
 ) -> None:
     h = harness
@@ -249,6 +249,26 @@ async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_on
     # Ana's profile was asked for once for her three sales (cached), the deleted one once too.
     assert h.square.retrieved_customers.count(ana_square) == 1
     assert h.square.retrieved_customers.count(max_square) == 1
+
+
+async def test_a_buyer_known_here_by_the_loyalty_id_earlier_adapters_sent_stays_one_customer(
+    harness: Harness,
+) -> None:
+    """Earlier versions of the adapter sent the loyalty phone as the sale's loyalty id, so customers were
+    made holding only that. The buyer's next Square sale (with an email and the phone now) joins them."""
+    h = harness
+    (variation,) = await tee(h)
+    known = (await h.api.customer(loyalty_id="+13125550100"))["id"]
+    buyer = h.square.add_customer(email="ana@example.com", loyalty_phone="+13125550100")
+    await h.start()
+    h.square.start_sending()
+    order_id = h.square.ring_up(LOCATION, [(variation, "1")], customer_id=buyer)
+    await wait_until(lambda: _has_sale(h, "TEE-M"), what="the sale")
+    await h.settled()
+    r = await h.api.client.get(f"/v1/customers/{known}/orders", headers=ADMIN)
+    assert [item["id"] for item in r.json()["items"]] == [f"square-sale-{order_id}"]
+    found = await h.api.client.get("/v1/customers", params={"email": "ana@example.com"}, headers=ADMIN)
+    assert found.json()["items"] == []  # no second customer for her
 
 
 async def _square_has(h: Harness, variation: str, units: int) -> bool:

@@ -193,12 +193,13 @@ def test_loyalty_phone_and_variation_sku() -> None:
     assert mapping.sku_of_variation({**variation, "item_variation_data": {}}) is None
 
 
-def test_the_buyer_is_the_email_and_the_loyalty_phone_else_the_profile_phone() -> None:
-    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": "+13125550100"}}
+def test_the_buyer_is_the_email_and_the_loyalty_phone_as_loyalty_id_and_phone_else_the_profile_phone() -> None:
+    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": " +13125550100"}}
     profile = {"id": "C", "email_address": " ana@example.com ", "phone_number": "(312) 555-0199"}
-    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    loyal = {"phone": "+13125550100", "loyalty_id": "+13125550100"}
+    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", **loyal)
     assert mapping.buyer(profile, []) == mapping.PosCustomer(email="ana@example.com", phone="(312) 555-0199")
-    assert mapping.buyer(None, [account]) == mapping.PosCustomer(phone="+13125550100")  # a deleted profile
+    assert mapping.buyer(None, [account]) == mapping.PosCustomer(**loyal)  # a deleted profile
     assert mapping.buyer({"id": "C", "email_address": ""}, []) is None
     assert mapping.buyer(None, []) is None
 
