@@ -356,13 +356,15 @@ class SquareAdapter:
                 marks[key] = max(int(e["id"]) for e in entries)
             changes += [c for e in entries if (c := mapping.change_of_entry(store, sku, e)) is not None]
         catalog_ids = await self.catalog_ids({c.sku for c in changes}) if changes else {}
-        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids)
+        times = self.state.load("square-ledger-times")  # "store|sku" -> occurred_at of the newest change sent
+        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids, times)
         self.state.save(
             "square-outbound",
             {
                 "bodies": mapping.change_batches(square_changes),
                 "unknown": [c._asdict() for c in unknown],
                 "marks": marks,
+                "times": times,
                 "cursor": page.next_after,
             },
         )
@@ -421,6 +423,8 @@ class SquareAdapter:
         self.state.save("square-outbound", pending)
         await self.push_bodies(pending["bodies"])
         self.state.save("square-ledger-marks", pending["marks"])
+        if "times" in pending:  # not in a batch saved before they were kept
+            self.state.save("square-ledger-times", pending["times"])
         self.state.save_cursor(int(pending["cursor"]))
         self.state.save("square-outbound", {})
 

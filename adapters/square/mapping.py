@@ -316,7 +316,10 @@ def change_of_entry(store: str, sku: str, entry: Json) -> Change | None:
 
 
 def inventory_changes(
-    changes: Iterable[Change], locations: Mapping[str, str], catalog_ids: Mapping[str, str]
+    changes: Iterable[Change],
+    locations: Mapping[str, str],
+    catalog_ids: Mapping[str, str],
+    latest: dict[str, str] | None = None,
 ) -> tuple[list[Json], list[Change]]:
     """Square InventoryChanges for our changes, in ledger order, and the changes whose SKU has no Square
     variation (for the dead letters).
@@ -327,10 +330,12 @@ def inventory_changes(
     have not heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the
     quantity as of then and later adjustments apply on top of it. So that Square applies a level's changes
     in our ledger's order, a change is never sent as of earlier than the one before it of the same level
-    (a dated sale recorded after a count here is on top of that count here, and must be there too)."""
+    (a dated sale recorded after a count here is on top of that count here, and must be there too).
+    `latest` ("store|sku" -> the `occurred_at` of the level's newest change sent before) carries that
+    across pushes; it is updated with what these changes are sent as."""
     out: list[Json] = []
     unknown: list[Change] = []
-    latest: dict[tuple[str, str], tuple[datetime, str]] = {}  # (store, sku) -> occurred_at of the last sent
+    latest = {} if latest is None else latest
     for change in sorted(changes, key=lambda c: c.ledger_id):
         catalog_object_id = catalog_ids.get(change.sku)
         if change.store not in locations:
@@ -338,16 +343,15 @@ def inventory_changes(
         if catalog_object_id is None:
             unknown.append(change)
             continue
-        level = (change.store, change.sku)
-        at = (datetime.fromisoformat(change.occurred_at), change.occurred_at)
-        if level in latest and at[0] < latest[level][0]:
+        level, at = f"{change.store}|{change.sku}", change.occurred_at
+        if level in latest and datetime.fromisoformat(at) < datetime.fromisoformat(latest[level]):
             at = latest[level]
         latest[level] = at
         where = {
             "reference_id": f"commerce-ledger-{change.ledger_id}",
             "catalog_object_id": catalog_object_id,
             "location_id": locations[change.store],
-            "occurred_at": at[1],
+            "occurred_at": at,
         }
         if change.kind == "count":
             # Square holds no count below zero; an oversold level is an empty shelf there.

@@ -329,11 +329,16 @@ def test_a_levels_changes_are_never_dated_before_the_one_sent_before_them() -> N
         mapping.Change(4, "CHI-LOOP", "MUG", "adjust", 3, "receipt", "2026-11-27T10:06:00Z"),
         mapping.Change(5, "CHI-LOOP", "CUP", "adjust", 1, "receipt", "2026-11-27T10:01:00Z"),  # another level
     ]
-    catalog = {"MUG": "VAR", "CUP": "VAR2"}
-    out, _ = mapping.inventory_changes(changes, {"CHI-LOOP": "LOC1"}, catalog)
+    catalog, sent = {"MUG": "VAR", "CUP": "VAR2"}, {"CHI-LOOP|MUG": "2026-11-27T10:04:00Z"}
+    out, _ = mapping.inventory_changes(changes, {"CHI-LOOP": "LOC1"}, catalog, sent)
     assert [_body(c)["occurred_at"][11:16] for c in out] == ["10:05", "10:05", "10:07", "10:07", "10:01"]
     mug = [c for c in out if _body(c)["catalog_object_id"] == "VAR"]
     assert _square_quantity(mug, start=0) == 9 - 1 + 5 + 3
+    # The next push starts from the newest time sent for the level.
+    assert sent == {"CHI-LOOP|MUG": "2026-11-27T10:07:00Z", "CHI-LOOP|CUP": "2026-11-27T10:01:00Z"}
+    late = mapping.Change(6, "CHI-LOOP", "MUG", "adjust", -1, "pos_sale", "2026-11-27T10:04:30Z")
+    out, _ = mapping.inventory_changes([late], {"CHI-LOOP": "LOC1"}, catalog, sent)
+    assert _body(out[0])["occurred_at"] == "2026-11-27T10:07:00Z"
 
 
 def _body(change: dict[str, Any]) -> dict[str, Any]:
