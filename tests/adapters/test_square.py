@@ -589,21 +589,21 @@ async def test_a_late_count_here_is_not_topped_up_in_square_by_the_changes_it_al
     )
     assert r.status_code == 201, r.text
     await wait_until(lambda: _square_has(h, variation, 9), what="the damage in Square")
-    lines = [{"sku": "TEE-M", "quantity": 10}]
+    lines = [{"sku": "TEE-M", "quantity": 12}]  # two more than thought (Square would ignore an unchanged 9)
     event = {"event_id": "till-count-1", "type": "count", "occurred_at": taken.isoformat(), "lines": lines}
     r = await h.api.client.post(f"/v1/pos/{STORE}/events", json={"events": [event]}, headers=ADMIN)
     assert r.json()["results"][0]["status"] == "applied", r.text
-    assert (await h.level("TEE-M"))["on_hand"] == 9  # the count, then the damage recorded as after it
+    assert (await h.level("TEE-M"))["on_hand"] == 11  # the count, then the damage recorded as after it
 
     async def count_pushed() -> bool:
         return any(
-            change["type"] == "PHYSICAL_COUNT" and change["physical_count"]["quantity"] == "9"
+            change["type"] == "PHYSICAL_COUNT" and change["physical_count"]["quantity"] == "11"
             for body in h.square.batch_requests
             for change in body["changes"]
         )
 
     await wait_until(count_pushed, what="the count in Square")
-    assert h.square.quantity(variation, LOCATION) == 9
+    assert h.square.quantity(variation, LOCATION) == 11
 
 
 async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:
