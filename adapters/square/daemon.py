@@ -5,8 +5,8 @@ Inbound, every stored notification (webhook or Events API) is applied from the i
 - `order.created` / `order.updated` naming a COMPLETED order, and `refund.created` / `refund.updated`
   of a COMPLETED refund (naming its return order), fetch the full order, map it (a sale, and one
   return per `returns[]` entry) and send it as POS events at the mapped store, with the buyer (the
-  Square customer's email and the phone of their loyalty account, else of their profile) as the
-  events' `customer`;
+  Square customer's email, and the phone of their loyalty account as the loyalty id and the phone,
+  else their profile's phone) as the events' `customer`;
 - `inventory.count.updated` becomes one `count` per IN_STOCK count, as of `calculated_at`, except
   Square's echo of a count this adapter itself pushed.
 
@@ -18,9 +18,11 @@ to the dead letters with the reason; a replay puts it back in the inbox.
 
 Outbound, the adapter follows our event feed (`inventory.changed`) and, for each level of a mapped store
 that moved, reads its ledger since the last entry sent and sends Square what was done here: a count
-taken here (a stock count, a POS count not from Square) as a PHYSICAL_COUNT as of when it was taken, and
-every other change to on_hand (receipts, damage, collected and shipped orders, corrections) as an
-ADJUSTMENT of its size. Square computes a quantity from the newest physical count by `occurred_at` plus
+taken here (a stock count, a POS count not from Square) as a PHYSICAL_COUNT of on_hand after it, as of
+when it was applied here (a late count's result already holds the changes recorded as after it, which
+Square would add again on top of a count dated as taken), and every other change to on_hand (receipts,
+damage, collected and shipped orders, corrections) as an ADJUSTMENT of its size; a level's changes are
+never dated earlier than the one sent before them, so Square applies them in our ledger's order. Square computes a quantity from the newest physical count by `occurred_at` plus
 the adjustments after it, so an adjustment adds to whatever Square holds, including sales rung up there
 that we have not applied yet; sending our level as a count instead would set Square back to a number that
 misses those sales, and Square's next count would then make us drop them too. Square's own sales,
@@ -42,7 +44,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -64,7 +66,11 @@ INBOX_ROUND = 500  # deliveries handled per round
 MAX_PAUSE = 30.0  # longest wait between inbox rounds while a side is down
 DONE_RETENTION = 7 * 24 * 3600.0
 ECHO_MEMORY = 20  # counts of our pushes remembered per (variation, location)
+# How far before a level's first change in the feed its ledger is searched when no entry carries that
+# change's time (see SquareAdapter._ledger_since).
+LEDGER_SLACK = timedelta(minutes=10)
 BUYER_TTL = 24 * 3600.0  # how long a Square customer's email and phones are reused without asking again
+BUYER_VERSION = 2  # cached buyers of another version (without the loyalty id) are asked for again
 
 
 def rfc3339(at: datetime) -> str:
@@ -139,8 +145,8 @@ class SquareAdapter:
     # --- customers: the buyer's email and loyalty phone as the sale's customer ----------------
 
     async def buyers(self, customer_ids: Iterable[str]) -> dict[str, PosCustomer | None]:
-        """Each Square customer as our POS event's `customer` (their email, the phone of their loyalty
-        account, else of their profile), or None when Square knows neither (e.g. a deleted customer).
+        """Each Square customer as our POS event's `customer` (see mapping.buyer), or None when Square
+        knows neither an email nor a phone (e.g. a deleted customer).
 
         Answers are cached in the state folder for BUYER_TTL seconds (a buyer's many sales, and a delivery
         retried, ask Square once); loyalty accounts are searched 30 customers a call. A refusal (no
@@ -152,7 +158,7 @@ class SquareAdapter:
         for customer_id in sorted(set(customer_ids)):
             cached = self.buyer_cache.get(customer_id)
             doc = msgspec.json.decode(cached) if cached else None
-            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL:
+            if isinstance(doc, dict) and now - float(doc.get("at", 0)) < BUYER_TTL and doc.get("v") == BUYER_VERSION:
                 found[customer_id] = msgspec.convert(doc["buyer"], PosCustomer | None)
             else:
                 stale.append(customer_id)
@@ -176,7 +182,7 @@ class SquareAdapter:
                 customer, cacheable = None, False
             found[customer_id] = mapping.buyer(customer, accounts.get(customer_id, []))
             if cacheable:
-                doc = {"buyer": found[customer_id], "at": now}
+                doc = {"buyer": found[customer_id], "at": now, "v": BUYER_VERSION}
                 fresh[customer_id] = msgspec.json.encode(doc).decode()
         self.buyer_cache.update(fresh)
         return found
@@ -352,13 +358,15 @@ class SquareAdapter:
                 marks[key] = max(int(e["id"]) for e in entries)
             changes += [c for e in entries if (c := mapping.change_of_entry(store, sku, e)) is not None]
         catalog_ids = await self.catalog_ids({c.sku for c in changes}) if changes else {}
-        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids)
+        times = self.state.load("square-ledger-times")  # "store|sku" -> occurred_at of the newest change sent
+        square_changes, unknown = mapping.inventory_changes(changes, self.locations, catalog_ids, times)
         self.state.save(
             "square-outbound",
             {
                 "bodies": mapping.change_batches(square_changes),
                 "unknown": [c._asdict() for c in unknown],
                 "marks": marks,
+                "times": times,
                 "cursor": page.next_after,
             },
         )
@@ -366,23 +374,44 @@ class SquareAdapter:
         return len(page.items)
 
     async def _ledger_since(self, store: str, sku: str, mark: int | None, first: datetime) -> list[dict[str, Any]]:
-        """The level's ledger entries after `mark` (the newest one sent), oldest first; for a level
-        never sent, those recorded since `first`, its first change in the feed page (the ledger row and
-        the feed event of one change carry the same transaction time). Writers of a level hold its row
-        lock, so its entries are numbered in commit order and none can appear below the mark later."""
+        """The level's ledger entries after `mark` (the newest one sent), oldest first. Writers of a level
+        hold its row lock from their first change to it until they commit, so its entries are numbered in
+        commit order, those of one transaction are consecutive, and none can appear below the mark later.
+
+        For a level never sent, the entries from the transaction of `first` (the level's first change in
+        the feed page) on. Its rows carry `first` as their `at` (the ledger row and the feed event of one
+        change both get the transaction's start time), so the walk (newest first) takes everything down
+        to that run of rows and stops right below it. It must not stop at the first row older than
+        `first`: `at` is when a transaction started, not when it committed, so a transaction that started
+        earlier and waited for the row lock commits later, with a larger id and an earlier `at`; stopping
+        there would lose the changes between it and `first` for good. Only if no row carries `first`
+        (none should) are the rows with `at` >= `first` taken, looking back LEDGER_SLACK for them."""
         found: list[dict[str, Any]] = []
+        in_first = False  # inside the run of rows of the transaction of `first`
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
             page = await self.commerce._json("GET", f"/v1/inventory/{store}/{sku}/ledger", params=params)
             for entry in page["items"]:
-                old = int(entry["id"]) <= mark if mark is not None else datetime.fromisoformat(entry["at"]) < first
-                if old:
-                    return found[::-1]
+                if mark is not None:
+                    if int(entry["id"]) <= mark:
+                        return found[::-1]
+                else:
+                    at = datetime.fromisoformat(entry["at"])
+                    if at == first:
+                        in_first = True
+                    elif in_first:
+                        return found[::-1]
+                    elif at < first - LEDGER_SLACK:
+                        break
                 found.append(entry)
-            cursor = page.get("next_cursor")
-            if not cursor:
+            else:
+                cursor = page.get("next_cursor")
+                if cursor:
+                    continue
+            if mark is not None or in_first:
                 return found[::-1]
+            return [e for e in found[::-1] if datetime.fromisoformat(e["at"]) >= first]
 
     async def _send_outbound(self) -> None:
         """Send the saved outbound batches (again); once Square accepted them, move marks and cursor.
@@ -396,6 +425,8 @@ class SquareAdapter:
         self.state.save("square-outbound", pending)
         await self.push_bodies(pending["bodies"])
         self.state.save("square-ledger-marks", pending["marks"])
+        if "times" in pending:  # not in a batch saved before they were kept
+            self.state.save("square-ledger-times", pending["times"])
         self.state.save_cursor(int(pending["cursor"]))
         self.state.save("square-outbound", {})
 

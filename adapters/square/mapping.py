@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
@@ -41,10 +42,13 @@ class PosLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 class PosCustomer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Who bought, as our POS event's `customer`: the sale joins the history of the customer here holding
-    the email, else the phone (a new customer holding them otherwise)."""
+    the loyalty id, else the email, else the phone (a new customer holding them otherwise)."""
 
     email: str | None = None
     phone: str | None = None
+    # The phone of the buyer's Square Loyalty account, as the adapter has always sent it as the loyalty
+    # id: the customers made from those sales hold it, and only it, so it is how they are found again.
+    loyalty_id: str | None = None
 
 
 class PosEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -249,14 +253,18 @@ def loyalty_phone(accounts: Sequence[Json]) -> str | None:
 
 
 def buyer(customer: Json | None, accounts: Sequence[Json]) -> PosCustomer | None:
-    """A Square customer as our POS event's `customer`: their `email_address`, and the phone of their
-    loyalty account (E.164 there), else their profile's `phone_number`. None when neither is known
-    (no profile, e.g. a deleted customer, and no loyalty account)."""
-    email = (customer or {}).get("email_address")
-    phone = loyalty_phone(accounts) or (customer or {}).get("phone_number")
-    email = email.strip() if isinstance(email, str) and email.strip() else None
-    phone = phone.strip() if isinstance(phone, str) and phone.strip() else None
-    return PosCustomer(email=email, phone=phone) if email or phone else None
+    """A Square customer as our POS event's `customer`: their `email_address`, the phone of their
+    loyalty account (E.164 there) as the loyalty id and as the phone, else their profile's
+    `phone_number` as the phone. None when nothing is known (no profile, e.g. a deleted customer, and no
+    loyalty account)."""
+    loyalty = _text(loyalty_phone(accounts))
+    email = _text((customer or {}).get("email_address"))
+    phone = loyalty or _text((customer or {}).get("phone_number"))
+    return PosCustomer(email=email, phone=phone, loyalty_id=loyalty) if email or phone else None
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def sku_of_variation(obj: Json) -> str | None:
@@ -296,27 +304,38 @@ def change_of_entry(store: str, sku: str, entry: Json) -> Change | None:
     reason, reference = str(entry.get("reason") or ""), str(entry.get("reference") or "")
     if reason.startswith("pos_") and reference.startswith(SQUARE_REFERENCE):
         return None
-    at = str(entry.get("occurred_at") or entry["at"])
     if reason in COUNT_REASONS:
-        return Change(int(entry["id"]), store, sku, "count", int(entry["on_hand_after"]), reason, at)
+        # As of when it was applied here, not when it was taken: a late count is applied as "N plus what
+        # the ledger holds as happening after it", so on_hand_after already includes the later changes,
+        # which Square (holding them as adjustments after the count's time) would add again.
+        return Change(int(entry["id"]), store, sku, "count", int(entry["on_hand_after"]), reason, str(entry["at"]))
     if not entry.get("delta"):
         return None
+    at = str(entry.get("occurred_at") or entry["at"])
     return Change(int(entry["id"]), store, sku, "adjust", int(entry["delta"]), reason, at)
 
 
 def inventory_changes(
-    changes: Iterable[Change], locations: Mapping[str, str], catalog_ids: Mapping[str, str]
+    changes: Iterable[Change],
+    locations: Mapping[str, str],
+    catalog_ids: Mapping[str, str],
+    latest: dict[str, str] | None = None,
 ) -> tuple[list[Json], list[Change]]:
     """Square InventoryChanges for our changes, in ledger order, and the changes whose SKU has no Square
     variation (for the dead letters).
 
-    A count is a PHYSICAL_COUNT as of when it was taken; an adjustment is an ADJUSTMENT of its size
-    (NONE -> IN_STOCK for stock that arrived, IN_STOCK -> SOLD for stock that left with a buyer,
-    IN_STOCK -> WASTE for any other loss), so Square adds it to whatever it holds, sales we have not
-    heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the quantity as
-    of then and later adjustments apply on top of it."""
+    A count is a PHYSICAL_COUNT of on_hand after it, as of when it was applied here; an adjustment is an
+    ADJUSTMENT of its size (NONE -> IN_STOCK for stock that arrived, IN_STOCK -> SOLD for stock that left
+    with a buyer, IN_STOCK -> WASTE for any other loss), so Square adds it to whatever it holds, sales we
+    have not heard of yet included. Square orders changes by `occurred_at`: a PHYSICAL_COUNT sets the
+    quantity as of then and later adjustments apply on top of it. So that Square applies a level's changes
+    in our ledger's order, a change is never sent as of earlier than the one before it of the same level
+    (a dated sale recorded after a count here is on top of that count here, and must be there too).
+    `latest` ("store|sku" -> the `occurred_at` of the level's newest change sent before) carries that
+    across pushes; it is updated with what these changes are sent as."""
     out: list[Json] = []
     unknown: list[Change] = []
+    latest = {} if latest is None else latest
     for change in sorted(changes, key=lambda c: c.ledger_id):
         catalog_object_id = catalog_ids.get(change.sku)
         if change.store not in locations:
@@ -324,11 +343,15 @@ def inventory_changes(
         if catalog_object_id is None:
             unknown.append(change)
             continue
+        level, at = f"{change.store}|{change.sku}", change.occurred_at
+        if level in latest and datetime.fromisoformat(at) < datetime.fromisoformat(latest[level]):
+            at = latest[level]
+        latest[level] = at
         where = {
             "reference_id": f"commerce-ledger-{change.ledger_id}",
             "catalog_object_id": catalog_object_id,
             "location_id": locations[change.store],
-            "occurred_at": change.occurred_at,
+            "occurred_at": at,
         }
         if change.kind == "count":
             # Square holds no count below zero; an oversold level is an empty shelf there.

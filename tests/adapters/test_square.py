@@ -18,6 +18,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar import Litestar
+from sqlalchemy import text
 
 from adapters.client import CommerceClient, RetryPolicy
 from adapters.config import load_config, parse_config
@@ -29,6 +31,7 @@ from adapters.square.daemon import SquareAdapter
 from adapters.square.webhooks import SquareReceiver
 from adapters.state import AdapterState
 from commerce.cli import main as commerce_cli
+from commerce.inventory import service as inventory_service
 from commerce.pos import rules
 from commerce.pos.schemas import PosEventIn
 from tests.adapters.emulators.shopify import ShopifyEmulator
@@ -191,7 +194,7 @@ async def test_a_till_sale_lowers_available_once_and_joins_the_shoppers_history(
     assert all(delivered.count(e["event_id"]) == 2 for e in h.square.events)
 
 
-async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_one_buys_anonymously(
+async def test_the_buyer_is_matched_by_email_then_phone_and_a_deleted_one_buys_anonymously(
     harness: Harness,
 ) -> None:
     h = harness
@@ -246,6 +249,26 @@ async def test_the_buyer_is_matched_by_email_then_loyalty_phone_and_a_deleted_on
     # Ana's profile was asked for once for her three sales (cached), the deleted one once too.
     assert h.square.retrieved_customers.count(ana_square) == 1
     assert h.square.retrieved_customers.count(max_square) == 1
+
+
+async def test_a_buyer_known_here_by_the_loyalty_id_earlier_adapters_sent_stays_one_customer(
+    harness: Harness,
+) -> None:
+    """Earlier versions of the adapter sent the loyalty phone as the sale's loyalty id, so customers were
+    made holding only that. The buyer's next Square sale (with an email and the phone now) joins them."""
+    h = harness
+    (variation,) = await tee(h)
+    known = (await h.api.customer(loyalty_id="+13125550100"))["id"]
+    buyer = h.square.add_customer(email="ana@example.com", loyalty_phone="+13125550100")
+    await h.start()
+    h.square.start_sending()
+    order_id = h.square.ring_up(LOCATION, [(variation, "1")], customer_id=buyer)
+    await wait_until(lambda: _has_sale(h, "TEE-M"), what="the sale")
+    await h.settled()
+    r = await h.api.client.get(f"/v1/customers/{known}/orders", headers=ADMIN)
+    assert [item["id"] for item in r.json()["items"]] == [f"square-sale-{order_id}"]
+    found = await h.api.client.get("/v1/customers", params={"email": "ana@example.com"}, headers=ADMIN)
+    assert found.json()["items"] == []  # no second customer for her
 
 
 async def _square_has(h: Harness, variation: str, units: int) -> bool:
@@ -514,6 +537,73 @@ async def test_a_change_here_that_reaches_square_after_its_sales_is_not_undone_b
     sales = pos_rows(await h.ledger("TEE-M"), "pos_sale")
     assert sorted(row["reference"] for row in sales) == sorted(f"square-sale-{o}" for o in sold)
     await assert_conserved(db_conn)
+
+
+async def test_changes_committed_out_of_start_order_before_the_first_push_all_reach_square(
+    harness: Harness, app: Litestar
+) -> None:
+    """A ledger row's `at` is when its transaction started. One that started first but waited for the
+    level's row lock commits after a later one: both are in the adapter's first page for the level, the
+    later-started one first, and both of their changes must reach Square."""
+    h = harness
+    await h.api.product("tee", ["TEE-M"])
+    variation = h.square.add_variation("TEE-M")
+    h.square.set_stock(LOCATION, variation, 0, at=datetime.now(UTC) - START)
+    async with app.state.sessionmaker() as early, early.begin():
+        await early.execute(text("SELECT 1"))  # its transaction (and its `at`) starts here
+        r = await h.api.client.post(
+            "/v1/inventory/adjustments",
+            json={"store": STORE, "sku": "TEE-M", "delta": 5, "reason": "receipt"},
+            headers={**ADMIN, "Idempotency-Key": "receipt-later"},
+        )
+        assert r.status_code == 201, r.text
+        await inventory_service.adjust_on_hand(early, STORE, "TEE-M", delta=3, reason="receipt", source="test")
+    ledger = await h.ledger("TEE-M")
+    assert [row["delta"] for row in ledger] == [3, 5]  # newest first: the early one committed last
+    assert datetime.fromisoformat(ledger[0]["at"]) < datetime.fromisoformat(ledger[1]["at"])
+    await h.start()
+    h.square.start_sending()
+
+    async def pushed() -> bool:
+        return h.square.quantity(variation, LOCATION) == 8
+
+    try:
+        await wait_until(pushed, within=10, what="both receipts in Square")
+    except AssertionError:
+        raise AssertionError(f"Square holds {h.square.quantity(variation, LOCATION)}; expected 8") from None
+
+
+async def test_a_late_count_here_is_not_topped_up_in_square_by_the_changes_it_already_holds(
+    harness: Harness,
+) -> None:
+    """A till's count taken before a change that Square already has arrives after it: here it is the
+    count plus that change. Dated as taken, Square would apply the change on top of it once more."""
+    h = harness
+    (variation,) = await tee(h)
+    await h.start()  # Square's count notifications are not delivered: its count after our damage would
+    taken = datetime.now(UTC)  # otherwise move the count time here past the till's
+    r = await h.api.client.post(
+        "/v1/inventory/adjustments",
+        json={"store": STORE, "sku": "TEE-M", "delta": -1, "reason": "damage"},
+        headers={**ADMIN, "Idempotency-Key": "damage-1"},
+    )
+    assert r.status_code == 201, r.text
+    await wait_until(lambda: _square_has(h, variation, 9), what="the damage in Square")
+    lines = [{"sku": "TEE-M", "quantity": 12}]  # two more than thought (Square would ignore an unchanged 9)
+    event = {"event_id": "till-count-1", "type": "count", "occurred_at": taken.isoformat(), "lines": lines}
+    r = await h.api.client.post(f"/v1/pos/{STORE}/events", json={"events": [event]}, headers=ADMIN)
+    assert r.json()["results"][0]["status"] == "applied", r.text
+    assert (await h.level("TEE-M"))["on_hand"] == 11  # the count, then the damage recorded as after it
+
+    async def count_pushed() -> bool:
+        return any(
+            change["type"] == "PHYSICAL_COUNT" and change["physical_count"]["quantity"] == "11"
+            for body in h.square.batch_requests
+            for change in body["changes"]
+        )
+
+    await wait_until(count_pushed, what="the count in Square")
+    assert h.square.quantity(variation, LOCATION) == 11
 
 
 async def test_a_push_resent_after_a_crash_is_applied_once_by_square(harness: Harness) -> None:

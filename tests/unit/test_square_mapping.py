@@ -193,12 +193,13 @@ def test_loyalty_phone_and_variation_sku() -> None:
     assert mapping.sku_of_variation({**variation, "item_variation_data": {}}) is None
 
 
-def test_the_buyer_is_the_email_and_the_loyalty_phone_else_the_profile_phone() -> None:
-    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": "+13125550100"}}
+def test_the_buyer_is_the_email_and_the_loyalty_phone_as_loyalty_id_and_phone_else_the_profile_phone() -> None:
+    account = {"id": "a", "customer_id": "C", "mapping": {"phone_number": " +13125550100"}}
     profile = {"id": "C", "email_address": " ana@example.com ", "phone_number": "(312) 555-0199"}
-    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", phone="+13125550100")
+    loyal = {"phone": "+13125550100", "loyalty_id": "+13125550100"}
+    assert mapping.buyer(profile, [account]) == mapping.PosCustomer(email="ana@example.com", **loyal)
     assert mapping.buyer(profile, []) == mapping.PosCustomer(email="ana@example.com", phone="(312) 555-0199")
-    assert mapping.buyer(None, [account]) == mapping.PosCustomer(phone="+13125550100")  # a deleted profile
+    assert mapping.buyer(None, [account]) == mapping.PosCustomer(**loyal)  # a deleted profile
     assert mapping.buyer({"id": "C", "email_address": ""}, []) is None
     assert mapping.buyer(None, []) is None
 
@@ -287,15 +288,74 @@ def test_changes_made_here_go_as_adjustments_counts_as_counts_and_squares_own_no
         },
         {
             "type": "PHYSICAL_COUNT",
-            "physical_count": {  # as of when the till counted; an oversold level is an empty shelf
+            "physical_count": {  # as of when it was applied here; an oversold level is an empty shelf
                 "reference_id": "commerce-ledger-7",
                 **where,
-                "occurred_at": "2026-11-27T11:59:00Z",
+                "occurred_at": "2026-11-27T12:00:07Z",
                 "state": "IN_STOCK",
                 "quantity": "0",
             },
         },
     ]
+
+
+def test_a_late_count_goes_as_of_when_it_was_applied_so_square_does_not_add_later_changes_again() -> None:
+    """A count of 10 taken at 10:00 arrives at 10:05, after a pickup collected at 10:02 went to Square as
+    -1 at 10:02: here it is 10 plus that -1, so 9. As of 10:00, Square would take 9 and apply the -1 of
+    10:02 on top: 8."""
+    collected = _entry(1, "collect", -1, 9, "order-1") | {"at": "2026-11-27T10:02:00Z"}
+    counted = _entry(2, "pos_count", 0, 9, "till-count") | {
+        "at": "2026-11-27T10:05:00Z",
+        "occurred_at": "2026-11-27T10:00:00Z",
+    }
+    pushed = [mapping.change_of_entry("CHI-LOOP", "MUG", e) for e in (collected, counted)]
+    assert None not in pushed
+    out, _ = mapping.inventory_changes([c for c in pushed if c], {"CHI-LOOP": "LOC1"}, {"MUG": "VAR"})
+    assert [(c["type"], _body(c)["occurred_at"], _body(c)["quantity"]) for c in out] == [
+        ("ADJUSTMENT", "2026-11-27T10:02:00Z", "1"),
+        ("PHYSICAL_COUNT", "2026-11-27T10:05:00Z", "9"),
+    ]
+    assert _square_quantity(out, start=10) == 9
+
+
+def test_a_levels_changes_are_never_dated_before_the_one_sent_before_them() -> None:
+    """Square applies changes by `occurred_at`; ours must land in ledger order: a till's sale of 10:03
+    recorded after a count applied at 10:05 is on top of that count here, and a change whose transaction
+    started before the one recorded ahead of it (it waited for the level's lock) comes after it."""
+    changes = [
+        mapping.Change(1, "CHI-LOOP", "MUG", "count", 9, "count", "2026-11-27T10:05:00Z"),
+        mapping.Change(2, "CHI-LOOP", "MUG", "adjust", -1, "pos_sale", "2026-11-27T10:03:00Z"),
+        mapping.Change(3, "CHI-LOOP", "MUG", "adjust", 5, "receipt", "2026-11-27T10:07:00Z"),
+        mapping.Change(4, "CHI-LOOP", "MUG", "adjust", 3, "receipt", "2026-11-27T10:06:00Z"),
+        mapping.Change(5, "CHI-LOOP", "CUP", "adjust", 1, "receipt", "2026-11-27T10:01:00Z"),  # another level
+    ]
+    catalog, sent = {"MUG": "VAR", "CUP": "VAR2"}, {"CHI-LOOP|MUG": "2026-11-27T10:04:00Z"}
+    out, _ = mapping.inventory_changes(changes, {"CHI-LOOP": "LOC1"}, catalog, sent)
+    assert [_body(c)["occurred_at"][11:16] for c in out] == ["10:05", "10:05", "10:07", "10:07", "10:01"]
+    mug = [c for c in out if _body(c)["catalog_object_id"] == "VAR"]
+    assert _square_quantity(mug, start=0) == 9 - 1 + 5 + 3
+    # The next push starts from the newest time sent for the level.
+    assert sent == {"CHI-LOOP|MUG": "2026-11-27T10:07:00Z", "CHI-LOOP|CUP": "2026-11-27T10:01:00Z"}
+    late = mapping.Change(6, "CHI-LOOP", "MUG", "adjust", -1, "pos_sale", "2026-11-27T10:04:30Z")
+    out, _ = mapping.inventory_changes([late], {"CHI-LOOP": "LOC1"}, catalog, sent)
+    assert _body(out[0])["occurred_at"] == "2026-11-27T10:07:00Z"
+
+
+def _body(change: dict[str, Any]) -> dict[str, Any]:
+    return dict(change.get("physical_count") or change.get("adjustment") or {})
+
+
+def _square_quantity(changes: list[dict[str, Any]], *, start: int) -> int:
+    """Square's quantity: the newest physical count by `occurred_at`, plus the adjustments after it
+    (ties in the order sent), on top of the level's earlier changes (`start` as of long before)."""
+    total = start
+    for change in sorted(changes, key=lambda c: _body(c)["occurred_at"]):  # stable: ties keep their order
+        body = _body(change)
+        if change["type"] == "PHYSICAL_COUNT":
+            total = int(body["quantity"])
+        else:
+            total += int(body["quantity"]) * (1 if body["to_state"] == "IN_STOCK" else -1)
+    return total
 
 
 def test_batches_hold_at_most_100_changes_with_content_keys() -> None:
