@@ -206,7 +206,11 @@ def _unavailable(exc: BaseException | None) -> bool:
     sqlstate = _sqlstate(exc)
     # 08: connection exceptions, 53: insufficient resources (too many clients), 57: operator
     # intervention (statement timeout, server shutting down).
-    return sqlstate.startswith(("08", "53", "57")) or isinstance(exc, asyncpg.InterfaceError | OSError)
+    # InternalClientError: the driver's protocol state broken by the server closing the connection
+    # (seen when a backend is terminated between requests and the next statement is sent on it).
+    return sqlstate.startswith(("08", "53", "57")) or isinstance(
+        exc, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError
+    )
 
 
 def _driver(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -250,6 +254,7 @@ exception_handlers: ExceptionHandlersMap = {
     DBAPIError: _database,
     asyncpg.PostgresError: _driver,
     asyncpg.InterfaceError: _driver,
+    asyncpg.InternalClientError: _driver,
     SQLAlchemyTimeoutError: _pool_timeout,
     Exception: _unexpected,
 }
