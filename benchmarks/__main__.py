@@ -241,6 +241,10 @@ def run_pgbench(
             [
                 "pgbench",
                 "-n",
+                # Prepared, as the service sends its statements: in the simple protocol pgbench plans
+                # every statement of every transaction, which the service never pays.
+                "-M",
+                "prepared",
                 "-c",
                 str(clients),
                 "-j",
