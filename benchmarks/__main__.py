@@ -147,8 +147,27 @@ def storefront_key(server: Server) -> str:
     return str(r.json()["key"])
 
 
+def cpu_seconds(server: Server) -> tuple[float, float]:
+    """CPU time used so far by the service's processes and by PostgreSQL's (user + system, seconds)."""
+
+    def used(processes: list[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    service = psutil.Process(server.proc.pid)
+    database = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postgresql")]
+    return used([service, *service.children(recursive=True)]), used(database)
+
+
 def run_wrk(server: Server, requests_file: Path, token: str, *, clients: int, seconds: int, once: bool) -> dict:
     threads = 2
+    before = cpu_seconds(server)
     out = subprocess.run(
         [
             "wrk",
@@ -172,6 +191,8 @@ def run_wrk(server: Server, requests_file: Path, token: str, *, clients: int, se
     ).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
     data: dict = json.loads(line.removeprefix("WRK_JSON "))
+    after = cpu_seconds(server)
+    data["service_cpu_s"], data["database_cpu_s"] = after[0] - before[0], after[1] - before[1]
     return data
 
 
@@ -193,6 +214,14 @@ def wrk_result(
         # the measured responses' own percentiles beside them.
         raw = f"measured p50/p99 {measured['p50_us'] / 1000:.1f}/{measured['p99_us'] / 1000:.1f} ms"
         note = f"{note}; {raw}" if note else raw
+    answered = sum(data["statuses"].values())
+    if answered and "service_cpu_s" in data:
+        # Over the whole run (the machine's other work included for PostgreSQL's share).
+        cpu = (
+            f"CPU per response: service {data['service_cpu_s'] * 1000 / answered:.2f} ms,"
+            f" PostgreSQL {data['database_cpu_s'] * 1000 / answered:.2f} ms"
+        )
+        note = f"{note}; {cpu}" if note else cpu
     return Result(
         name=name,
         clients=clients,

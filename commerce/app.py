@@ -19,9 +19,9 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce import __version__
-from commerce.admission import Admission, default_limit
 from commerce.ads.routes import AdClickController, ExportController, ReportController
 from commerce.auth.guards import ApiKeyMiddleware
 from commerce.auth.listener import revocation_listener
@@ -42,6 +42,7 @@ from commerce.inventory.routes import AvailabilityController, InventoryControlle
 from commerce.notify import notifications
 from commerce.observability.setup import Observability
 from commerce.openapi import API_KEY, CUSTOMER_TOKEN, finish_openapi
+from commerce.orders.batching import CheckoutBatcher, default_limit
 from commerce.orders.routes import OrderController, OrderImportController
 from commerce.orders.sweeper import expiry_sweeper
 from commerce.pages import openapi_render_plugins, static_routers, template_config
@@ -131,12 +132,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def admission(settings: Settings) -> Admission | None:
-    """The worker's admission gate for transactions (commerce/admission.py), or None when it is off."""
+def checkout_batcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> CheckoutBatcher:
+    """The worker's checkout transactions (commerce/orders/batching.py)."""
     limit = settings.db_admission_limit
-    if limit is None:
-        limit = default_limit(settings.db_pool_size)
-    return Admission(limit, settings.db_admission_wait_seconds) if limit > 0 else None
+    return CheckoutBatcher(
+        sessionmaker,
+        settings,
+        limit=default_limit(settings.db_pool_size) if limit is None else limit,
+        batch_max=settings.checkout_batch_max,
+        max_wait=settings.db_admission_wait_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -157,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.admission = admission(settings)
+        app.state.checkouts = checkout_batcher(settings, app.state.sessionmaker)
         app.state.read_pool = await make_read_pool(
             database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import re
@@ -27,7 +26,6 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 import migrations
-from commerce.admission import ADMISSION_OPT, Admission
 from commerce.errors import DatabaseUnavailable
 from commerce.observability.metrics import POOL_IN_USE, waiting_for_connection
 
@@ -173,17 +171,10 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler returns, rolled back if it raises.
 
-    The commit runs before the response is sent, so a failed commit becomes an error response. On the
-    routes marked `opt=ADMITTED` (checkout) with admission control on (commerce/admission.py), the
-    transaction first waits for its turn, and holds it until after the commit.
+    The commit runs before the response is sent, so a failed commit becomes an error response.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    admission: Admission | None = state.admission if request.route_handler.opt.get(ADMISSION_OPT) else None
-    async with (
-        admission.slot() if admission is not None else contextlib.nullcontext(),
-        sessionmaker() as session,
-        session.begin(),
-    ):
+    async with sessionmaker() as session, session.begin():
         with waiting_for_connection("primary"):
             await session.connection()
         yield session

@@ -38,11 +38,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_max_overflow: int = 10
     # Connections for the one-statement searches (a pool of their own, opened when needed).
     db_read_pool_size: int = 10
-    # Admission control (commerce/admission.py): checkout transactions in flight at once per worker, the others
-    # waiting in FIFO order before they take a connection. None: 8, or db_pool_size if smaller; 0: off.
+    # Checkout transactions in flight at once per worker (commerce/orders/batching.py); the checkouts that
+    # arrive meanwhile wait in FIFO order, holding no connection, and go together in the next one.
+    # None: 4, or db_pool_size if smaller; 0: no limit, each checkout in a transaction of its own at once.
     db_admission_limit: int | None = None
-    # The longest a transaction waits for admission before it is answered 503 with Retry-After.
+    # The longest a checkout waits for its transaction before it is answered 503 with Retry-After.
     db_admission_wait_seconds: float = 5.0
+    # Checkouts one transaction places at most (1: one order per transaction).
+    checkout_batch_max: int = 32
     # Background workers (expiry sweeper, event relay, webhook dispatcher) inside the service.
     background_workers: bool = True
     # Event relay: woken when a transaction that wrote events commits (LISTEN/NOTIFY, commerce/notify.py);
@@ -120,6 +123,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if env.get("COMMERCE_DB_ADMISSION_LIMIT")
             else None,
             db_admission_wait_seconds=float(env.get("COMMERCE_DB_ADMISSION_WAIT_SECONDS", "5")),
+            checkout_batch_max=int(env.get("COMMERCE_CHECKOUT_BATCH_MAX", "32")),
             background_workers=flag("COMMERCE_BACKGROUND_WORKERS", True),
             event_relay_interval_seconds=float(env.get("COMMERCE_EVENT_RELAY_INTERVAL_SECONDS", "5")),
             webhook_poll_seconds=float(env.get("COMMERCE_WEBHOOK_POLL_SECONDS", "1")),

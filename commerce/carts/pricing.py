@@ -77,16 +77,24 @@ _CART_SQL = (
     " FROM carts WHERE id = :cart_id"
 )
 _CART, _LOCKED_CART = text(_CART_SQL), text(_CART_SQL + " FOR UPDATE")
+
+
 # The cart's lines as pricing reads them (LineRow); checkout reads them in its first statement.
-CART_LINES_SQL = (
-    "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
-    " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes,"
-    " (SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il"
-    "  WHERE il.store_code = cl.pickup_store AND il.sku = cl.sku) AS pickup_available"
-    " FROM cart_lines cl JOIN variants v ON v.sku = cl.sku JOIN products p ON p.id = v.product_id"
-    " LEFT JOIN stores s ON s.code = cl.pickup_store"
-    " WHERE cl.cart_id = :cart_id ORDER BY cl.id"
-)
+def cart_lines_sql(cart_id: str = ":cart_id") -> str:
+    """The priced lines of the cart whose id is the SQL expression `cart_id` (a parameter, or a column of
+    a statement that reads several carts' lines)."""
+    return (
+        "SELECT cl.id, cl.sku, v.title, cl.quantity, cl.pickup_store, v.price_amount, v.currency, p.category,"
+        " CASE WHEN s.pickup_enabled THEN s.pickup_lead_minutes END AS pickup_lead_minutes,"
+        " (SELECT greatest(il.on_hand - il.reserved - il.safety_stock, 0) FROM inventory_levels il"
+        "  WHERE il.store_code = cl.pickup_store AND il.sku = cl.sku) AS pickup_available"
+        " FROM cart_lines cl JOIN variants v ON v.sku = cl.sku JOIN products p ON p.id = v.product_id"
+        " LEFT JOIN stores s ON s.code = cl.pickup_store"
+        f" WHERE cl.cart_id = {cart_id} ORDER BY cl.id"
+    )
+
+
+CART_LINES_SQL = cart_lines_sql()
 _LINES = text(CART_LINES_SQL)
 
 

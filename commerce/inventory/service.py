@@ -134,43 +134,46 @@ async def ship_candidates(
 
 # A ledger row per (level, reference) of a multi-reference change: given `moves` (store_code, sku,
 # reference, n, d_on_hand, d_reserved) and `upd` (the levels as changed), each row's "after"
-# quantities are the level's final ones less the moves that come after it (in `n` order).
-_LEDGER_PER_REFERENCE_AND_EVENTS = (
-    """
+# quantities are the level's final ones less the moves that come after it (in `n` order). `source` is
+# the SQL of who made the change: one parameter, or a column of `moves` when the rows come from
+# several callers (checkouts placed together).
+def ledger_per_reference_and_events(source: str = ":source") -> str:
+    return (
+        """
 , ledger AS (
     INSERT INTO inventory_ledger
         (store_code, sku, delta, reserved_delta, reason, source, reference, note, on_hand_after, reserved_after)
-    SELECT m.store_code, m.sku, m.d_on_hand, m.d_reserved, :reason, :source, m.reference, NULL,
+    SELECT m.store_code, m.sku, m.d_on_hand, m.d_reserved, :reason, """
+        + source
+        + """, m.reference, NULL,
         upd.on_hand - coalesce(sum(m.d_on_hand) OVER later, 0), upd.reserved - coalesce(sum(m.d_reserved) OVER later, 0)
     FROM moves m JOIN upd USING (store_code, sku)
     WINDOW later AS (PARTITION BY m.store_code, m.sku ORDER BY m.n DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )"""
-    + _EVENTS
-)
+        + _EVENTS
+    )
+
+
+_LEDGER_PER_REFERENCE_AND_EVENTS = ledger_per_reference_and_events()
 
 
 # Every level the transaction reserves is locked by this one statement, in (store, sku) order (the
 # `locked` CTE: rows are locked as its sorted output is read, and `upd` only touches rows it has
 # read), so two checkouts, whatever mix of pickup and ship lines they hold, never lock in a cycle.
-# reserve_ctes() are the statement's CTEs without the leading WITH, so checkout can write its order
-# in the same statement, before the levels are locked: `after` is a condition on what must be written
-# first (an uncorrelated subquery is evaluated once, before the `locked` scan returns a row). The
-# final SELECT names the levels raised. Built once (checkout runs it on every order): parsing the SQL
-# text for parameters is not free.
-def reserve_ctes(after: str = "true") -> str:
-    return (
-        """
+# reserve_ctes() are the statement's CTEs without the leading WITH, so checkout can write its orders
+# in the same statement. Each hold names who made it (`sources`: checkouts placed together come
+# from several callers). The final SELECT names the levels raised. Built once: parsing the SQL text
+# for parameters is not free.
+def reserve_ctes() -> str:
+    return """
 req AS (
     SELECT * FROM unnest(CAST(:stores AS varchar[]), CAST(:skus AS varchar[]), CAST(:qtys AS bigint[]),
-        CAST(:references AS varchar[]), CAST(:expires AS timestamptz[]))
-        WITH ORDINALITY AS r(store_code, sku, qty, reference, expires_at, n)
+        CAST(:references AS varchar[]), CAST(:expires AS timestamptz[]), CAST(:sources AS varchar[]))
+        WITH ORDINALITY AS r(store_code, sku, qty, reference, expires_at, source, n)
 ), need AS (
     SELECT store_code, sku, sum(qty) AS qty FROM req GROUP BY store_code, sku
 ), locked AS MATERIALIZED (
     SELECT il.store_code, il.sku FROM inventory_levels il JOIN need USING (store_code, sku)
-    WHERE """
-        + after
-        + """
     ORDER BY il.store_code, il.sku FOR UPDATE OF il
 ), upd AS (
     UPDATE inventory_levels il SET reserved = il.reserved + need.qty, updated_at = now()
@@ -183,11 +186,9 @@ req AS (
     SELECT req.store_code, req.sku, req.qty, req.reference, req.expires_at FROM req JOIN upd USING (store_code, sku)
     ORDER BY req.n
 ), moves AS (
-    SELECT req.store_code, req.sku, req.reference, req.n, 0::bigint AS d_on_hand, req.qty AS d_reserved
+    SELECT req.store_code, req.sku, req.reference, req.n, 0::bigint AS d_on_hand, req.qty AS d_reserved, req.source
     FROM req JOIN upd USING (store_code, sku)
-)"""
-        + _LEDGER_PER_REFERENCE_AND_EVENTS
-    )
+)""" + ledger_per_reference_and_events("m.source")
 
 
 _RESERVE = text("WITH " + reserve_ctes())
@@ -207,8 +208,8 @@ def reserve_params(
         "qtys": [h.quantity for h in holds],
         "references": [h.reference for h in holds],
         "expires": [h.expires_at for h in holds],
+        "sources": [source] * len(holds),
         "reason": "reserve",
-        "source": source,
     }
     return holds, params
 

@@ -73,17 +73,22 @@ POOL_WAITING = Gauge(
 )
 ADMISSION_QUEUE = Gauge(
     "commerce_db_admission_queued",
-    "Transactions waiting for admission (commerce/admission.py), before taking a connection",
+    "Checkouts waiting for a transaction (commerce/orders/batching.py), holding no connection",
     multiprocess_mode="livesum",
 )
 ADMISSION_WAIT = Histogram(
     "commerce_db_admission_wait_seconds",
-    "Time a transaction waited for admission (0 when admitted at once)",
+    "Time a checkout waited for its transaction (0 when it began at once)",
     buckets=[0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
 )
 ADMISSION_REFUSED = Counter(
     "commerce_db_admission_refused",
-    "Transactions answered 503 after waiting the longest allowed for admission",
+    "Checkouts answered 503 after waiting the longest allowed for a transaction",
+)
+CHECKOUT_BATCH_SIZE = Histogram(
+    "commerce_checkout_batch_orders",
+    "Checkouts placed by one transaction (orders/batching.py: those that queued while others ran)",
+    buckets=[1, 2, 4, 8, 16, 32, 64],
 )
 RESERVATIONS_EXPIRED = Counter(
     "commerce_reservations_expired",

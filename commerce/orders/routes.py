@@ -8,7 +8,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter, RequestBody
 
-from commerce.admission import ADMITTED
 from commerce.auth.guards import allow, ensure_store
 from commerce.auth.schemas import CUSTOMER, Principal
 from commerce.db import Db
@@ -16,7 +15,8 @@ from commerce.errors import Unprocessable, problem_responses
 from commerce.idempotency import IdempotencyKey, idempotent, request_fingerprint, require_key
 from commerce.openapi import REQUIRED_HEADERS
 from commerce.orders import imports, service
-from commerce.orders.checkout import checkout
+from commerce.orders.batching import CheckoutBatcher
+from commerce.orders.checkout import CheckoutRequest
 from commerce.orders.rules import Action, OrderStatus
 from commerce.orders.schemas import CheckoutIn, OrderImportIn, OrderOut
 from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -54,25 +54,23 @@ class OrderController(Controller):
         summary="Check out a cart",
         description=CHECKOUT_DOC,
         status_code=201,
-        responses=problem_responses(400, 401, 403, 404, 409, 422),
-        opt=ADMITTED,
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     )
     async def checkout(
         self,
-        db: Db,
         request: Request[Principal, Any, Any],
         cart_id: FromPath[str],
         idempotency_key: IdempotencyKey = None,
         data: RequestBody[CheckoutIn | None] = None,
     ) -> Response[OrderOut]:  # the body: OrderOut encoded
-        settings: Settings = request.app.state.settings
-        now = datetime.now(UTC)
         key = require_key(idempotency_key)
         fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
-        # The key is claimed, read and stored by checkout's own statements (orders/checkout.py); the
-        # body is the bytes stored with the order, sent as they are.
-        answer = await checkout(
-            db, cart_id, data or CheckoutIn(), request.user, settings, now, key=key, fingerprint=fingerprint
+        # The key is claimed, read and stored by checkout's own statements (orders/checkout.py), in a
+        # transaction shared with the checkouts that queued with it (orders/batching.py); the body is
+        # the bytes stored with the order, sent as they are.
+        checkouts: CheckoutBatcher = request.app.state.checkouts
+        answer = await checkouts.checkout(
+            CheckoutRequest(cart_id, data or CheckoutIn(), request.user, datetime.now(UTC), key, fingerprint)
         )
         return Response(
             answer.body,  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""Checkouts placed together: at most N checkout transactions in flight per worker, each placing
+every checkout that queued while the others ran (orders/checkout.py), first come first served.
+
+Under load the checkouts of one worker share its event loop and its CPU, and a flash sale puts them
+all on one inventory row. One transaction per checkout locks that row once per order, and holds it
+while the transaction's other round trips wait their turn on the loop. Here the checkouts that
+arrive while N transactions are in the database wait (holding no connection and no lock) and go
+together in the next transaction: the hot row is locked once for all of them, one commit makes them
+durable, and the statements per order fall with the batch's size. With few checkouts in flight each
+goes at once, alone: nothing waits for a batch to fill.
+
+Each order is still all or nothing, and answered as if it had been placed alone (an error for one
+order writes nothing of it and does not touch the others). If a transaction of several orders fails
+as a whole (a lost connection, a bug), each of its orders is placed again alone, so each gets its
+own answer. An order that counts limited promotions or single-use codes is placed alone too.
+
+A checkout that waits longer than `max_wait` for its transaction is answered 503
+`service_unavailable` with `Retry-After` (nothing was changed) rather than queueing without end. A
+checkout whose client goes away while it waits leaves the queue; once its transaction has begun it
+completes (a retry with the same Idempotency-Key gets its answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from commerce.errors import DomainError
+from commerce.observability.metrics import (
+    ADMISSION_QUEUE,
+    ADMISSION_REFUSED,
+    ADMISSION_WAIT,
+    CHECKOUT_BATCH_SIZE,
+    waiting_for_connection,
+)
+from commerce.orders.checkout import Answer, CheckoutRequest, Outcome, place
+from commerce.settings import Settings
+
+log = logging.getLogger("commerce.checkout")
+
+# Checkout transactions in flight per worker when none is configured (COMMERCE_DB_ADMISSION_LIMIT),
+# or the transaction pool's size if smaller. Chosen in benchmarks/NOTES.md ("Checkouts placed together").
+DEFAULT_LIMIT = 4
+# Orders per transaction at most when none is configured (COMMERCE_CHECKOUT_BATCH_MAX).
+DEFAULT_BATCH_MAX = 32
+
+
+def default_limit(pool_size: int) -> int:
+    """The number of checkout transactions in flight per worker when none is configured."""
+    return max(1, min(DEFAULT_LIMIT, pool_size))
+
+
+class Overloaded(DomainError):
+    """The checkout waited its longest for a transaction: retry after `retry_after` seconds."""
+
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "The service is overloaded; nothing was changed. Retry shortly (with the same Idempotency-Key)."
+        )
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    request: CheckoutRequest
+    queued_at: float
+    # Set when the checkout is taken into a transaction, then when it is answered.
+    taken: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    answer: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    gone: bool = False
+
+
+class CheckoutBatcher:
+    """One per worker: `checkout()` answers one request; `limit` transactions in flight at most (0: no
+    limit, every checkout in its own transaction at once), `batch_max` orders in each."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        limit: int,
+        batch_max: int = DEFAULT_BATCH_MAX,
+        max_wait: float = 5.0,
+    ) -> None:
+        if limit < 0 or batch_max < 1:
+            raise ValueError("the limit is at least 0 and a batch at least 1")
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.limit = limit
+        self.batch_max = batch_max if limit else 1
+        self.max_wait = max_wait
+        self.in_flight = 0
+        self._queue: deque[_Waiting] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def checkout(self, request: CheckoutRequest) -> Answer:
+        """The request's answer; raises the DomainError it is answered with."""
+        waiting = _Waiting(request, time.monotonic())
+        self._queue.append(waiting)
+        ADMISSION_QUEUE.inc()
+        self._start()
+        if not waiting.taken.done():
+            try:
+                async with asyncio.timeout(self.max_wait):
+                    await asyncio.shield(waiting.taken)
+            except BaseException as exc:
+                if not waiting.taken.done():
+                    waiting.gone = True  # taken off the queue by the next `_take`
+                    if isinstance(exc, TimeoutError):
+                        ADMISSION_REFUSED.inc()
+                        raise Overloaded(max(1, math.ceil(self.max_wait / 2))) from None
+                    raise
+                if not isinstance(exc, TimeoutError):
+                    raise
+        return await asyncio.shield(waiting.answer)
+
+    def _start(self) -> None:
+        """Begin transactions for the queued checkouts while fewer than `limit` are in flight."""
+        while self._queue and (not self.limit or self.in_flight < self.limit):
+            batch = self._take()
+            if not batch:
+                return
+            self.in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _take(self) -> list[_Waiting]:
+        """The next batch from the queue's head: at most `batch_max`, no cart or key twice (a second
+        checkout of the same cart or key waits for the next transaction, keeping its place)."""
+        batch: list[_Waiting] = []
+        later: list[_Waiting] = []
+        carts: set[str] = set()
+        scopes: set[str] = set()
+        now = time.monotonic()
+        while self._queue and len(batch) < self.batch_max:
+            waiting = self._queue.popleft()
+            if waiting.gone:
+                ADMISSION_QUEUE.dec()
+                continue
+            request = waiting.request
+            if request.cart_id in carts or request.scope in scopes:
+                later.append(waiting)
+                continue
+            carts.add(request.cart_id)
+            scopes.add(request.scope)
+            batch.append(waiting)
+            waiting.taken.set_result(None)
+            ADMISSION_QUEUE.dec()
+            ADMISSION_WAIT.observe(now - waiting.queued_at)
+        self._queue.extendleft(reversed(later))
+        return batch
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        try:
+            CHECKOUT_BATCH_SIZE.observe(len(batch))
+            outcomes = await self._place(batch)
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                if outcome is not None:
+                    _answer(waiting, outcome)
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                if outcome is None:
+                    _answer(waiting, (await self._place([waiting]))[0])
+        finally:
+            for waiting in batch:  # never left waiting, whatever happened above
+                _answer(waiting, RuntimeError("checkout: no outcome"))
+            self.in_flight -= 1
+            self._start()
+
+    async def _place(self, batch: Sequence[_Waiting]) -> list[Outcome | BaseException]:
+        """The batch's outcomes (None: place it again alone). A batch that fails as a whole is placed
+        again order by order; a single order's failure is its outcome."""
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                with waiting_for_connection("primary"):
+                    await db.connection()
+                return list(await place(db, [w.request for w in batch], self.settings))
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+            log.warning("a checkout transaction of %d orders failed (%r): placing each alone", len(batch), exc)
+            return [None] * len(batch)
+
+
+def _answer(waiting: _Waiting, outcome: Outcome | BaseException) -> None:
+    if waiting.answer.done():
+        return
+    if isinstance(outcome, Answer):
+        waiting.answer.set_result(outcome)
+    else:
+        waiting.answer.set_exception(outcome or RuntimeError("checkout: placed alone, yet deferred"))
