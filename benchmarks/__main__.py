@@ -165,6 +165,20 @@ def cpu_seconds(server: Server) -> tuple[float, float]:
     return used([service, *service.children(recursive=True)]), used(database)
 
 
+def settle(server: Server, most: float = 180.0) -> None:
+    """Wait until the service's background workers have caught up with what came before (the pgbench
+    ceilings write tens of thousands of events that a new server's relay numbers and its workers
+    read): its processes near idle for a second, or `most` seconds."""
+    deadline = time.monotonic() + most
+    used = cpu_seconds(server)[0]
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(server)[0]
+        if now - used < 0.05:
+            return
+        used = now
+
+
 def run_wrk(server: Server, requests_file: Path, token: str, *, clients: int, seconds: int, once: bool) -> dict:
     threads = 2
     before = cpu_seconds(server)
@@ -530,6 +544,7 @@ async def load_service(
         server = Server(url, workers, background=True, admission=admission)
         try:
             token = storefront_key(server)
+            settle(server)
             for clients, cart_ids in cart_sets.items():
                 await checkpoint(url)
                 print(f"checkout at {clients} clients over {len(cart_ids)} carts", flush=True)

@@ -58,13 +58,10 @@ async def run(url: str, path: str, n: int, profile: bool) -> None:
     sql: list[tuple[str, float]] = []
     checkouts = await checkout_requests(url, n + 20) if path == "checkout" else []
     async with app.lifespan():
-        sync_engine = app.state.engine.sync_engine
 
-        @event.listens_for(sync_engine, "before_cursor_execute")
         def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             conn.info["t0"] = time.perf_counter()
 
-        @event.listens_for(sync_engine, "after_cursor_execute")
         def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             sql.append((" ".join(statement.split())[:100], time.perf_counter() - conn.info.pop("t0")))
 
@@ -72,10 +69,15 @@ async def run(url: str, path: str, n: int, profile: bool) -> None:
             if not record.query.startswith("-- sqlalchemy"):
                 sql.append((" ".join(record.query.split())[:100], record.elapsed))
 
-        @event.listens_for(sync_engine, "connect")
         def log_driver_queries(dbapi_conn: Any, _record: Any) -> None:
             # Statements sent on the driver connection itself, bypassing SQLAlchemy's cursor.
             dbapi_conn.driver_connection.add_query_logger(logged)
+
+        # The request transactions' pool and checkout's own.
+        for engine in (app.state.engine, app.state.checkout_engine):
+            event.listen(engine.sync_engine, "before_cursor_execute", before)
+            event.listen(engine.sync_engine, "after_cursor_execute", after)
+            event.listen(engine.sync_engine, "connect", log_driver_queries)
 
         async def request(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
             if not checkouts:

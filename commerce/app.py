@@ -19,7 +19,6 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce import __version__
 from commerce.ads.routes import AdClickController, ExportController, ReportController
@@ -132,13 +131,24 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def checkout_batcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> CheckoutBatcher:
-    """The worker's checkout transactions (commerce/orders/batching.py)."""
-    limit = settings.db_admission_limit
+def checkout_batcher(settings: Settings) -> CheckoutBatcher:
+    """The worker's checkout transactions (commerce/orders/batching.py), on a pool of their own: one
+    connection per transaction in flight, its statements planned once per connection (generic plans:
+    they look rows up by key and by arrays, and planning them on every execution cost PostgreSQL more
+    than running them at small batches, benchmarks/NOTES.md)."""
+    assert settings.database_url
+    limit = default_limit(settings.db_pool_size) if settings.db_admission_limit is None else settings.db_admission_limit
+    engine = make_engine(
+        settings.database_url,
+        pool_size=limit or settings.db_pool_size,
+        max_overflow=0 if limit else settings.db_max_overflow,
+        transaction_pooler=settings.db_transaction_pooler,
+        plan_cache_mode="force_generic_plan",
+    )
     return CheckoutBatcher(
-        sessionmaker,
+        engine,
         settings,
-        limit=default_limit(settings.db_pool_size) if limit is None else limit,
+        limit=limit,
         batch_max=settings.checkout_batch_max,
         max_wait=settings.db_admission_wait_seconds,
     )
@@ -162,7 +172,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.checkouts = checkout_batcher(settings, app.state.sessionmaker)
+        app.state.checkouts = checkout_batcher(settings)
+        app.state.checkout_engine = app.state.checkouts.engine
         app.state.read_pool = await make_read_pool(
             database_url, settings.db_read_pool_size, transaction_pooler=settings.db_transaction_pooler
         )
@@ -180,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.replica is not None:
                 await app.state.replica.close()
             await app.state.read_pool.close()
+            await app.state.checkout_engine.dispose()
             await engine.dispose()
 
     @get(

@@ -142,7 +142,12 @@ def make_engine(
     max_overflow: int = 10,
     null_pool: bool = False,
     transaction_pooler: bool = False,
+    plan_cache_mode: str | None = None,
 ) -> AsyncEngine:
+    """A pool of transactions. `plan_cache_mode` sets how its connections plan prepared statements
+    (checkout's pool: `force_generic_plan`); behind a transaction pooler statements are not prepared,
+    and the setting is left out (PgBouncer refuses it in the startup packet)."""
+    settings = SERVER_SETTINGS if plan_cache_mode is None else {**SERVER_SETTINGS, "plan_cache_mode": plan_cache_mode}
     kwargs: dict[str, Any] = (
         {"poolclass": NullPool}
         if null_pool
@@ -157,9 +162,7 @@ def make_engine(
     )
     return create_async_engine(
         asyncpg_url(url),
-        connect_args=(
-            through_transaction_pooler("commerce") if transaction_pooler else {"server_settings": SERVER_SETTINGS}
-        ),
+        connect_args=(through_transaction_pooler("commerce") if transaction_pooler else {"server_settings": settings}),
         **kwargs,
     )
 

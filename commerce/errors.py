@@ -179,6 +179,21 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
     )
 
 
+def _lost_connection(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or _unavailable(exc.orig) or isinstance(exc, OperationalError | InterfaceError)
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """Whether a transaction that failed with `exc` was rolled back by the database or lost with its
+    connection, so running it again (on another connection) is the remedy: a request protected by an
+    Idempotency-Key may do so itself, since a commit that did land is found and replayed."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        return False
+    return _sqlstate(exc.orig) in RETRYABLE_SQLSTATES or _lost_connection(exc)
+
+
 def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
     """Lost connections and timeouts are the client's cue to retry; a constraint race is a conflict."""
     if isinstance(exc, IntegrityError):
@@ -186,7 +201,7 @@ def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Prob
     if _sqlstate(exc.orig) in RETRYABLE_SQLSTATES:
         log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, exc.orig)
         return _domain(request, DatabaseUnavailable(TRANSACTION_CONFLICT))
-    if exc.connection_invalidated or _unavailable(exc.orig) or isinstance(exc, OperationalError | InterfaceError):
+    if _lost_connection(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return _domain(request, DatabaseUnavailable())
     return _unexpected(request, exc)

@@ -37,7 +37,10 @@ async def event_workers(app: Litestar) -> AsyncIterator[None]:
     ]
     loop = asyncio.get_running_loop()
     try:
-        with watch_writes(app.state.engine, lambda: loop.call_soon_threadsafe(written.set)):
+        with (
+            watch_writes(app.state.engine, lambda: loop.call_soon_threadsafe(written.set)),
+            watch_writes(app.state.checkout_engine, lambda: loop.call_soon_threadsafe(written.set)),
+        ):
             yield
     finally:
         # Loops stop between rounds (no statement is cut off); deliveries in flight are retried later.

@@ -61,7 +61,8 @@ prometheus_config = PrometheusConfig(
 
 POOL_IN_USE = Gauge(
     "commerce_db_pool_connections_in_use",
-    "Database connections checked out of this service's pools (primary: transactions; read: the searches)",
+    "Database connections checked out of this service's pools (primary: transactions; checkout: checkout's"
+    " transactions; read: the searches)",
     ["pool"],
     multiprocess_mode="livesum",
 )
@@ -109,7 +110,7 @@ WEBHOOK_FAILURES = Counter(
     ["webhook"],
 )
 
-for _pool in ("primary", "read", "replica"):
+for _pool in ("primary", "checkout", "read", "replica"):
     POOL_IN_USE.labels(_pool)
     POOL_WAITING.labels(_pool)
 for _status in ("applied", "duplicate", "rejected"):

@@ -46,8 +46,9 @@ class Observability:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        """Runs inside the database lifespan: counts the engine's connections in use while the app runs."""
-        count_connections_in_use(app.state.engine)
+        """Runs inside the database lifespan: counts the engines' connections in use while the app runs."""
+        count_connections_in_use(app.state.engine, "primary")
+        count_connections_in_use(app.state.checkout_engine, "checkout")
         try:
             yield
         finally:
@@ -56,8 +57,8 @@ class Observability:
                 self.tracing.shutdown()
 
 
-def count_connections_in_use(engine: AsyncEngine) -> None:
-    in_use = POOL_IN_USE.labels("primary")
+def count_connections_in_use(engine: AsyncEngine, pool: str) -> None:
+    in_use = POOL_IN_USE.labels(pool)
     # SQLAlchemy pairs every checkout with a checkin (an invalidated connection is checked in too).
     event.listen(engine.sync_engine, "checkout", lambda *_: in_use.inc())
     event.listen(engine.sync_engine, "checkin", lambda *_: in_use.dec())

@@ -30,9 +30,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commerce.errors import DomainError
+from commerce.db import make_sessionmaker
+from commerce.errors import DomainError, worth_retrying
 from commerce.observability.metrics import (
     ADMISSION_QUEUE,
     ADMISSION_REFUSED,
@@ -81,11 +82,11 @@ class _Waiting:
 
 class CheckoutBatcher:
     """One per worker: `checkout()` answers one request; `limit` transactions in flight at most (0: no
-    limit, every checkout in its own transaction at once), `batch_max` orders in each."""
+    limit, every checkout in its own transaction at once), `batch_max` orders in each, on `engine`."""
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         settings: Settings,
         *,
         limit: int,
@@ -94,7 +95,8 @@ class CheckoutBatcher:
     ) -> None:
         if limit < 0 or batch_max < 1:
             raise ValueError("the limit is at least 0 and a batch at least 1")
-        self.sessionmaker = sessionmaker
+        self.engine = engine
+        self.sessionmaker = make_sessionmaker(engine)
         self.settings = settings
         self.limit = limit
         self.batch_max = batch_max if limit else 1
@@ -181,19 +183,23 @@ class CheckoutBatcher:
             self.in_flight -= 1
             self._start()
 
-    async def _place(self, batch: Sequence[_Waiting]) -> list[Outcome | BaseException]:
+    async def _place(self, batch: Sequence[_Waiting], *, retry: bool = True) -> list[Outcome | BaseException]:
         """The batch's outcomes (None: place it again alone). A batch that fails as a whole is placed
-        again order by order; a single order's failure is its outcome."""
+        again order by order; a single order's failure is its outcome, after one more try when the
+        database rolled it back or its connection was lost (the key finds an order that did commit)."""
         try:
             async with self.sessionmaker() as db, db.begin():
-                with waiting_for_connection("primary"):
+                with waiting_for_connection("checkout"):
                     await db.connection()
                 return list(await place(db, [w.request for w in batch], self.settings))
         except Exception as exc:
-            if len(batch) == 1:
-                return [exc]
-            log.warning("a checkout transaction of %d orders failed (%r): placing each alone", len(batch), exc)
-            return [None] * len(batch)
+            if len(batch) > 1:
+                log.warning("a checkout transaction of %d orders failed (%r): placing each alone", len(batch), exc)
+                return [None] * len(batch)
+            if retry and worth_retrying(exc):
+                log.warning("a checkout transaction failed (%r): trying once more", exc)
+                return await self._place(batch, retry=False)
+            return [exc]
 
 
 def _answer(waiting: _Waiting, outcome: Outcome | BaseException) -> None:

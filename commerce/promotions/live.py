@@ -22,7 +22,6 @@ candidates to those that target the line and the shopper's segments.
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -227,13 +226,14 @@ _LOAD = text(
     " LEFT JOIN promotions p ON p.killed_at IS NULL AND (p.ends_at IS NULL OR p.ends_at > :since)"
 )
 
-# One index per database (engine) the process prices with.
-_INDEXES: weakref.WeakKeyDictionary[Engine, LiveIndex] = weakref.WeakKeyDictionary()
+# One index per database the process prices with (by URL: checkout's pool and the request
+# transactions' share it).
+_INDEXES: dict[str, LiveIndex] = {}
 
 
-def _engine(db: AsyncSession) -> Engine:
+def _database(db: AsyncSession) -> str:
     bind = db.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine
+    return str((bind if isinstance(bind, Engine) else bind.engine).url)
 
 
 async def _load(db: AsyncSession, now: datetime) -> LiveIndex:
@@ -253,8 +253,8 @@ async def candidates(
 ) -> Candidates:
     """The live promotions and the shopper (None: an anonymous cart) for pricing these SKUs and
     categories (every promotion with `all_items`), current as of this transaction's statement."""
-    engine = _engine(db)
-    index = _INDEXES.get(engine)
+    database = _database(db)
+    index = _INDEXES.get(database)
     code_keys = sorted({rules.normalise_code(c) for c in codes})
 
     async def state(index: LiveIndex | None) -> Any:
@@ -265,10 +265,10 @@ async def candidates(
     row = await state(index)
     if index is None or row.version != index.version:
         index = await _load(db, now)
-        _INDEXES[engine] = index
+        _INDEXES[database] = index
         row = await state(index)
     elif index.prune_at is not None and now >= index.prune_at:
-        index = _INDEXES[engine] = index.pruned(now)
+        index = _INDEXES[database] = index.pruned(now)
     shopper = (
         rules.ANONYMOUS
         if customer_id is None and not code_keys

@@ -277,7 +277,7 @@ async def test_a_single_line_pickup_checkout_takes_4_statements_and_answers_what
     resolver = app.state.key_resolver
     resolver.ttl, ttl = 60.0, resolver.ttl
     assert (await client.get(f"/v1/carts/{cart_id}", headers=web)).status_code == 200
-    engine = app.state.engine.sync_engine
+    engine = app.state.checkout_engine.sync_engine
     event.listen(engine, "before_cursor_execute", through_sqlalchemy)
     event.listen(engine.pool, "checkout", lent)
     try:
