@@ -24,6 +24,7 @@ async def _every(
     log: logging.Logger,
     what: str,
     wake: asyncio.Event | None,
+    min_gap: float,
 ) -> None:
     wake = wake or asyncio.Event()
     while True:
@@ -33,6 +34,8 @@ async def _every(
             await one_pass()
         except Exception:  # keep going: one failed pass must not stop the job for good
             log.exception("%s failed; retrying in %.0f s", what, interval)
+        if min_gap:
+            await asyncio.sleep(min_gap)
         await pause(interval, wake)
 
 
@@ -43,10 +46,11 @@ async def every(
     log: logging.Logger,
     what: str,
     wake: asyncio.Event | None = None,
+    min_gap: float = 0.0,
 ) -> AsyncIterator[None]:
-    """Run `one_pass` now and then every `interval` seconds (or as soon as `wake` is set) until the
-    block exits (then cancel it)."""
-    task = asyncio.create_task(_every(interval, one_pass, log, what, wake), name=what)
+    """Run `one_pass` now and then every `interval` seconds (or as soon as `wake` is set, but never
+    sooner than `min_gap` seconds after the last pass) until the block exits (then cancel it)."""
+    task = asyncio.create_task(_every(interval, one_pass, log, what, wake, min_gap), name=what)
     try:
         yield
     finally:

@@ -29,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.background import pause
+from commerce.events.relay import MIN_GAP_SECONDS
 from commerce.events.rules import SEQ_HEADER, SIGNATURE_HEADER, sign
 from commerce.events.schemas import Event
 from commerce.observability.metrics import WEBHOOK_FAILURES
@@ -137,6 +138,7 @@ class WebhookDispatcher:
                 await self.dispatch_due()
             except Exception:
                 log.exception("webhook dispatch round failed")
+            await asyncio.sleep(MIN_GAP_SECONDS)  # under load, one round for the relay's rounds in between
             await pause(self.settings.webhook_poll_seconds, stop, self.wake)
 
     async def dispatch_due(self, limit: int = 50) -> None:

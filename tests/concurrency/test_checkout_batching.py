@@ -270,3 +270,29 @@ async def test_a_shared_transaction_that_fails_as_a_whole_places_each_order_alon
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 7
     assert await level(db_conn, "LOOP", "TEE-1") == (20, 7)
     await conservation(db_conn)
+
+
+async def test_a_checkout_stuck_on_a_lock_does_not_hold_up_the_others(
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+) -> None:
+    """One transaction runs at a time while transactions finish quickly; one that is still running
+    after the stagger (here: waiting on a cart another connection locked) gets a second beside it."""
+    await api.store("LOOP", pickup=True)
+    await api.product("tee", ["TEE-1"], price=2000)
+    await stock(app, [("LOOP", "TEE-1", 10)])
+    web = await api.key("storefront")
+    stuck = await cart_with(client, web, pickup("TEE-1", 1))
+    others = [await cart_with(client, web, pickup("TEE-1", 1)) for _ in range(3)]
+    two = msgspec.structs.replace(settings, db_admission_limit=2, db_admission_wait_seconds=60.0)
+    async with app_client(two) as limited:
+        async with db_conn.transaction():
+            await db_conn.execute("SELECT 1 FROM carts WHERE id = $1 FOR UPDATE", stuck)
+            first = asyncio.ensure_future(buy(limited, web, stuck))
+            await asyncio.sleep(0.2)
+            # The stuck one holds its transaction; these go in the second, and are answered before it.
+            answers = await asyncio.wait_for(asyncio.gather(*(buy(limited, web, c) for c in others)), 10)
+            assert [r.status_code for r in answers] == [201] * 3, [r.text for r in answers]
+            assert not first.done()
+        assert (await first).status_code == 201
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 4
+    await conservation(db_conn)
