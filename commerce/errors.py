@@ -189,9 +189,15 @@ def worth_retrying(exc: BaseException) -> bool:
     Idempotency-Key may do so itself, since a commit that did land is found and replayed."""
     if isinstance(exc, DatabaseUnavailable):
         return True
-    if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
-        return False
-    return _sqlstate(exc.orig) in RETRYABLE_SQLSTATES or _lost_connection(exc)
+    if isinstance(exc, DBAPIError):
+        return not isinstance(exc, IntegrityError) and (
+            _sqlstate(exc.orig) in RETRYABLE_SQLSTATES or _lost_connection(exc)
+        )
+    # The driver's own errors (statements sent on the driver connection): a backend terminated
+    # mid-statement reports 57P01 before its connection is seen closed. Not a statement timeout
+    # (57014): trying again would wait as long again.
+    sqlstate = _sqlstate(exc)
+    return sqlstate != "57014" and (sqlstate in RETRYABLE_SQLSTATES or _unavailable(exc))
 
 
 def _database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:

@@ -127,20 +127,28 @@ async def price_lines(db: AsyncSession, cart: CartHead, *, now: datetime) -> Pri
     return await price_rows(db, cart, cast(Sequence[LineRow], rows), now=now)
 
 
-async def price_rows(db: AsyncSession, cart: CartHead, rows: Sequence[LineRow], *, now: datetime) -> PricedLines:
-    """price_lines for lines already read (rows of CART_LINES_SQL, in line order)."""
-    found = (
-        await live_promotions.candidates(
-            db,
-            skus=[r.sku for r in rows],
-            categories=[r.category for r in rows if r.category is not None],
-            now=now,
-            customer_id=cart.customer_id,
-            codes=cart.codes,
-        )
-        if rows
-        else None
+def pricing_of(cart: CartHead, rows: Sequence[LineRow]) -> live_promotions.Pricing:
+    """What live_promotions reads to price these lines of the cart."""
+    return live_promotions.Pricing(
+        skus=[r.sku for r in rows],
+        categories=[r.category for r in rows if r.category is not None],
+        customer_id=cart.customer_id,
+        codes=cart.codes,
     )
+
+
+async def price_rows(
+    db: AsyncSession,
+    cart: CartHead,
+    rows: Sequence[LineRow],
+    *,
+    now: datetime,
+    found: live_promotions.Candidates | None = None,
+) -> PricedLines:
+    """price_lines for lines already read (rows of CART_LINES_SQL, in line order); `found`: their
+    promotions when already read (`live_promotions.candidates_for` with `pricing_of`)."""
+    if found is None and rows:
+        [found] = await live_promotions.candidates_for(db, [pricing_of(cart, rows)], now=now)
     lines: list[PricedLine] = []
     subtotal = discount_total = 0
     for r in rows:

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce import idempotency
 from commerce.auth.guards import ensure_reach
 from commerce.auth.schemas import Principal
-from commerce.carts.pricing import CartHead, LineRow, PricedLine, cart_lines_sql, price_rows
+from commerce.carts.pricing import CartHead, LineRow, PricedLine, cart_lines_sql, price_rows, pricing_of
 from commerce.db import driver_fetch, driver_sql
 from commerce.errors import DomainError, InsufficientStock, InvalidState, NotFound, Unprocessable
 from commerce.events.relay import note_events_written
@@ -63,6 +63,7 @@ from commerce.orders.service import (
     pickup_reference,
     ship_reference,
 )
+from commerce.promotions import live as live_promotions
 from commerce.promotions import redemptions
 from commerce.settings import Settings
 
@@ -252,12 +253,18 @@ async def place(db: AsyncSession, requests: Sequence[CheckoutRequest], settings:
     the same key."""
     outcomes: list[Outcome] = [None] * len(requests)
     opened = await _open(db, requests, outcomes)
+    # The promotions that could price every opened cart's lines, for all of them in one statement.
+    priced = [n for n in sorted(opened) if opened[n].rows]
+    found = await live_promotions.candidates_for(
+        db, [pricing_of(opened[n].cart, opened[n].rows) for n in priced], now=requests[0].now
+    )
+    promotions = dict(zip(priced, found, strict=True))
     prepared: list[_Prepared] = []
     for n, request in enumerate(requests):
         if n not in opened:
             continue
         try:
-            item = await _prepare(db, n, request, opened[n], settings, alone=len(requests) == 1)
+            item = await _prepare(db, n, request, opened[n], settings, promotions.get(n), alone=len(requests) == 1)
         except DomainError as exc:
             outcomes[n] = exc
             continue
@@ -349,13 +356,20 @@ def _opened(request: CheckoutRequest, rows: list[Any]) -> _Opened | Answer:
 
 
 async def _prepare(
-    db: AsyncSession, n: int, request: CheckoutRequest, opened: _Opened, settings: Settings, *, alone: bool
+    db: AsyncSession,
+    n: int,
+    request: CheckoutRequest,
+    opened: _Opened,
+    settings: Settings,
+    promotions: live_promotions.Candidates | None,
+    *,
+    alone: bool,
 ) -> _Prepared | None:
     """Price, check and route one opened order, and count its limited promotions: the order as it
     will be written, or the DomainError it is refused with (nothing of it written), or None when it
     counts promotions and does not have the transaction to itself (`alone`): place it again alone."""
     cart, now = opened.cart, request.now
-    priced = await price_rows(db, cart, opened.rows, now=now)
+    priced = await price_rows(db, cart, opened.rows, now=now, found=promotions)
     if not priced.lines:
         raise Unprocessable("The cart is empty: add lines before checking out.", code="empty_cart")
     foreign = [line.sku for line in priced.lines if line.unit_price.currency != cart.currency]

@@ -25,8 +25,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import msgspec
 from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -194,26 +195,33 @@ def terms_of(p: Any, *, limit_reached: bool = False) -> rules.PromotionTerms:
     )
 
 
-# Per pricing, one statement: the version, and for the shopper (a customer's cart, a cart with codes)
-# their segments, the candidate promotions (`limited`) whose total limit or this customer's limit is
-# used up, the promotions whose unredeemed single-use codes the cart carries and its codes already
-# redeemed. Built once: parsing SQL text for its parameters costs more than running it.
+# Per pricing, one statement for one or several shoppers (checkouts placed together): the version,
+# and for each shopper (a customer's cart, a cart with codes) their segments, the candidate promotions
+# (`limited`) whose total limit or this customer's limit is used up, the promotions whose unredeemed
+# single-use codes the cart carries and its codes already redeemed. The shoppers come as one JSON
+# array. Built once: parsing SQL text for its parameters costs more than running it.
 _STATE = text(
     """
+WITH s AS (
+    SELECT x.n, CAST(x.e->>'customer_id' AS uuid) AS customer_id,
+           ARRAY(SELECT jsonb_array_elements_text(x.e->'codes')) AS codes,
+           ARRAY(SELECT jsonb_array_elements_text(x.e->'limited')) AS limited
+    FROM jsonb_array_elements(CAST(:shoppers AS jsonb)) WITH ORDINALITY AS x(e, n)
+)
 SELECT (SELECT version FROM promotions_version) AS version,
-       CASE WHEN CAST(:customer_id AS uuid) IS NOT NULL THEN
+       CASE WHEN s.customer_id IS NOT NULL THEN
            (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
-            WHERE m.customer_id = CAST(:customer_id AS uuid)) END AS segments,
+            WHERE m.customer_id = s.customer_id) END AS segments,
        (SELECT coalesce(array_agg(p.id), '{}') FROM promotions p
-        WHERE p.id = ANY(CAST(:limited AS varchar[]))
+        WHERE p.id = ANY(s.limited)
           AND (p.redemptions >= p.total_limit
                OR p.per_customer_limit <= (SELECT r.redemptions FROM promotion_customer_redemptions r
-                                           WHERE r.promotion_id = p.id
-                                             AND r.customer_id = CAST(:customer_id AS uuid)))) AS used_up,
+                                           WHERE r.promotion_id = p.id AND r.customer_id = s.customer_id))) AS used_up,
        (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NULL) AS code_promotions,
+        WHERE c.code_key = ANY(s.codes) AND c.redeemed_at IS NULL) AS code_promotions,
        (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(CAST(:codes AS varchar[])) AND c.redeemed_at IS NOT NULL) AS used_codes
+        WHERE c.code_key = ANY(s.codes) AND c.redeemed_at IS NOT NULL) AS used_codes
+FROM s ORDER BY s.n
 """
 )
 # The version and every live promotion, in one statement (one snapshot: the version labels exactly
@@ -241,6 +249,16 @@ async def _load(db: AsyncSession, now: datetime) -> LiveIndex:
     return LiveIndex.build(rows[0].version, (terms_of(r) for r in rows if r.id is not None))
 
 
+class Pricing(NamedTuple):
+    """What is priced for one shopper: these SKUs and categories (every promotion with `all_items`)."""
+
+    skus: Sequence[str]
+    categories: Sequence[str]
+    customer_id: uuid.UUID | None = None
+    codes: Sequence[str] = ()
+    all_items: bool = False
+
+
 async def candidates(
     db: AsyncSession,
     *,
@@ -253,30 +271,51 @@ async def candidates(
 ) -> Candidates:
     """The live promotions and the shopper (None: an anonymous cart) for pricing these SKUs and
     categories (every promotion with `all_items`), current as of this transaction's statement."""
+    [found] = await candidates_for(db, [Pricing(skus, categories, customer_id, codes, all_items)], now=now)
+    return found
+
+
+async def candidates_for(db: AsyncSession, pricings: Sequence[Pricing], *, now: datetime) -> list[Candidates]:
+    """`candidates` for several shoppers at once, in one statement (checkouts placed together)."""
+    if not pricings:
+        return []
     database = _database(db)
     index = _INDEXES.get(database)
-    code_keys = sorted({rules.normalise_code(c) for c in codes})
+    code_keys = [sorted({rules.normalise_code(c) for c in p.codes}) for p in pricings]
 
-    async def state(index: LiveIndex | None) -> Any:
-        limited = [] if index is None else index.all_limited() if all_items else index.limited(skus, categories)
-        params = {"customer_id": customer_id, "codes": code_keys, "limited": limited}
-        return (await db.execute(_STATE, params)).one()
+    async def state(index: LiveIndex | None) -> list[Any]:
+        shoppers = [
+            {
+                "customer_id": None if p.customer_id is None else str(p.customer_id),
+                "codes": keys,
+                "limited": []
+                if index is None
+                else index.all_limited()
+                if p.all_items
+                else index.limited(p.skus, p.categories),
+            }
+            for p, keys in zip(pricings, code_keys, strict=True)
+        ]
+        return list((await db.execute(_STATE, {"shoppers": msgspec.json.encode(shoppers).decode()})).all())
 
-    row = await state(index)
-    if index is None or row.version != index.version:
+    rows = await state(index)
+    if index is None or rows[0].version != index.version:
         index = await _load(db, now)
         _INDEXES[database] = index
-        row = await state(index)
+        rows = await state(index)
     elif index.prune_at is not None and now >= index.prune_at:
         index = _INDEXES[database] = index.pruned(now)
-    shopper = (
-        rules.ANONYMOUS
-        if customer_id is None and not code_keys
-        else rules.Shopper(
-            segments=None if row.segments is None else frozenset(row.segments),
-            code_promotions=frozenset(row.code_promotions),
-            used_codes=frozenset(row.used_codes),
+    found: list[Candidates] = []
+    for p, keys, row in zip(pricings, code_keys, rows, strict=True):
+        shopper = (
+            rules.ANONYMOUS
+            if p.customer_id is None and not keys
+            else rules.Shopper(
+                segments=None if row.segments is None else frozenset(row.segments),
+                code_promotions=frozenset(row.code_promotions),
+                used_codes=frozenset(row.used_codes),
+            )
         )
-    )
-    used_up = {i: replace(index.by_id[i], limit_reached=True) for i in row.used_up if i in index.by_id}
-    return Candidates(index, shopper, used_up)
+        used_up = {i: replace(index.by_id[i], limit_reached=True) for i in row.used_up if i in index.by_id}
+        found.append(Candidates(index, shopper, used_up))
+    return found
