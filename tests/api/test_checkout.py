@@ -243,7 +243,7 @@ async def test_empty_cart_is_422(client: httpx.AsyncClient, shop) -> None:
     assert r.status_code == 404
 
 
-async def test_a_single_line_pickup_checkout_takes_4_statements_and_answers_what_it_wrote(
+async def test_a_single_line_pickup_checkout_takes_3_statements_and_answers_what_it_wrote(
     client: httpx.AsyncClient, shop, db_conn, app
 ) -> None:
     from sqlalchemy import event
@@ -296,16 +296,15 @@ async def test_a_single_line_pickup_checkout_takes_4_statements_and_answers_what
     assert len(orm[conn]) == 2, shown
     assert "pg_try_advisory_xact_lock" in orm[conn][0] and "FOR UPDATE" in orm[conn][0], shown
     assert "FROM cart_lines" in orm[conn][0] and "FROM promotions" in orm[conn][1], shown
-    # On the driver: BEGIN (with the first statement), then after both the level locked and read, the
-    # order with its stored response and its reservation, and COMMIT: 6 round trips.
+    # On the driver: BEGIN (with the first statement), then after both the order with its stored
+    # response and its reservation (a checkout alone in its transaction needs no separate lock), and
+    # COMMIT: 5 round trips.
     assert [(q.split()[0].upper(), before) for q, before in driver[conn]] == [
         ("BEGIN;", 1),
-        ("SELECT", 2),
         ("WITH", 2),
         ("COMMIT;", 2),
     ], shown
-    assert "FOR UPDATE" in driver[conn][1][0] and "inventory_levels" in driver[conn][1][0], shown
-    place = driver[conn][2][0]
+    place = driver[conn][1][0]
     assert all(f"INSERT INTO {table}" in place for table in ("orders", "idempotency_keys", "reservations")), shown
 
     # The response is built from what was written: it is what reading the order back answers.

@@ -257,7 +257,7 @@ async def test_a_shared_transaction_that_fails_as_a_whole_places_each_order_alon
             await write(db, granted, at)  # written, then the transaction fails: all of it rolls back
             failed.append(len(granted))
             raise ConnectionResetError("connection lost")
-        await write(db, granted, at)
+        return await write(db, granted, at)
 
     monkeypatch.setattr(checkout_module, "_write", fails_once_when_shared)
     async with app_client(one_at_a_time(settings)) as limited:
