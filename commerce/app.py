@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.replica is not None:
                 await app.state.replica.close()
             await app.state.read_pool.close()
+            await app.state.checkouts.drain()
             await app.state.checkout_engine.dispose()
             await engine.dispose()
 

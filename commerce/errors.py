@@ -189,13 +189,15 @@ def worth_retrying(exc: BaseException) -> bool:
     Idempotency-Key may do so itself, since a commit that did land is found and replayed."""
     if isinstance(exc, DatabaseUnavailable):
         return True
+    # Not a statement timeout (57014): trying again would wait as long again.
     if isinstance(exc, DBAPIError):
-        return not isinstance(exc, IntegrityError) and (
-            _sqlstate(exc.orig) in RETRYABLE_SQLSTATES or _lost_connection(exc)
+        return (
+            not isinstance(exc, IntegrityError)
+            and _sqlstate(exc.orig) != "57014"
+            and (_sqlstate(exc.orig) in RETRYABLE_SQLSTATES or _lost_connection(exc))
         )
     # The driver's own errors (statements sent on the driver connection): a backend terminated
-    # mid-statement reports 57P01 before its connection is seen closed. Not a statement timeout
-    # (57014): trying again would wait as long again.
+    # mid-statement reports 57P01 before its connection is seen closed.
     sqlstate = _sqlstate(exc)
     return sqlstate != "57014" and (sqlstate in RETRYABLE_SQLSTATES or _unavailable(exc))
 

@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commerce.db import make_sessionmaker
-from commerce.errors import DomainError, worth_retrying
+from commerce.errors import DatabaseUnavailable, DomainError, InsufficientStock, worth_retrying
 from commerce.observability.metrics import (
     ADMISSION_QUEUE,
     ADMISSION_REFUSED,
     ADMISSION_WAIT,
     CHECKOUT_BATCH_SIZE,
+    CHECKOUTS_REFUSED,
     waiting_for_connection,
 )
 from commerce.orders.checkout import Answer, CheckoutRequest, Outcome, place
@@ -82,6 +83,9 @@ class _Waiting:
     taken: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     answer: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     gone: bool = False
+    # Must be placed in a transaction of its own (it counts limited promotions or codes, or its
+    # transaction of several could not place it).
+    alone: bool = False
 
 
 class CheckoutBatcher:
@@ -107,8 +111,8 @@ class CheckoutBatcher:
         self.batch_max = batch_max if limit else 1
         self.max_wait = max_wait
         self.stagger = stagger
-        self.in_flight = 0
-        self._last_began = 0.0
+        # The transactions in flight, and when each began.
+        self._began: dict[asyncio.Task[None], float] = {}
         self._recheck: asyncio.TimerHandle | None = None
         self._queue: deque[_Waiting] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -138,14 +142,21 @@ class CheckoutBatcher:
                     raise
         return await asyncio.shield(waiting.answer)
 
+    async def drain(self) -> None:
+        """Let the transactions in flight finish (at shutdown, before the pool closes)."""
+        if self._recheck is not None:
+            self._recheck.cancel()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _start(self) -> None:
         """Begin a transaction for the queued checkouts when none is in flight, or when fewer than
-        `limit` are and the newest has run `stagger` seconds (it is likely waiting on a lock: the
-        checkouts behind it need not)."""
+        `limit` are and the newest of those has run `stagger` seconds (it is likely waiting on a lock:
+        the checkouts behind it need not)."""
         loop = asyncio.get_running_loop()
-        while self._queue and (not self.limit or self.in_flight < self.limit):
-            if self.in_flight and self.limit:
-                due = self._last_began + self.stagger - time.monotonic()
+        while self._queue and (not self.limit or len(self._began) < self.limit):
+            if self._began and self.limit:
+                due = max(self._began.values()) + self.stagger - time.monotonic()
                 if due > 0:
                     if self._recheck is None:
                         self._recheck = loop.call_later(due, self._recheck_now)
@@ -153,11 +164,15 @@ class CheckoutBatcher:
             batch = self._take()
             if not batch:
                 return
-            self.in_flight += 1
-            self._last_began = time.monotonic()
             task = loop.create_task(self._run(batch))
+            self._began[task] = time.monotonic()
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._began.pop(task, None)
+        self._start()
 
     def _recheck_now(self) -> None:
         self._recheck = None
@@ -165,7 +180,8 @@ class CheckoutBatcher:
 
     def _take(self) -> list[_Waiting]:
         """The next batch from the queue's head: at most `batch_max`, no cart or key twice (a second
-        checkout of the same cart or key waits for the next transaction, keeping its place)."""
+        checkout of the same cart or key waits for the next transaction, keeping its place), and a
+        checkout that must be placed alone only alone."""
         batch: list[_Waiting] = []
         later: list[_Waiting] = []
         carts: set[str] = set()
@@ -177,15 +193,18 @@ class CheckoutBatcher:
                 ADMISSION_QUEUE.dec()
                 continue
             request = waiting.request
-            if request.cart_id in carts or request.scope in scopes:
+            if request.cart_id in carts or request.scope in scopes or (waiting.alone and batch):
                 later.append(waiting)
                 continue
             carts.add(request.cart_id)
             scopes.add(request.scope)
             batch.append(waiting)
-            waiting.taken.set_result(None)
+            if not waiting.taken.done():
+                waiting.taken.set_result(None)
+                ADMISSION_WAIT.observe(now - waiting.queued_at)
             ADMISSION_QUEUE.dec()
-            ADMISSION_WAIT.observe(now - waiting.queued_at)
+            if waiting.alone:
+                break
         self._queue.extendleft(reversed(later))
         return batch
 
@@ -193,41 +212,56 @@ class CheckoutBatcher:
         try:
             CHECKOUT_BATCH_SIZE.observe(len(batch))
             outcomes = await self._place(batch)
-            for waiting, outcome in zip(batch, outcomes, strict=True):
-                if outcome is not None:
-                    _answer(waiting, outcome)
+            alone = []
             for waiting, outcome in zip(batch, outcomes, strict=True):
                 if outcome is None:
-                    _answer(waiting, (await self._place([waiting]))[0])
+                    alone.append(waiting)
+                else:
+                    _answer(waiting, outcome)
+            if alone:
+                # Placed again, each in a transaction of its own, ahead of later arrivals.
+                for waiting in alone:
+                    waiting.alone = True
+                self._queue.extendleft(reversed(alone))
+                ADMISSION_QUEUE.inc(len(alone))
         finally:
             for waiting in batch:  # never left waiting, whatever happened above
-                _answer(waiting, RuntimeError("checkout: no outcome"))
-            self.in_flight -= 1
-            self._start()
+                if not waiting.alone:
+                    _answer(waiting, RuntimeError("checkout: no outcome"))
 
     async def _place(self, batch: Sequence[_Waiting], *, retry: bool = True) -> list[Outcome | BaseException]:
-        """The batch's outcomes (None: place it again alone). A batch that fails as a whole is placed
-        again order by order; a single order's failure is its outcome, after one more try when the
-        database rolled it back or its connection was lost (the key finds an order that did commit)."""
+        """The batch's outcomes (None: place it again alone). A transaction the database rolled back
+        or whose connection was lost is tried once more as it was (the keys find orders that did
+        commit), and then answered 503; one that failed otherwise is placed again order by order, so
+        that the order it failed on does not fail the others."""
         try:
             async with self.sessionmaker() as db, db.begin():
                 with waiting_for_connection("checkout"):
                     await db.connection()
                 return list(await place(db, [w.request for w in batch], self.settings))
         except Exception as exc:
+            if worth_retrying(exc):
+                if retry:
+                    log.warning("a checkout transaction of %d order(s) failed (%r): trying once more", len(batch), exc)
+                    return await self._place(batch, retry=False)
+                return [DatabaseUnavailable() if len(batch) > 1 else exc] * len(batch)
             if len(batch) > 1:
                 log.warning("a checkout transaction of %d orders failed (%r): placing each alone", len(batch), exc)
                 return [None] * len(batch)
-            if retry and worth_retrying(exc):
-                log.warning("a checkout transaction failed (%r): trying once more", exc)
-                return await self._place(batch, retry=False)
             return [exc]
 
 
 def _answer(waiting: _Waiting, outcome: Outcome | BaseException) -> None:
+    """Answer the waiter (after its transaction committed or rolled back), once."""
     if waiting.answer.done():
         return
     if isinstance(outcome, Answer):
         waiting.answer.set_result(outcome)
-    else:
-        waiting.answer.set_exception(outcome or RuntimeError("checkout: placed alone, yet deferred"))
+        if outcome.placed:
+            log.info("%s", outcome.placed)
+        return
+    if isinstance(outcome, InsufficientStock):
+        CHECKOUTS_REFUSED.inc()
+    waiting.answer.set_exception(outcome or RuntimeError("checkout: placed alone, yet deferred"))
+    # Retrieved here too: a client that went away never reads it.
+    waiting.answer.add_done_callback(lambda f: f.exception())

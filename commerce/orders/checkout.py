@@ -14,9 +14,9 @@ fixed handful of statements however many orders it places:
 1. `_OPEN`: for every request, claim its Idempotency-Key, read a stored response, lock the cart and
    read its priced lines (with titles, the pickup store's lead time and stock), draw the order's
    number; with the transaction's time;
-2. per order, the promotions that could price its lines (promotions.live) and, only for promotions
-   with a limit or single-use codes, their counting (promotions.redemptions, in a savepoint when
-   other orders share the transaction);
+2. the promotions that could price every order's lines, in one statement (promotions.live); and,
+   only for an order alone in its transaction, the counting of promotions with a limit or
+   single-use codes (promotions.redemptions);
 3. `_LOCK`: the levels every order reserves, locked in (store, sku) order and read as locked; each
    order is granted in arrival order while all its lines fit what is left (the others are 409 with
    what was available to them). An order alone in its transaction skips this: the reservation's
@@ -25,7 +25,9 @@ fixed handful of statements however many orders it places:
    and its reservations (levels, holds, ledger, `inventory.changed`), then the commit.
 
 A hot level is locked once per transaction, from `_LOCK` to the commit, for all the orders placed
-on it, instead of once per order. Each response is built before `_PLACE` (the number and time were
+on it, instead of once per order. An order that cannot be decided among others is placed again
+alone (its outcome is None): one that counts limited promotions or codes, one whose cart another
+transaction holds, one whose ship line was routed to a location the orders ahead of it emptied. Each response is built before `_PLACE` (the number and time were
 drawn by `_OPEN`), so the stored response goes with its order. `_LOCK` and `_PLACE` go to the driver
 connection directly: SQLAlchemy's statement handling was a measurable share of a checkout's CPU.
 """
@@ -52,7 +54,6 @@ from commerce.errors import DomainError, InsufficientStock, InvalidState, NotFou
 from commerce.events.relay import note_events_written
 from commerce.inventory.rules import Hold, available, holds_in_lock_order, ship_source
 from commerce.inventory.service import refuse_short, reserve_ctes, ship_candidates
-from commerce.observability.metrics import CHECKOUTS_REFUSED
 from commerce.orders.rules import hold_until as pickup_hold_until
 from commerce.orders.schemas import CheckoutIn
 from commerce.orders.service import (
@@ -72,6 +73,7 @@ log = logging.getLogger("commerce.checkout")
 
 _CART_COLUMNS = ", ".join(f"c.{name}" for name in CartHead._fields)
 
+
 # The first statement, for every request of the transaction (`n` its place in arrival order). The
 # advisory lock claims the key (nothing else is locked or read for a request whose key another
 # transaction holds); the cart is locked only when no response is stored, carts in id order (two
@@ -81,13 +83,13 @@ _CART_COLUMNS = ", ".join(f"c.{name}" for name in CartHead._fields)
 # response read with the snapshot may be stale, so the caller runs the statement again for those
 # requests (its snapshot then comes after both locks are held). Each line row repeats the head
 # columns; a request whose cart has no lines (or is not locked) still answers one row.
-_OPEN = text(
-    f"""
+def _open_sql(lock: str) -> str:
+    return f"""
 WITH req AS MATERIALIZED (
     SELECT * FROM unnest(CAST(:scopes AS text[]), CAST(:principals AS varchar[]), CAST(:keys AS varchar[]),
         CAST(:cart_ids AS varchar[])) WITH ORDINALITY AS r(scope, principal, key, cart_id, n)
 ), claim AS MATERIALIZED (
-    SELECT n, pg_try_advisory_xact_lock(hashtextextended(scope, 7)) AS locked FROM req
+    SELECT n, {idempotency.CLAIM.replace(":scope", "scope")} AS locked FROM req
 ), stored AS MATERIALIZED (
     SELECT req.n, s.request_hash, s.status_code, s.body
     FROM req JOIN claim USING (n) JOIN idempotency_keys s ON s.principal = req.principal AND s.key = req.key
@@ -97,7 +99,7 @@ WITH req AS MATERIALIZED (
 ), cart AS MATERIALIZED (
     SELECT req.n, {_CART_COLUMNS} FROM req JOIN claim USING (n) JOIN carts c ON c.id = req.cart_id
     WHERE claim.locked AND NOT EXISTS (SELECT FROM stored WHERE stored.n = req.n)
-    ORDER BY c.id FOR UPDATE OF c
+    ORDER BY c.id {lock}
 ), drawn AS MATERIALIZED (
     SELECT cart.n, nextval(pg_get_serial_sequence('orders', 'number')) AS number
     FROM cart JOIN seen USING (n) WHERE cart.status = 'active' AND cart.version = seen.version
@@ -110,7 +112,11 @@ FROM req JOIN claim USING (n) LEFT JOIN stored USING (n) LEFT JOIN seen USING (n
     LEFT JOIN LATERAL ({cart_lines_sql("cart.id")}) l ON drawn.number IS NOT NULL
 ORDER BY req.n, l.id
 """
-)
+
+
+# A transaction of one checkout waits for its cart's lock; one of several skips a cart locked by
+# another transaction (its checkout is placed again alone) rather than hold up the others.
+_OPEN, _OPEN_SKIPPING = text(_open_sql("FOR UPDATE OF c")), text(_open_sql("FOR UPDATE OF c SKIP LOCKED"))
 _HEAD = 8  # columns before the cart's
 _LINE = _HEAD + len(CartHead._fields)  # columns before the line's
 
@@ -178,6 +184,8 @@ class Answer(NamedTuple):
     status_code: int
     body: bytes
     replayed: bool = False
+    # For the log once committed: what was placed.
+    placed: str = ""
 
 
 class CheckoutRequest(NamedTuple):
@@ -286,19 +294,13 @@ async def place(db: AsyncSession, requests: Sequence[CheckoutRequest], settings:
             # The levels were locked and every order fitted them: a bug, not a shopper's problem.
             raise RuntimeError("checkout: a granted reservation did not fit its locked level")
     for item in granted:
-        outcomes[item.n] = Answer(201, item.body)
-        log.info(
-            "order %s (#%s) placed from cart %s: %d lines, total %d %s",
-            item.order.id,
-            item.order.number,
-            item.order.cart_id,
-            len(item.lines),
-            item.order.total,
-            item.order.currency,
+        order = item.order
+        outcomes[item.n] = Answer(
+            201,
+            item.body,
+            placed=f"order {order.id} (#{order.number}) placed from cart {order.cart_id}: {len(item.lines)} lines,"
+            f" total {order.total} {order.currency}",
         )
-    refused = sum(isinstance(o, InsufficientStock) for o in outcomes)
-    if refused:
-        CHECKOUTS_REFUSED.inc(refused)
     if len(requests) == 1 and isinstance(outcomes[0], DomainError):
         raise outcomes[0]
     return outcomes
@@ -314,6 +316,8 @@ async def _open(db: AsyncSession, requests: Sequence[CheckoutRequest], outcomes:
         rows.update(await _open_rows(db, requests, stale))
     opened: dict[int, _Opened] = {}
     for n, group in rows.items():
+        if _is_skipped(group[0]):
+            continue  # its outcome stays None: placed again alone
         try:
             found = _opened(requests[n], group)
         except DomainError as exc:
@@ -336,9 +340,16 @@ async def _open_rows(
         "cart_ids": [requests[n].cart_id for n in which],
     }
     groups: dict[int, list[Any]] = {}
-    for row in (await db.execute(_OPEN, params)).all():
+    for row in (await db.execute(_OPEN if len(requests) == 1 else _OPEN_SKIPPING, params)).all():
         groups.setdefault(which[row[0] - 1], []).append(row)
     return groups
+
+
+def _is_skipped(first: Any) -> bool:
+    """The cart is there and the key claimed with no response stored, but the cart was not locked
+    (SKIP LOCKED: another transaction holds it)."""
+    locked, request_hash, seen_version = first[1], first[2], first[5]
+    return bool(locked) and request_hash is None and seen_version is not None and first[_HEAD] is None
 
 
 def _is_stale(first: Any) -> bool:
@@ -508,6 +519,10 @@ async def _grant(db: AsyncSession, prepared: list[_Prepared], outcomes: list[Out
         for h in item.holds:
             wanted[(h.store, h.sku)] = wanted.get((h.store, h.sku), 0) + h.quantity
         short = [level for level, qty in wanted.items() if left.get(level, 0) < qty]
+        if short and {(line.location, line.sku) for line in item.lines if line.fulfillment == "ship"} & set(short):
+            # A ship line was routed by what was available before the orders ahead of it took their
+            # share: placed again alone, it is routed afresh (another location may have it).
+            continue
         if short:
             outcomes[item.n] = InsufficientStock(
                 [

@@ -5,10 +5,13 @@ if placed alone; a checkout that waits too long for its transaction is told to r
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import msgspec
+import pytest
 
 from commerce.settings import Settings
 from tests.api.test_checkout import cart_with, level, pickup, ship, stock
@@ -25,6 +28,39 @@ async def buy(
     return await client.post(
         f"/v1/carts/{cart_id}/checkout", json={}, headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())}
     )
+
+
+class CheckoutLog(logging.Handler):
+    """What the checkout logger said during a test (the app's logging setup does not propagate to
+    pytest's capture, so the handler goes on the logger itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def said(self, text: str) -> bool:
+        return any(text in m for m in self.messages)
+
+    def no_fallback(self) -> None:
+        """No transaction of several orders failed and was placed again (which would hide a wrong
+        grant or a unique conflict behind correct answers)."""
+        assert not self.said("placing each alone") and not self.said("trying once more"), self.messages
+
+
+@pytest.fixture
+def checkout_log() -> Iterator[CheckoutLog]:
+    handler = CheckoutLog()
+    logger = logging.getLogger("commerce.checkout")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
 
 
 async def conservation(db_conn) -> None:
@@ -64,16 +100,22 @@ async def behind_a_blocked_checkout(
 
 
 async def test_concurrent_checkouts_share_transactions_and_all_complete(
-    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, checkout_log: CheckoutLog
 ) -> None:
     await api.store("LOOP", pickup=True)
     await api.product("tee", ["TEE-1", "TEE-2"], price=2000)
     await stock(app, [("LOOP", "TEE-1", 100), ("LOOP", "TEE-2", 100)])
     web = await api.key("storefront")
     carts = [await cart_with(client, web, pickup(f"TEE-{1 + n % 2}", 2)) for n in range(40)]
+    keys = [str(uuid.uuid4()) for _ in carts]
     async with app_client(one_at_a_time(settings)) as limited:
-        responses = await asyncio.gather(*(buy(limited, web, c) for c in carts))
+        responses = await asyncio.gather(*(buy(limited, web, c, key=k) for c, k in zip(carts, keys, strict=True)))
+        # Retried with the same keys (as if the answers were lost), together again: the same bytes.
+        retried = await asyncio.gather(*(buy(limited, web, c, key=k) for c, k in zip(carts, keys, strict=True)))
     assert [r.status_code for r in responses] == [201] * 40, [r.text for r in responses if r.status_code != 201]
+    assert [r.content for r in retried] == [r.content for r in responses]
+    assert all(r.headers.get("Idempotent-Replayed") == "true" for r in retried)
+    checkout_log.no_fallback()
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 40
     assert await db_conn.fetchval("SELECT sum(reserved) FROM inventory_levels WHERE store_code = 'LOOP'") == 80
     # One transaction at a time, so the others queued and went together: orders of one transaction
@@ -83,7 +125,7 @@ async def test_concurrent_checkouts_share_transactions_and_all_complete(
     assert await db_conn.fetchval("SELECT count(DISTINCT number) FROM orders") == 40
     assert await db_conn.fetchval("SELECT count(*) FROM reservations") == 40
     assert await db_conn.fetchval("SELECT count(*) FROM events WHERE type = 'order.placed'") == 40
-    # Each answer is its own order, as reading it back shows, and a retry replays it.
+    # Each answer is its own order, as reading it back shows.
     first = responses[0].json()
     assert (await limited_get(settings, f"/v1/orders/{first['id']}", web)) == first
     await conservation(db_conn)
@@ -95,7 +137,7 @@ async def limited_get(settings: Settings, path: str, headers: dict[str, str]) ->
 
 
 async def test_flash_sale_is_exact_with_checkouts_placed_together(
-    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, checkout_log: CheckoutLog
 ) -> None:
     await api.store("LOOP", pickup=True)
     await api.product("drop", ["DROP-1"], price=5000)
@@ -107,6 +149,7 @@ async def test_flash_sale_is_exact_with_checkouts_placed_together(
     statuses = [r.status_code for r in responses]
     assert (statuses.count(201), statuses.count(409)) == (7, 113)
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"insufficient_stock"}
+    checkout_log.no_fallback()
     row = await db_conn.fetchrow("SELECT on_hand, reserved FROM inventory_levels WHERE sku = 'DROP-1'")
     assert (row["on_hand"], row["reserved"]) == (7, 7)
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 7
@@ -116,7 +159,7 @@ async def test_flash_sale_is_exact_with_checkouts_placed_together(
 
 
 async def test_one_short_order_in_a_shared_transaction_writes_nothing_and_the_others_are_placed(
-    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, checkout_log: CheckoutLog
 ) -> None:
     """Granted in arrival order while all of an order's lines fit: a two-line order that fits one
     line but not the other reserves neither, and the orders around it are placed."""
@@ -138,6 +181,7 @@ async def test_one_short_order_in_a_shared_transaction_writes_nothing_and_the_ot
         )
     responses = [first, *rest]
     assert [r.status_code for r in responses] == [201, 201, 409, 201, 201], [r.text for r in responses]
+    checkout_log.no_fallback()
     assert responses[2].json()["lines"] == [{"sku": "KIT-B", "store": "LOOP", "requested": 1, "available": 0}]
     created = {r.json()["created_at"] for r in responses[1:] if r.status_code == 201}
     assert len(created) == 1  # the three placed after the blocker shared one transaction
@@ -150,7 +194,7 @@ async def test_one_short_order_in_a_shared_transaction_writes_nothing_and_the_ot
 
 
 async def test_the_same_cart_or_key_twice_in_the_queue_goes_in_separate_transactions(
-    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, checkout_log: CheckoutLog
 ) -> None:
     await api.store("LOOP", pickup=True)
     await api.product("tee", ["TEE-1"], price=2000)
@@ -168,6 +212,7 @@ async def test_the_same_cart_or_key_twice_in_the_queue_goes_in_separate_transact
             [(cart, "k-1"), (cart, "k-1"), (cart, "k-1"), (cart, "k-2"), (other, "k-3")],
         )
     assert first.status_code == 201
+    checkout_log.no_fallback()
     replays, refused, third = answers[:3], answers[3], answers[4]
     # One order for the cart: the key's first request placed it, its repeats replay the same bytes,
     # and the other key finds the cart checked out.
@@ -237,11 +282,26 @@ async def test_a_checkout_that_waits_too_long_is_told_to_retry(
         assert (await buy(limited, web, cart)).status_code == 201
 
 
-async def test_a_shared_transaction_that_fails_as_a_whole_places_each_order_alone(
-    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, monkeypatch
+@pytest.mark.parametrize(
+    ("failure", "then"),
+    [
+        (ConnectionResetError("connection lost"), "trying once more"),  # tried again as it was
+        (ValueError("a bug in one order"), "placing each alone"),  # each order alone, to isolate it
+    ],
+)
+async def test_a_shared_transaction_that_fails_as_a_whole_is_placed_again(
+    client: httpx.AsyncClient,
+    api: Api,
+    app,
+    db_conn,
+    settings: Settings,
+    monkeypatch,
+    checkout_log: CheckoutLog,
+    failure,
+    then,
 ) -> None:
-    """A transaction of several orders that fails (here: its write raises once, as a lost connection
-    would) is rolled back, and each of its orders is placed again in a transaction of its own."""
+    """A transaction of several orders that fails after writing them (its write raises once) is
+    rolled back and placed again: as it was when the database lost it, order by order otherwise."""
     from commerce.orders import checkout as checkout_module
 
     await api.store("LOOP", pickup=True)
@@ -256,7 +316,7 @@ async def test_a_shared_transaction_that_fails_as_a_whole_places_each_order_alon
         if len(granted) > 1 and not failed:
             await write(db, granted, at)  # written, then the transaction fails: all of it rolls back
             failed.append(len(granted))
-            raise ConnectionResetError("connection lost")
+            raise failure
         return await write(db, granted, at)
 
     monkeypatch.setattr(checkout_module, "_write", fails_once_when_shared)
@@ -266,6 +326,7 @@ async def test_a_shared_transaction_that_fails_as_a_whole_places_each_order_alon
         )
     responses = [first, *rest]
     assert failed and failed[0] > 1
+    assert checkout_log.said(then), checkout_log.messages
     assert [r.status_code for r in responses] == [201] * 7, [r.text for r in responses]
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 7
     assert await level(db_conn, "LOOP", "TEE-1") == (20, 7)
@@ -295,4 +356,57 @@ async def test_a_checkout_stuck_on_a_lock_does_not_hold_up_the_others(
             assert not first.done()
         assert (await first).status_code == 201
     assert await db_conn.fetchval("SELECT count(*) FROM orders") == 4
+    await conservation(db_conn)
+
+
+async def test_two_orders_counting_the_last_redemption_together_get_it_once(
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings
+) -> None:
+    """Orders counting a limited promotion are placed each in a transaction of its own, even when they
+    queued together: with one redemption left and one unit, one order gets both, the other neither."""
+    await api.store("LOOP", pickup=True)
+    await api.product("grinder", ["GRINDER"], price=10_000)
+    await stock(app, [("LOOP", "GRINDER", 1)])
+    r = await client.put(
+        "/v1/promotions/only-one",
+        json={"title": "Only one", "kind": "percent_off", "value": 25, "total_limit": 1},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    web = await api.key("storefront")
+    carts = [await cart_with(client, web, pickup("GRINDER", 1)) for _ in range(2)]
+    async with app_client(one_at_a_time(settings)) as limited:
+        first, answers = await behind_a_blocked_checkout(
+            client, limited, web, db_conn, "GRINDER", [(c, None) for c in carts]
+        )
+    # The blocker itself counted the promotion and took the unit; the two behind it get neither.
+    assert first.status_code == 201, first.text
+    assert [r.status_code for r in answers] == [409, 409], [r.text for r in answers]
+    assert await db_conn.fetchval("SELECT redemptions FROM promotions WHERE id = 'only-one'") == 1
+    assert await db_conn.fetchval("SELECT count(*) FROM promotion_redemptions") == 1
+    assert await db_conn.fetchval("SELECT count(*) FROM orders") == 1
+    await conservation(db_conn)
+
+
+async def test_a_ship_line_emptied_by_an_order_ahead_is_routed_afresh(
+    client: httpx.AsyncClient, api: Api, app, db_conn, settings: Settings, checkout_log: CheckoutLog
+) -> None:
+    """Two ship orders of 3 queued together, both routed to the warehouse with most (5): the second,
+    short there after the first, is placed again alone and leaves from the other warehouse (3)."""
+    await api.store("LOOP", pickup=True)
+    await api.store("W1", kind="warehouse")
+    await api.store("W2", kind="warehouse")
+    await api.product("kit", ["KIT-A"], price=1000)
+    await stock(app, [("LOOP", "KIT-A", 1), ("W1", "KIT-A", 3), ("W2", "KIT-A", 5)])
+    web = await api.key("storefront")
+    carts = [await cart_with(client, web, ship("KIT-A", 3)) for _ in range(2)]
+    async with app_client(one_at_a_time(settings)) as limited:
+        first, answers = await behind_a_blocked_checkout(
+            client, limited, web, db_conn, "KIT-A", [(c, None) for c in carts]
+        )
+    assert first.status_code == 201, first.text
+    assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+    assert sorted(r.json()["lines"][0]["location"] for r in answers) == ["W1", "W2"]
+    assert await level(db_conn, "W1", "KIT-A") == (3, 3)
+    assert await level(db_conn, "W2", "KIT-A") == (5, 3)
     await conservation(db_conn)

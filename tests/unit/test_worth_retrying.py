@@ -25,3 +25,5 @@ def test_answers_and_other_failures_are_not() -> None:
     assert not worth_retrying(asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"))
     assert not worth_retrying(IntegrityError("INSERT", {}, asyncpg.exceptions.UniqueViolationError("duplicate")))
     assert not worth_retrying(ValueError("a bug"))
+    timeout = asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")
+    assert not worth_retrying(DBAPIError("SELECT 1", {}, timeout))
