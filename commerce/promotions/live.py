@@ -195,34 +195,37 @@ def terms_of(p: Any, *, limit_reached: bool = False) -> rules.PromotionTerms:
     )
 
 
-# Per pricing, one statement for one or several shoppers (checkouts placed together): the version,
-# and for each shopper (a customer's cart, a cart with codes) their segments, the candidate promotions
-# (`limited`) whose total limit or this customer's limit is used up, the promotions whose unredeemed
-# single-use codes the cart carries and its codes already redeemed. The shoppers come as one JSON
-# array. Built once: parsing SQL text for its parameters costs more than running it.
-_STATE = text(
-    """
-WITH s AS (
-    SELECT x.n, CAST(x.e->>'customer_id' AS uuid) AS customer_id,
-           ARRAY(SELECT jsonb_array_elements_text(x.e->'codes')) AS codes,
-           ARRAY(SELECT jsonb_array_elements_text(x.e->'limited')) AS limited
-    FROM jsonb_array_elements(CAST(:shoppers AS jsonb)) WITH ORDINALITY AS x(e, n)
-)
+# Per pricing, one statement: the version, and for the shopper (a customer's cart, a cart with codes)
+# their segments, the candidate promotions (`limited`) whose total limit or this customer's limit is
+# used up, the promotions whose unredeemed single-use codes the cart carries and its codes already
+# redeemed. One shopper's values are parameters (planned with them); several shoppers' (checkouts
+# placed together) come as one JSON array, a row each. Built once: parsing SQL text for its
+# parameters costs more than running it.
+def _state_sql(customer: str, codes: str, limited: str, source: str = "") -> str:
+    return f"""
 SELECT (SELECT version FROM promotions_version) AS version,
-       CASE WHEN s.customer_id IS NOT NULL THEN
-           (SELECT coalesce(array_agg(m.segment_id), '{}') FROM segment_members m
-            WHERE m.customer_id = s.customer_id) END AS segments,
-       (SELECT coalesce(array_agg(p.id), '{}') FROM promotions p
-        WHERE p.id = ANY(s.limited)
+       CASE WHEN {customer} IS NOT NULL THEN
+           (SELECT coalesce(array_agg(m.segment_id), '{{}}') FROM segment_members m
+            WHERE m.customer_id = {customer}) END AS segments,
+       (SELECT coalesce(array_agg(p.id), '{{}}') FROM promotions p
+        WHERE p.id = ANY({limited})
           AND (p.redemptions >= p.total_limit
                OR p.per_customer_limit <= (SELECT r.redemptions FROM promotion_customer_redemptions r
-                                           WHERE r.promotion_id = p.id AND r.customer_id = s.customer_id))) AS used_up,
-       (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(s.codes) AND c.redeemed_at IS NULL) AS code_promotions,
-       (SELECT coalesce(array_agg(c.code), '{}') FROM promotion_codes c
-        WHERE c.code_key = ANY(s.codes) AND c.redeemed_at IS NOT NULL) AS used_codes
-FROM s ORDER BY s.n
-"""
+                                           WHERE r.promotion_id = p.id AND r.customer_id = {customer}))) AS used_up,
+       (SELECT coalesce(array_agg(DISTINCT c.promotion_id), '{{}}') FROM promotion_codes c
+        WHERE c.code_key = ANY({codes}) AND c.redeemed_at IS NULL) AS code_promotions,
+       (SELECT coalesce(array_agg(c.code), '{{}}') FROM promotion_codes c
+        WHERE c.code_key = ANY({codes}) AND c.redeemed_at IS NOT NULL) AS used_codes
+{source}"""
+
+
+_STATE = text(_state_sql("CAST(:customer_id AS uuid)", "CAST(:codes AS varchar[])", "CAST(:limited AS varchar[])"))
+_STATES = text(
+    "WITH s AS (SELECT x.n, CAST(x.e->>'customer_id' AS uuid) AS customer_id,"
+    " CAST(ARRAY(SELECT jsonb_array_elements_text(x.e->'codes')) AS varchar[]) AS codes,"
+    " CAST(ARRAY(SELECT jsonb_array_elements_text(x.e->'limited')) AS varchar[]) AS limited"
+    " FROM jsonb_array_elements(CAST(:shoppers AS jsonb)) WITH ORDINALITY AS x(e, n))"
+    + _state_sql("s.customer_id", "s.codes", "s.limited", "FROM s ORDER BY s.n")
 )
 # The version and every live promotion, in one statement (one snapshot: the version labels exactly
 # what was read). One row of NULL promotion columns when there is none.
@@ -286,7 +289,7 @@ async def candidates_for(db: AsyncSession, pricings: Sequence[Pricing], *, now: 
     async def state(index: LiveIndex | None) -> list[Any]:
         shoppers = [
             {
-                "customer_id": None if p.customer_id is None else str(p.customer_id),
+                "customer_id": p.customer_id,
                 "codes": keys,
                 "limited": []
                 if index is None
@@ -296,7 +299,9 @@ async def candidates_for(db: AsyncSession, pricings: Sequence[Pricing], *, now: 
             }
             for p, keys in zip(pricings, code_keys, strict=True)
         ]
-        return list((await db.execute(_STATE, {"shoppers": msgspec.json.encode(shoppers).decode()})).all())
+        if len(shoppers) == 1:
+            return list((await db.execute(_STATE, shoppers[0])).all())
+        return list((await db.execute(_STATES, {"shoppers": msgspec.json.encode(shoppers).decode()})).all())
 
     rows = await state(index)
     if index is None or rows[0].version != index.version:

@@ -223,3 +223,41 @@ async def test_offers_are_paged_in_the_engines_order(client: httpx.AsyncClient, 
     assert seen == ["top", "p30", "p20", "p10"] and pages == 2
     r = await client.get("/v1/me/offers", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=token)
     assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
+
+
+async def test_several_shoppers_read_together_get_what_each_gets_alone(
+    client: httpx.AsyncClient, api: Api, app: Any, shop: None
+) -> None:
+    """Checkouts placed together read every shopper's segments, used-up limits and codes in one
+    statement (live.candidates_for): each answer is what that shopper's own read gives."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from commerce.promotions import live
+
+    ann = await api.customer(loyalty_id="L-ANN")
+    bob = await api.customer(loyalty_id="L-BOB")
+    assert (
+        await put_promotion(client, "grinder-20", segments=["bean-buyers"], applies_to={"skus": ["GRINDER"]})
+    ).status_code == 201
+    assert (
+        await put_promotion(client, "first-1", value=50, total_limit=1, applies_to={"categories": ["tools"]})
+    ).status_code == 201
+    assert (
+        await put_promotion(client, "mine-1", per_customer_limit=1, applies_to={"skus": ["BEANS"]})
+    ).status_code == 201
+    await till(client, "LOOP", "L-ANN", ("BEANS", 1, 1_000))
+    await order(client, ann["id"], ("GRINDER", 1))  # uses up first-1 (total) and nothing of mine-1
+    await order(client, bob["id"], ("BEANS", 1))  # uses up mine-1 for bob only
+    pricings = [
+        live.Pricing(["GRINDER", "BEANS"], ["tools", "coffee"], uuid.UUID(ann["id"]), ["nope"]),
+        live.Pricing(["GRINDER", "BEANS"], ["tools", "coffee"], uuid.UUID(bob["id"])),
+        live.Pricing(["GRINDER"], ["tools"]),
+    ]
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as db, db.begin():
+        together = await live.candidates_for(db, pricings, now=now)
+        alone = [(await live.candidates_for(db, [p], now=now))[0] for p in pricings]
+    assert [(c.shopper, sorted(c.used_up)) for c in together] == [(c.shopper, sorted(c.used_up)) for c in alone]
+    assert together[0].shopper.segments and not together[1].shopper.segments
+    assert sorted(together[0].used_up) == ["first-1"] and sorted(together[1].used_up) == ["first-1", "mine-1"]
