@@ -16,7 +16,6 @@ import asyncpg
 import msgspec
 from alembic import command
 from alembic.config import Config
-from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
@@ -171,7 +170,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler returns, rolled back if it raises.
 
     The commit runs before the response is sent, so a failed commit becomes an error response.
