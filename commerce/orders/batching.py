@@ -117,10 +117,6 @@ class CheckoutBatcher:
         self._queue: deque[_Waiting] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     async def checkout(self, request: CheckoutRequest) -> Answer:
         """The request's answer; raises the DomainError it is answered with."""
         waiting = _Waiting(request, time.monotonic())
